@@ -1,0 +1,1 @@
+"""Denoising architectures, each in its own module, registered by name in `registry`."""

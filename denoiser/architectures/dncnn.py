@@ -1,0 +1,32 @@
+"""DnCNN: Zhang et al., "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN
+for Image Denoising", IEEE TIP 2017.
+
+The network predicts the noise; the output is the noisy input minus that prediction.
+"""
+
+import keras
+from keras import layers
+
+
+def build_dncnn(channels=3, depth=17, features=64, name="dncnn"):
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if depth < 2:
+        raise ValueError(f"depth must be at least 2, got {depth}")
+    noisy = keras.Input(shape=(None, None, channels), name="noisy")
+    x = layers.Conv2D(features, 3, padding="same", name="conv_in")(noisy)
+    x = layers.ReLU(name="relu_in")(x)
+    for i in range(1, depth - 1):
+        x = layers.Conv2D(features, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
+        x = layers.BatchNormalization(momentum=0.95, epsilon=1e-4, name=f"bn_{i}")(x)
+        x = layers.ReLU(name=f"relu_{i}")(x)
+    # A zero last layer makes the untrained network the identity, which
+    # shortens the first phase of training considerably.
+    noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="conv_out")(x)
+    denoised = layers.Subtract(name="denoised")([noisy, noise])
+    return keras.Model(noisy, denoised, name=name)
+
+
+def dncnn_receptive_radius(model):
+    """Each 3x3 convolution widens the field of view by one pixel on each side."""
+    return sum(isinstance(layer, layers.Conv2D) for layer in model.layers)

@@ -1,0 +1,33 @@
+"""RIDNet: Anwar and Barnes, "Real Image Denoising with Feature Attention", ICCV 2019.
+
+Feature extraction, four enhancement attention modules (EAM), reconstruction, and
+a long skip from input to output. The feature attention pools globally, so the
+output of a tile depends faintly on the whole tile: tiled inference is close to,
+not bit-equal with, whole-image inference.
+"""
+
+import keras
+from keras import layers
+
+from .layers import EnhancementAttentionModule
+
+
+def build_ridnet(channels=3, features=64, blocks=4, reduction=16, name="ridnet"):
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    noisy = keras.Input(shape=(None, None, channels), name="noisy")
+    x = layers.Conv2D(features, 3, padding="same", name="head")(noisy)
+    for i in range(blocks):
+        x = EnhancementAttentionModule(features, reduction, name=f"eam_{i}")(x)
+    # The tail predicts the noise, as DnCNN's last layer does, so that every
+    # residual model ends in the same subtraction and exports the same way.
+    noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="tail")(x)
+    denoised = layers.Subtract(name="denoised")([noisy, noise])
+    return keras.Model(noisy, denoised, name=name)
+
+
+def ridnet_receptive_radius(model):
+    """Of the convolutions alone; the feature attention's pooling sees the whole tile."""
+    blocks = sum(isinstance(layer, EnhancementAttentionModule) for layer in model.layers)
+    # Per EAM: dilated branch 3+4, merge 1, residual block 2, enhanced block 2.
+    return 1 + 12 * blocks + 1

@@ -1,0 +1,109 @@
+"""Throughput and memory benchmark: whole-image against tiled inference per
+model and runtime, and the peak resident memory of the tiled pipeline on a
+large image. Each measurement runs in a fresh process, so that one model's
+memory does not count against the next."""
+
+import multiprocessing
+import resource
+import time
+
+import numpy as np
+
+from .catalog import MODELS_DIR, load_runtime
+from .engine import denoise, denoise_whole
+from .errors import DenoiserError
+
+
+def synthetic_image(height, width, channels, *, seed=0):
+    """A smooth gradient with texture plus sigma-25 noise: a stand-in for a photo."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 0.5 + 0.25 * np.sin(x / 37.0)[..., None] * np.cos(y / 53.0)[..., None]
+    base = np.repeat(base, channels, axis=2)
+    return (base + rng.standard_normal((height, width, channels), dtype=np.float32) * 25 / 255).astype(np.float32)
+
+
+def _whole_litert(runtime, image):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(runtime.path), num_threads=runtime.threads)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, [1, *image.shape])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, image[None])
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _timed(fn, image, repeats):
+    fn(image)  # warm-up: graph tracing, allocation
+    started = time.perf_counter()
+    for _ in range(repeats):
+        fn(image)
+    return (time.perf_counter() - started) / repeats
+
+
+def _measure_speed(spec, size, repeats, models_dir):
+    runtime = load_runtime(spec, models_dir=models_dir)
+    channels = runtime.channels or 3
+    image = synthetic_image(size, size, channels)
+    megapixels = size * size / 1e6
+    if runtime.kind == "litert":
+        whole = _timed(lambda im: _whole_litert(runtime, im), image, repeats)
+    else:
+        whole = _timed(lambda im: denoise_whole(im, runtime, sigma=25), image, repeats)
+    tiled = _timed(lambda im: denoise(im, runtime, sigma=25), image, repeats)
+    return {
+        "model": spec, "runtime": runtime.kind, "device": runtime.device,
+        "whole_mp_s": megapixels / whole, "tiled_mp_s": megapixels / tiled,
+    }
+
+
+def _measure_memory(spec, megapixels, models_dir):
+    runtime = load_runtime(spec, models_dir=models_dir)
+    width = int(np.sqrt(megapixels * 1e6 * 4 / 3))
+    height = int(megapixels * 1e6 / width)
+    image = synthetic_image(height, width, runtime.channels or 3)
+    started = time.perf_counter()
+    denoise(image, runtime, sigma=25)
+    seconds = time.perf_counter() - started
+    return {
+        "large_megapixels": height * width / 1e6,
+        "large_seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _in_child(fn, *args):
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+def bench(specs, *, size=1024, megapixels=24.0, repeats=2, models_dir=MODELS_DIR, report=print):
+    """Measures every model in `specs`; returns one dict per model."""
+    results = []
+    for spec in specs:
+        try:
+            row = _in_child(_measure_speed, spec, size, repeats, models_dir)
+            if megapixels > 0:
+                row.update(_in_child(_measure_memory, spec, megapixels, models_dir))
+        except DenoiserError as exc:
+            report(f"{spec}: skipped ({exc})")
+            continue
+        row["tiled_over_whole"] = row["tiled_mp_s"] / row["whole_mp_s"]
+        results.append(row)
+        report(format_row(row))
+    return results
+
+
+def format_row(row):
+    text = (
+        f"{row['model']:<22} {row['runtime']:<9} {row['device']:<4} whole {row['whole_mp_s']:7.3f} MP/s"
+        f"  tiled {row['tiled_mp_s']:7.3f} MP/s  tiled/whole {row['tiled_over_whole']:5.2f}"
+    )
+    if "peak_rss_mb" in row:
+        text += (
+            f"  | {row['large_megapixels']:.1f} MP tiled in {row['large_seconds']:.1f} s,"
+            f" peak RSS {row['peak_rss_mb']:.0f} MB"
+        )
+    return text

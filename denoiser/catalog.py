@@ -1,0 +1,64 @@
+"""The shipped models: `models/manifest.json` describes every file in `models/`,
+and `load_runtime` turns a name or a path into a runtime."""
+
+import json
+from pathlib import Path
+
+from .classical import CLASSICAL
+from .errors import DenoiserError
+from .runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MANIFEST = "manifest.json"
+DEFAULT_LITERT_MARGIN = 24
+
+
+def read_manifest(models_dir=MODELS_DIR):
+    path = Path(models_dir) / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())["models"]
+    except (ValueError, KeyError) as exc:
+        raise DenoiserError(f"{path}: not a valid model manifest ({exc})") from None
+
+
+def available_models(models_dir=MODELS_DIR):
+    """Names a user can pick: shipped models whose files exist, then the classical filters."""
+    manifest = read_manifest(models_dir)
+    shipped = [name for name, entry in manifest.items() if (Path(models_dir) / entry["file"]).exists()]
+    return shipped + sorted(CLASSICAL)
+
+
+def load_keras_model(path):
+    import keras
+
+    from .architectures import layers  # noqa: F401  registers the custom layers
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (ValueError, OSError) as exc:
+        raise DenoiserError(f"{path}: not a loadable Keras model ({exc})") from None
+
+
+def load_runtime(spec, *, models_dir=MODELS_DIR):
+    """A runtime for a manifest name ('dncnn_color'), a classical filter ('nlm'),
+    or a path to a .keras or .tflite file."""
+    from .architectures.registry import receptive_radius
+
+    if spec in CLASSICAL:
+        return ClassicalRuntime(spec, channels=None)
+    manifest = read_manifest(models_dir)
+    entry = manifest.get(spec)
+    path = Path(models_dir) / entry["file"] if entry else Path(spec)
+    if not path.exists():
+        known = ", ".join(available_models(models_dir)) or "none"
+        raise DenoiserError(f"unknown model {spec!r}: not a file, and not one of: {known}")
+    if path.suffix == ".tflite":
+        margin = entry["receptive_radius"] if entry else DEFAULT_LITERT_MARGIN
+        output = entry.get("output", "noise") if entry else "noise"
+        return LiteRTRuntime(path, margin=margin, output=output, name=spec if entry else path.stem)
+    if path.suffix == ".keras":
+        model = load_keras_model(path)
+        return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem)
+    raise DenoiserError(f"{path}: expected a .keras or .tflite model")

@@ -1,0 +1,46 @@
+"""Classical denoisers behind the same interface as the learned models, for
+comparison: non-local means (Buades et al., CVPR 2005, OpenCV's implementation),
+the median filter (the right tool for impulse noise), and the bilateral filter
+(Tomasi and Manduchi, ICCV 1998, scikit-image's implementation).
+
+Each takes a float HWC image in [0, 1] and the noise sigma on the 0-255 scale.
+"""
+
+import cv2
+import numpy as np
+from skimage.restoration import denoise_bilateral
+
+from .metrics import quantize
+
+
+def non_local_means(noisy, *, sigma):
+    values = quantize(noisy)
+    h = max(1.0, 0.8 * sigma)
+    if values.shape[2] == 1:
+        out = cv2.fastNlMeansDenoising(values[..., 0], None, h=h, templateWindowSize=7, searchWindowSize=21)[..., None]
+    else:
+        out = cv2.fastNlMeansDenoisingColored(values, None, h=h, hColor=h, templateWindowSize=7, searchWindowSize=21)
+    return out.astype(np.float32) / 255.0
+
+
+def median(noisy, *, sigma):
+    size = 3 if sigma < 30 else 5
+    values = quantize(noisy)
+    out = np.stack([cv2.medianBlur(values[..., c], size) for c in range(values.shape[2])], axis=-1)
+    return out.astype(np.float32) / 255.0
+
+
+def bilateral(noisy, *, sigma):
+    clipped = np.clip(np.asarray(noisy, np.float32), 0.0, 1.0)
+    out = denoise_bilateral(
+        clipped, win_size=7, sigma_color=max(0.02, 2.0 * sigma / 255.0), sigma_spatial=1.5, channel_axis=-1
+    )
+    return out.astype(np.float32)
+
+
+# name -> (function, tile margin covering its support)
+CLASSICAL = {
+    "nlm": (non_local_means, 13),
+    "median": (median, 2),
+    "bilateral": (bilateral, 3),
+}

@@ -1,0 +1,278 @@
+"""Command line: `python -m denoiser {denoise,add-noise,evaluate,bench,train,export,models}`."""
+
+import argparse
+import glob
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DenoiserError
+
+DEFAULT_MODEL = "dncnn_color"
+
+
+class _Bar:
+    """A tqdm progress bar fed by the engine's (done, total) callback."""
+
+    def __init__(self, desc, enabled=True):
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.desc, self.enabled, self.bar = desc, enabled, None
+
+    def __call__(self, done, total):
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = self._tqdm(total=total, desc=self.desc, unit="tile", leave=False)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def expand_inputs(inputs):
+    from .data import IMAGE_SUFFIXES
+
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists():
+            files.append(path)
+        else:
+            matches = sorted(Path(p) for p in glob.glob(item))
+            if not matches:
+                raise DenoiserError(f"{item}: no such file, folder or matching files")
+            files += matches
+    if not files:
+        raise DenoiserError("no input images found")
+    return files
+
+
+def output_path(source, output, many, suffix="_denoised"):
+    if output is None:
+        return source.with_name(f"{source.stem}{suffix}.png")
+    output = Path(output)
+    if many or output.is_dir() or not output.suffix:
+        return output / f"{source.stem}{suffix}.png"
+    return output
+
+
+def cmd_denoise(args):
+    from .catalog import load_runtime
+    from .engine import denoise
+    from .io import load_image, save_picture
+    from .metrics import estimate_noise_sigma
+
+    files = expand_inputs(args.inputs)
+    runtime = load_runtime(args.model)
+    for source in files:
+        picture = load_image(source)
+        sigma = args.sigma if args.sigma is not None else estimate_noise_sigma(picture.pixels)
+        bar = _Bar(source.name, enabled=not args.quiet)
+        try:
+            denoised = denoise(picture.pixels, runtime, sigma=sigma, tile=args.tile, batch=args.batch, progress=bar)
+        finally:
+            bar.close()
+        target = output_path(source, args.output, len(files) > 1)
+        save_picture(picture, denoised, target, fmt=args.format, quality=args.quality)
+        print(f"{source} -> {target} (estimated sigma {sigma:.1f})" if args.sigma is None else f"{source} -> {target}")
+    return 0
+
+
+def cmd_add_noise(args):
+    from .io import load_image, save_picture
+    from .noise import add_noise
+
+    files = expand_inputs(args.inputs)
+    rng = np.random.default_rng(args.seed)
+    for source in files:
+        picture = load_image(source)
+        noisy = add_noise(picture.pixels, args.type, args.level, rng=rng)
+        target = output_path(source, args.output, len(files) > 1, suffix=f"_{args.type}{args.level:g}")
+        save_picture(picture, noisy, target, fmt=args.format, quality=args.quality)
+        print(f"{source} -> {target}")
+    return 0
+
+
+def cmd_evaluate(args):
+    from .catalog import load_runtime, read_manifest
+    from .evaluate import evaluate, to_csv, to_markdown
+
+    manifest = read_manifest()
+    rows = []
+    for spec in args.models:
+        runtime = load_runtime(spec)
+        channels = args.channels or (manifest.get(spec, {}).get("channels") or runtime.channels or 3)
+        for folder in args.folders:
+            bar = _Bar(f"{spec} on {Path(folder).name}", enabled=not args.quiet)
+            try:
+                rows += evaluate(runtime, folder, args.sigmas, channels=channels, limit=args.limit, progress=bar)
+            finally:
+                bar.close()
+    markdown = to_markdown(rows)
+    print(markdown)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown + "\n")
+    if args.csv:
+        Path(args.csv).write_text(to_csv(rows))
+    return 0
+
+
+def cmd_bench(args):
+    from .bench import bench
+    from .catalog import available_models
+
+    specs = args.models or [m for m in available_models() if m not in ("median", "bilateral")]
+    print(f"bench: {os.cpu_count()} CPU cores, {args.size}x{args.size} image for throughput, "
+          f"{args.megapixels:g} MP image for memory")
+    results = bench(specs, size=args.size, megapixels=args.megapixels, repeats=args.repeats)
+    return 0 if results else 1
+
+
+def cmd_train(args):
+    from .train import TrainConfig, train
+
+    config = TrainConfig(
+        arch=args.arch, channels=args.channels, train_dir=args.train_dir, run_dir=args.run_dir,
+        patch_size=args.patch_size, stride=args.stride, scales=tuple(args.scales),
+        sigma_range=(args.sigma_min, args.sigma_max), batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
+        lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
+        val_fraction=args.val_fraction,
+    )
+    state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
+    print(f"epoch {state['epoch']}, best validation PSNR at sigma 25: {state.get('best_val_psnr_25', float('nan')):.2f} dB")
+    return 0
+
+
+def cmd_export(args):
+    from .catalog import load_keras_model
+    from .data import extract_patches, list_images
+    from .export import export_file, representative_patches
+
+    model = load_keras_model(args.model)
+    representative = None
+    if args.variant == "int8_full":
+        if not args.calibration_dir:
+            raise DenoiserError("int8_full needs --calibration-dir, a folder of clean training images")
+        channels = model.input_shape[-1]
+        clean = extract_patches(list_images(args.calibration_dir)[:64], channels=channels,
+                                patch_size=args.tile, stride=args.tile, scales=(1.0,))
+        representative = representative_patches(clean.astype(np.float32) / 255.0, tile=args.tile,
+                                                 count=args.calibration_count, rng=np.random.default_rng(args.seed))
+    path, output = export_file(model, args.output, args.variant, tile=args.tile, batch=args.batch,
+                               representative=representative)
+    print(f"{path}: {args.variant}, tiles {args.batch}x{args.tile}x{args.tile}, outputs the {output}")
+    return 0
+
+
+def cmd_models(args):
+    from .catalog import available_models, read_manifest
+
+    manifest = read_manifest()
+    for name in available_models():
+        entry = manifest.get(name, {})
+        print(f"{name:<24} {entry.get('description', 'classical filter')}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("denoise", help="denoise images: files, folders or globs")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="a name from `models`, or a .keras/.tflite path")
+    p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: the model's)")
+    p.add_argument("--batch", type=int, default=None, help="tiles per batch (default: the model's)")
+    p.add_argument("--sigma", type=float, default=None, help="noise sigma 0-255 for classical filters (default: estimated)")
+    p.add_argument("--output", "-o", default=None, help="output file, or folder for several inputs")
+    p.add_argument("--format", default=None, choices=["PNG", "JPEG", "TIFF", "WEBP", "BMP"])
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_denoise)
+
+    p = sub.add_parser("add-noise", help="add synthetic noise to images")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--type", default="gaussian", choices=["gaussian", "poisson", "salt_and_pepper", "speckle", "random_impulse"])
+    p.add_argument("--level", type=float, default=25.0, help="noise level on the 0-255 scale")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", "-o", default=None)
+    p.add_argument("--format", default=None, choices=["PNG", "JPEG", "TIFF", "WEBP", "BMP"])
+    p.add_argument("--quality", type=int, default=95)
+    p.set_defaults(func=cmd_add_noise)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol")
+    p.add_argument("folders", nargs="+", help="folders of clean images")
+    p.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
+    p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
+    p.add_argument("--channels", type=int, choices=[1, 3], default=None)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--markdown", default=None, help="also write the table here")
+    p.add_argument("--csv", default=None, help="also write CSV here")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="throughput of whole-image vs tiled inference, and peak memory")
+    p.add_argument("--models", nargs="+", default=None)
+    p.add_argument("--size", type=int, default=1024, help="side of the square throughput image")
+    p.add_argument("--megapixels", type=float, default=24.0, help="size of the memory test image (0 skips it)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("train", help="train or resume a model")
+    p.add_argument("--arch", default="dncnn", choices=["dncnn", "ridnet", "autoencoder"])
+    p.add_argument("--channels", type=int, default=3, choices=[1, 3])
+    p.add_argument("--train-dir", required=True)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--patch-size", type=int, default=40)
+    p.add_argument("--stride", type=int, default=20)
+    p.add_argument("--scales", nargs="+", type=float, default=[1.0, 0.9, 0.8, 0.7])
+    p.add_argument("--sigma-min", type=float, default=0.0)
+    p.add_argument("--sigma-max", type=float, default=55.0, help="equal to --sigma-min for a fixed sigma")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps-per-epoch", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-halve-every", type=int, default=10)
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="convert a .keras model to LiteRT")
+    p.add_argument("model")
+    p.add_argument("output")
+    p.add_argument("--variant", default="float16", choices=["float32", "float16", "int8_dynamic", "int8_full"])
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--calibration-dir", default=None)
+    p.add_argument("--calibration-count", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("models", help="list the models you can use")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DenoiserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,102 @@
+"""Training data: patches cut from a folder of clean images, augmented with the
+eight flips and rotations, with Gaussian noise synthesized per batch.
+
+Batches are pure functions of (seed, epoch, index), so a resumed run sees the
+same data as an uninterrupted one. The generator is plain NumPy, so it feeds
+Keras on any backend; `tf_dataset` wraps it in tf.data when TensorFlow is there.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import DenoiserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def list_images(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DenoiserError(f"not a folder of images: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DenoiserError(f"no images in {folder}")
+    return files
+
+
+def split_files(files, val_fraction, *, rng):
+    """Holds out a seeded random fraction of the files for validation."""
+    files = list(files)
+    order = rng.permutation(len(files))
+    n_val = max(1, int(round(len(files) * val_fraction))) if val_fraction > 0 else 0
+    return [files[i] for i in sorted(order[n_val:])], [files[i] for i in sorted(order[:n_val])]
+
+
+def read_training_image(path, channels):
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 else "RGB")
+        return np.asarray(im, dtype=np.uint8).reshape(im.height, im.width, channels)
+
+
+def extract_patches(files, *, channels, patch_size=40, stride=20, scales=(1.0, 0.9, 0.8, 0.7)):
+    """All patches on a regular grid of every image at every scale, as uint8 NHWC."""
+    patches = []
+    for path in files:
+        image = read_training_image(path, channels)
+        for scale in scales:
+            h, w = int(image.shape[0] * scale), int(image.shape[1] * scale)
+            if min(h, w) < patch_size:
+                continue
+            mode = "L" if channels == 1 else "RGB"
+            pil = Image.fromarray(image.squeeze(-1) if channels == 1 else image, mode)
+            scaled = np.asarray(pil.resize((w, h), Image.BICUBIC)).reshape(h, w, channels)
+            for y in range(0, h - patch_size + 1, stride):
+                for x in range(0, w - patch_size + 1, stride):
+                    patches.append(scaled[y : y + patch_size, x : x + patch_size])
+    if not patches:
+        raise DenoiserError(f"no {patch_size}x{patch_size} patches fit in the training images")
+    return np.stack(patches)
+
+
+def augment(patches, modes):
+    """Applies one of the 8 dihedral transforms (mode 0-7) to each patch."""
+    out = np.empty_like(patches)
+    for i, (patch, mode) in enumerate(zip(patches, modes)):
+        patch = np.rot90(patch, k=int(mode) % 4, axes=(0, 1))
+        out[i] = patch[:, ::-1] if mode >= 4 else patch
+    return out
+
+
+def make_batch(patches, *, batch_size, sigma_range, seed, epoch, index):
+    """One (noisy, clean) batch, a pure function of its arguments."""
+    rng = np.random.default_rng([seed, epoch, index])
+    picks = rng.integers(0, len(patches), batch_size)
+    clean = augment(patches[picks], rng.integers(0, 8, batch_size)).astype(np.float32) / 255.0
+    low, high = sigma_range
+    sigmas = rng.uniform(low, high, (batch_size, 1, 1, 1)).astype(np.float32)
+    noisy = clean + rng.standard_normal(clean.shape, dtype=np.float32) * (sigmas / 255.0)
+    return noisy, clean
+
+
+def epoch_batches(patches, *, batch_size, steps, sigma_range, seed, epoch):
+    for index in range(steps):
+        yield make_batch(patches, batch_size=batch_size, sigma_range=sigma_range, seed=seed, epoch=epoch, index=index)
+
+
+def tf_dataset(patches, *, batch_size, steps, sigma_range, seed, first_epoch, epochs):
+    """A tf.data pipeline over all remaining epochs, prefetching on a background thread."""
+    import tensorflow as tf
+
+    channels = patches.shape[-1]
+    size = patches.shape[1]
+
+    def generate():
+        for epoch in range(first_epoch, epochs):
+            yield from epoch_batches(
+                patches, batch_size=batch_size, steps=steps, sigma_range=sigma_range, seed=seed, epoch=epoch
+            )
+
+    spec = tf.TensorSpec((batch_size, size, size, channels), tf.float32)
+    return tf.data.Dataset.from_generator(generate, output_signature=(spec, spec)).prefetch(4)

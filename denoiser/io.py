@@ -1,0 +1,254 @@
+"""Reading and writing images. The only place that knows about uint8, 16-bit,
+palettes, CMYK, alpha and EXIF: everything else sees float32 HWC in [0, 1].
+
+Gray images stay one channel; colour images are RGB. An alpha channel is set
+aside on reading and can be put back unchanged on writing.
+"""
+
+import io as _io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+DEFAULT_MAX_PIXELS = 50_000_000
+READ_FORMATS = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
+WRITE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+SIXTEEN_BIT = {"PNG", "TIFF"}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass
+class Picture:
+    """Decoded pixels plus what is needed to write them back faithfully."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    format: str = "PNG"
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+    @property
+    def height(self):
+        return self.pixels.shape[0]
+
+    @property
+    def width(self):
+        return self.pixels.shape[1]
+
+    @property
+    def channels(self):
+        return self.pixels.shape[2]
+
+
+def _read_bytes(source):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "upload"
+    if hasattr(source, "read"):
+        return source.read(), getattr(source, "name", "upload")
+    path = Path(source)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image")
+    return path.read_bytes(), path.name
+
+
+def _orient(array, orientation):
+    """Applies an EXIF orientation (1-8) to an HW or HWC array."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
+
+
+def _sixteen_bit(raw):
+    """Decodes 16-bit PNG/TIFF with OpenCV, which keeps all 16 bits of colour images."""
+    array = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        return None
+    if array.ndim == 2:
+        return array[..., None], None
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)[..., :3], cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)[..., 3]
+    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB), None
+
+
+def _eight_bit(im):
+    """PIL image of any mode -> (uint8 or uint16 HWC pixels, alpha or None)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)[..., None], None
+    if im.mode == "I":
+        values = np.asarray(im)
+        return np.clip(values, 0, 65535).astype(np.uint16)[..., None], None
+    if im.mode == "F":
+        values = np.asarray(im)
+        return np.rint(np.clip(values, 0.0, 1.0) * 65535).astype(np.uint16)[..., None], None
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+    if im.mode == "1":
+        im = im.convert("L")
+    if im.mode == "LA":
+        la = np.asarray(im)
+        return la[..., :1], la[..., 1]
+    if im.mode == "L":
+        return np.asarray(im)[..., None], None
+    if im.mode == "RGBA":
+        rgba = np.asarray(im)
+        return rgba[..., :3], rgba[..., 3]
+    return np.asarray(im.convert("RGB")), None
+
+
+def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
+    """Reads a PNG, JPEG, TIFF, WebP or BMP file (path, bytes or file object).
+
+    Returns a Picture whose pixels are float32 HWC in [0, 1] with 1 or 3 channels.
+    Raises ImageError with a readable message for anything it cannot use.
+    """
+    raw, name = _read_bytes(source)
+    if not raw:
+        raise ImageError(f"{name}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(_io.BytesIO(raw))
+            fmt = "JPEG" if im.format == "MPO" else im.format
+            if fmt not in READ_FORMATS:
+                raise ImageError(f"{name}: {im.format} images are not supported; use PNG, JPEG, TIFF, WebP or BMP")
+            width, height = im.size
+            if width == 0 or height == 0:
+                raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+                    f"over the limit of {max_pixels / 1e6:.0f} megapixels"
+                )
+            im.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: the image is too large to open safely") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image, or a format that is not supported") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{name}: the file is truncated or corrupt ({exc})") from None
+
+    icc = im.info.get("icc_profile") or None
+    exif = im.getexif()
+    orientation = exif.get(_EXIF_ORIENTATION, 1)
+    if _EXIF_ORIENTATION in exif:
+        exif[_EXIF_ORIENTATION] = 1
+    exif_bytes = exif.tobytes() if len(exif) else None
+    if im.mode == "CMYK":
+        icc = None  # a CMYK profile no longer describes the RGB pixels we return
+
+    decoded = _sixteen_bit(raw) if fmt in SIXTEEN_BIT and im.mode not in ("L", "P", "1", "LA", "PA") else None
+    pixels, alpha = decoded if decoded is not None else _eight_bit(im)
+    bit_depth = 16 if pixels.dtype == np.uint16 else 8
+    scale = 65535.0 if bit_depth == 16 else 255.0
+    pixels = _orient(pixels, orientation).astype(np.float32) / scale
+    if alpha is not None:
+        alpha = _orient(alpha, orientation).astype(np.float32) / scale
+    return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes)
+
+
+def to_integer(image, bit_depth=8):
+    """Float [0, 1] -> uint8 or uint16, rounded."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    top, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
+    return np.rint(np.clip(np.asarray(image, np.float32), 0.0, 1.0) * top).astype(dtype)
+
+
+def format_for_path(path):
+    suffix = Path(path).suffix.lower()
+    for fmt, ext in WRITE_FORMATS.items():
+        if suffix == ext or (fmt == "JPEG" and suffix == ".jpeg") or (fmt == "TIFF" and suffix == ".tiff"):
+            return fmt
+    raise ImageError(f"{path}: cannot tell the format from the suffix; use .png, .jpg, .tif, .webp or .bmp")
+
+
+def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_profile=None, exif=None):
+    """Float HWC image in [0, 1] -> the bytes of an image file.
+
+    PNG and WebP are lossless; 16 bits are kept for PNG and TIFF only. The ICC
+    profile and EXIF are written where the format and depth allow it.
+    """
+    fmt = fmt.upper()
+    if fmt not in WRITE_FORMATS:
+        raise ImageError(f"cannot write {fmt}; choose one of {sorted(WRITE_FORMATS)}")
+    pixels = np.asarray(pixels, np.float32)
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+        raise ImageError(f"expected an HWC image with 1 or 3 channels, got shape {pixels.shape}")
+    depth = bit_depth if fmt in SIXTEEN_BIT else 8
+    if fmt == "JPEG":
+        alpha = None
+    values = to_integer(pixels, depth)
+    if alpha is not None:
+        values = np.concatenate([values, to_integer(alpha, depth)[..., None]], axis=-1)
+    gray = values.shape[2] in (1, 2)
+
+    if depth == 16 and fmt == "TIFF":
+        buffer = _io.BytesIO()
+        tifffile.imwrite(buffer, values.squeeze(-1) if values.shape[2] == 1 else values,
+                         photometric="minisblack" if gray else "rgb",
+                         extrasamples=["unassalpha"] if alpha is not None else None, iccprofile=icc_profile)
+        return buffer.getvalue()
+    if depth == 16 and (not gray or alpha is not None):
+        # Pillow cannot write 16-bit colour PNG; OpenCV can, without metadata.
+        if values.shape[2] == 2:
+            bgra = cv2.cvtColor(values[..., 0], cv2.COLOR_GRAY2BGRA)
+            bgra[..., 3] = values[..., 1]
+        else:
+            bgra = cv2.cvtColor(values, cv2.COLOR_RGB2BGR if values.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+        ok, encoded = cv2.imencode(".png", bgra)
+        if not ok:
+            raise ImageError("could not encode the 16-bit PNG")
+        return encoded.tobytes()
+    if depth == 16:
+        im = Image.fromarray(values[..., 0].astype("<u2"))
+    else:
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[values.shape[2]]
+        im = Image.fromarray(values.squeeze(-1) if mode == "L" else values, mode)
+    options = {}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if exif and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+        options["exif"] = exif
+    if fmt == "JPEG":
+        options.update(quality=int(quality), subsampling=0 if quality >= 90 else 2)
+    if fmt == "WEBP":
+        options.update(lossless=True)
+    buffer = _io.BytesIO()
+    im.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def save_image(pixels, path, *, fmt=None, **options):
+    """Writes an image; the format comes from `fmt` or the file's suffix."""
+    path = Path(path)
+    data = encode_image(pixels, fmt or format_for_path(path), **options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def save_picture(picture, pixels, path, *, fmt=None, quality=95):
+    """Writes `pixels` with `picture`'s alpha, depth, ICC profile and EXIF."""
+    return save_image(
+        pixels, path, fmt=fmt, bit_depth=picture.bit_depth, alpha=picture.alpha, quality=quality,
+        icc_profile=picture.icc_profile, exif=picture.exif,
+    )

@@ -1,0 +1,158 @@
+"""Runtimes behind one interface: Keras models, LiteRT (.tflite) models and the
+classical filters. A runtime maps an NHWC float batch to a denoised batch of the
+same shape; `engine.denoise` does the tiling around it.
+
+LiteRT files made by `export` output the noise estimate ("noise"), which the
+runtime subtracts from the input in float.
+
+A LiteRT model has one fixed input shape (batch, tile, tile, channels): the
+tiles are padded to it and the last batch is filled up, so the interpreter is
+never resized and is invoked once per batch, not once per patch.
+"""
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classical import CLASSICAL
+from .errors import DenoiserError
+
+
+def keras_device():
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    if backend == "jax":
+        import jax
+
+        return "GPU" if jax.default_backend() == "gpu" else "CPU"
+    return "CPU"
+
+
+@dataclass
+class KerasRuntime:
+    model: object
+    margin: int
+    name: str = "keras"
+    tile: int = 256
+    batch: int = 4
+    kind: str = "keras"
+
+    @property
+    def channels(self):
+        return self.model.input_shape[-1]
+
+    @property
+    def device(self):
+        return keras_device()
+
+    def predict(self, batch, *, sigma=None):
+        return np.asarray(self.model.predict_on_batch(np.asarray(batch, np.float32)), np.float32)
+
+
+@dataclass
+class LiteRTRuntime:
+    path: Path
+    margin: int
+    name: str = "litert"
+    output: str = "noise"
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    kind: str = "litert"
+
+    def __post_init__(self):
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise DenoiserError(f"{self.path}: not a usable LiteRT model ({exc})") from None
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        shape = self._input["shape"]
+        if self.output not in ("noise", "denoised"):
+            raise DenoiserError(f"output must be 'noise' or 'denoised', got {self.output!r}")
+        if len(shape) != 4 or shape[1] != shape[2]:
+            raise DenoiserError(f"{self.path}: expected a square NHWC input, got shape {list(shape)}")
+        self.batch, self.tile, self._channels = int(shape[0]), int(shape[1]), int(shape[3])
+        # One interpreter serves one call at a time; concurrent sessions queue here.
+        self._lock = threading.Lock()
+
+    @property
+    def channels(self):
+        return self._channels
+
+    @property
+    def device(self):
+        return "CPU"
+
+    def _to_input(self, values):
+        dtype = self._input["dtype"]
+        if dtype == np.float32:
+            return values
+        scale, zero = self._input["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values / scale + zero), info.min, info.max).astype(dtype)
+
+    def _from_output(self, values):
+        if self._output["dtype"] == np.float32:
+            return values
+        scale, zero = self._output["quantization"]
+        return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
+
+    def predict(self, batch, *, sigma=None):
+        batch = np.asarray(batch, np.float32)
+        n, h, w, c = batch.shape
+        if h > self.tile or w > self.tile:
+            raise DenoiserError(f"tiles of {h}x{w} do not fit this model's {self.tile}x{self.tile} input")
+        # Edge padding keeps the padded area image-like; the kept pixels are
+        # at most `margin` from real context, so the padding barely reaches them.
+        padded = np.pad(batch, [(0, 0), (0, self.tile - h), (0, self.tile - w), (0, 0)], mode="edge")
+        out = np.empty_like(padded)
+        with self._lock:
+            for first in range(0, n, self.batch):
+                chunk = padded[first : first + self.batch]
+                full = np.zeros((self.batch, self.tile, self.tile, c), np.float32)
+                full[: len(chunk)] = chunk
+                self._interpreter.set_tensor(self._input["index"], self._to_input(full))
+                self._interpreter.invoke()
+                out[first : first + len(chunk)] = self._from_output(
+                    self._interpreter.get_tensor(self._output["index"])
+                )[: len(chunk)]
+        out = out[:, :h, :w]
+        return batch - out if self.output == "noise" else out
+
+
+@dataclass
+class ClassicalRuntime:
+    method: str
+    channels: int = 3
+    tile: int = 512
+    batch: int = 1
+    kind: str = "classical"
+    device: str = "CPU"
+
+    def __post_init__(self):
+        if self.method not in CLASSICAL:
+            raise DenoiserError(f"unknown classical method {self.method!r}; choose one of {sorted(CLASSICAL)}")
+
+    @property
+    def name(self):
+        return self.method
+
+    @property
+    def margin(self):
+        return CLASSICAL[self.method][1]
+
+    def predict(self, batch, *, sigma=None):
+        if sigma is None:
+            raise DenoiserError(f"{self.method} needs the noise sigma")
+        fn = CLASSICAL[self.method][0]
+        return np.stack([fn(tile, sigma=sigma) for tile in batch])

@@ -1,0 +1,177 @@
+"""Training: patches, on-the-fly noise, Adam with a step schedule, checkpoints
+that resume, a CSV log with validation PSNR per epoch.
+
+A run lives in one folder: `last.keras` (model and optimizer, to resume),
+`best.keras` (best validation PSNR at sigma 25), `log.csv` and `state.json`.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import data, metrics
+from .architectures.registry import build_model, get_architecture
+from .errors import DenoiserError
+
+VAL_SIGMAS = (15, 25, 50)
+VAL_CROP = 128
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "dncnn"
+    channels: int = 3
+    train_dir: str = ""
+    run_dir: str = "runs/dncnn_color"
+    patch_size: int = 40
+    stride: int = 20
+    scales: tuple = (1.0, 0.9, 0.8, 0.7)
+    sigma_range: tuple = (0.0, 55.0)
+    batch_size: int = 64
+    steps_per_epoch: int = 200
+    epochs: int = 50
+    lr: float = 1e-3
+    lr_halve_every: int = 10
+    min_lr: float = 1e-5
+    val_fraction: float = 0.05
+    seed: int = 0
+    max_minutes: float = 0.0
+    overrides: dict = field(default_factory=dict)
+
+
+def learning_rate(config, epoch):
+    return max(config.min_lr, config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every)))
+
+
+def validation_set(files, channels, seed):
+    """Centre crops of the held-out images with fixed noise at each validation sigma."""
+    clean = []
+    for path in files:
+        image = data.read_training_image(path, channels).astype(np.float32) / 255.0
+        h, w = image.shape[:2]
+        size = min(VAL_CROP, h, w)
+        y, x = (h - size) // 2, (w - size) // 2
+        clean.append(image[y : y + size, x : x + size])
+    clean = np.stack([c[: min(c.shape[0] for c in clean), : min(c.shape[1] for c in clean)] for c in clean])
+    noisy = {
+        sigma: clean + np.random.default_rng([seed, sigma]).standard_normal(clean.shape, dtype=np.float32) * sigma / 255.0
+        for sigma in VAL_SIGMAS
+    }
+    return clean, noisy
+
+
+def validate(model, clean, noisy):
+    scores = {}
+    for sigma, batch in noisy.items():
+        denoised = model.predict(batch, batch_size=8, verbose=0)
+        scores[f"val_psnr_{sigma}"] = float(np.mean([metrics.psnr(c, d) for c, d in zip(clean, denoised)]))
+    return scores
+
+
+class RunKeeper(keras.callbacks.Callback):
+    """Validates, checkpoints and records the run's state after every epoch."""
+
+    def __init__(self, config, clean, noisy, state):
+        super().__init__()
+        self.config, self.clean, self.noisy, self.state = config, clean, noisy, state
+        self.run_dir = Path(config.run_dir)
+        self.started = time.monotonic()
+        self.epoch_started = self.started
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
+        self.model.optimizer.learning_rate.assign(learning_rate(self.config, epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = validate(self.model, self.clean, self.noisy)
+        logs.update(scores)
+        logs["lr"] = learning_rate(self.config, epoch)
+        logs["epoch_seconds"] = time.monotonic() - self.epoch_started
+        self.state["epoch"] = epoch + 1
+        self.state["steps"] = (epoch + 1) * self.config.steps_per_epoch
+        self.state["patches_seen"] = self.state["steps"] * self.config.batch_size
+        self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + logs["epoch_seconds"]
+        if scores["val_psnr_25"] > self.state.get("best_val_psnr_25", -1.0):
+            self.state["best_val_psnr_25"] = scores["val_psnr_25"]
+            self.state["best_epoch"] = epoch + 1
+            self.model.save(self.run_dir / "best.keras", include_optimizer=False)
+        self.model.save(self.run_dir / "last.keras")
+        (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=2))
+        if self.config.max_minutes and time.monotonic() - self.started > 60 * self.config.max_minutes:
+            self.model.stop_training = True
+
+
+def train(config, *, resume=False, verbose=1):
+    """Trains (or resumes) the run described by `config`; returns the run's state."""
+    run_dir = Path(config.run_dir)
+    state_path = run_dir / "state.json"
+    if resume and state_path.exists():
+        state = json.loads(state_path.read_text())
+        saved = state["config"]
+        saved.update(epochs=config.epochs, max_minutes=config.max_minutes)
+        config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"])})
+        model = keras.models.load_model(run_dir / "last.keras")
+    elif state_path.exists() and not resume:
+        raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        state = {"config": asdict(config), "epoch": 0}
+        arch = get_architecture(config.arch)
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config.arch, config.channels, **config.overrides)
+        # XLA made TensorFlow training slower on CPU here; JAX always compiles.
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.lr), loss="mae" if arch.loss == "l1" else "mse",
+            jit_compile=keras.backend.backend() != "tensorflow",
+        )
+    first_epoch = state["epoch"]
+    if first_epoch >= config.epochs:
+        return state
+
+    rng = np.random.default_rng(config.seed)
+    train_files, val_files = data.split_files(data.list_images(config.train_dir), config.val_fraction, rng=rng)
+    state["validation_files"] = [p.name for p in val_files]
+    patches = data.extract_patches(
+        train_files, channels=config.channels, patch_size=config.patch_size, stride=config.stride, scales=config.scales
+    )
+    state["patch_pool"] = int(len(patches))
+    clean, noisy = validation_set(val_files, config.channels, config.seed)
+    batches = dict(batch_size=config.batch_size, steps=config.steps_per_epoch, sigma_range=config.sigma_range, seed=config.seed)
+    if keras.backend.backend() == "tensorflow":
+        dataset = data.tf_dataset(patches, first_epoch=first_epoch, epochs=config.epochs, **batches)
+    else:
+        dataset = _PyBatches(patches, first_epoch=first_epoch, **batches)
+    callbacks = [
+        RunKeeper(config, clean, noisy, state),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+    ]
+    model.fit(
+        dataset, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=config.steps_per_epoch,
+        callbacks=callbacks, verbose=verbose,
+    )
+    return state
+
+
+class _PyBatches(keras.utils.PyDataset):
+    """The same batches as `data.tf_dataset`, for backends without TensorFlow."""
+
+    def __init__(self, patches, *, batch_size, steps, sigma_range, seed, first_epoch):
+        super().__init__()
+        self.patches, self.batch_size, self.steps = patches, batch_size, steps
+        self.sigma_range, self.seed, self.epoch = sigma_range, seed, first_epoch
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        return data.make_batch(
+            self.patches, batch_size=self.batch_size, sigma_range=self.sigma_range,
+            seed=self.seed, epoch=self.epoch, index=index,
+        )
+
+    def on_epoch_end(self):
+        self.epoch += 1

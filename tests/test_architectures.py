@@ -1,0 +1,72 @@
+import keras
+import numpy as np
+import pytest
+
+from conftest import randomize
+from denoiser.architectures import layers as custom
+from denoiser.architectures.registry import ARCHITECTURES, build_model, get_architecture, receptive_radius
+
+TINY = {
+    "dncnn": {"depth": 4, "features": 8},
+    "ridnet": {"features": 8, "blocks": 1, "reduction": 4},
+    "autoencoder": {"features": 8},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_any_size_and_channels(name, channels):
+    model = build_model(name, channels, **TINY[name])
+    for h, w in [(1, 1), (1, 9), (13, 7), (32, 32)]:
+        out = model(np.zeros((2, h, w, channels), np.float32))
+        assert tuple(out.shape) == (2, h, w, channels)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_keras_file_round_trip(name, tmp_path):
+    model = randomize(build_model(name, 3, **TINY[name]))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = np.random.default_rng(0).random((1, 19, 23, 3)).astype(np.float32)
+    expected = model.predict_on_batch(x)
+    assert np.abs(expected - x).max() > 1e-3  # the model does something
+    np.testing.assert_allclose(loaded.predict_on_batch(x), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", [
+    custom.PadToMultiple(multiple=8),
+    custom.FeatureAttention(features=12, reduction=3),
+    custom.EnhancementAttentionModule(features=12, reduction=3),
+])
+def test_custom_layer_configs_hold_every_argument(layer):
+    rebuilt = type(layer).from_config(layer.get_config())
+    assert rebuilt.get_config() == layer.get_config()
+    for key in ("multiple", "features", "reduction"):
+        if hasattr(layer, key):
+            assert layer.get_config()[key] == getattr(layer, key)
+
+
+def test_paper_sizes():
+    assert build_model("dncnn", 3).count_params() == pytest.approx(558_000, rel=0.01)
+    assert build_model("ridnet", 3).count_params() == pytest.approx(1.5e6, rel=0.02)
+    assert len([layer for layer in build_model("dncnn", 1).layers if isinstance(layer, keras.layers.Conv2D)]) == 17
+
+
+def test_untrained_residual_models_start_as_identity():
+    x = np.random.default_rng(0).random((1, 16, 16, 3)).astype(np.float32)
+    for name in ("dncnn", "ridnet"):
+        np.testing.assert_allclose(build_model(name, 3, **TINY[name]).predict_on_batch(x), x, atol=1e-6)
+
+
+def test_receptive_radius_of_built_models():
+    assert receptive_radius(build_model("dncnn", 3)) == 17
+    assert receptive_radius(build_model("dncnn", 3, depth=5)) == 5
+    assert receptive_radius(build_model("ridnet", 3, **TINY["ridnet"])) == 14
+
+
+def test_registry_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        get_architecture("unet")
+    with pytest.raises(ValueError):
+        build_model("dncnn", 2)

@@ -1,0 +1,71 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from denoiser.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def photo(tmp_path, astronaut):
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.rint(astronaut[:60, :70] * 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def model_path(tiny_dncnn, tmp_path):
+    path = tmp_path / "tiny.keras"
+    tiny_dncnn.save(path)
+    return path
+
+
+def test_add_noise_then_denoise_a_file(photo, model_path, tmp_path, capsys):
+    noisy = tmp_path / "noisy.png"
+    assert main(["add-noise", str(photo), "--level", "25", "--seed", "3", "-o", str(noisy)]) == 0
+    assert main(["denoise", str(noisy), "--model", str(model_path), "--tile", "32", "-o", str(tmp_path / "out.png"), "--quiet"]) == 0
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (60, 70, 3)
+
+
+def test_denoise_a_folder_and_a_glob(photo, tmp_path):
+    second = tmp_path / "second.png"
+    Image.open(photo).save(second)
+    assert main(["denoise", str(tmp_path), "--model", "median", "--sigma", "20", "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo_denoised.png", "second_denoised.png"]
+    assert main(["denoise", str(tmp_path / "s*.png"), "--model", "median", "--quiet"]) == 0
+    assert (tmp_path / "second_denoised.png").exists()
+
+
+def test_bad_input_gives_message_and_nonzero_exit(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not really a png")
+    assert main(["denoise", str(bad), "--model", "median"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    assert main(["denoise", str(tmp_path / "missing.png")]) == 2
+    assert main(["denoise", str(bad), "--model", "no_such_model"]) == 2
+
+
+def test_evaluate_writes_markdown_and_csv(tmp_path, astronaut):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.rint(astronaut[i * 20 : i * 20 + 40, :48] * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    md, csv = tmp_path / "t.md", tmp_path / "t.csv"
+    assert main(["evaluate", str(folder), "--models", "median", "--sigmas", "15", "50", "--markdown", str(md), "--csv", str(csv), "--quiet"]) == 0
+    assert "| median | set | 15 | 2 |" in md.read_text()
+    assert len(csv.read_text().strip().splitlines()) == 3
+
+
+def test_help_for_every_command():
+    for command in ["denoise", "add-noise", "evaluate", "bench", "train", "export", "models"]:
+        result = subprocess.run([sys.executable, "-m", "denoiser", command, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0 and "usage:" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "denoiser"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0

@@ -1,0 +1,163 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from denoiser.errors import DenoiserError, ImageError
+from denoiser.io import encode_image, load_image, save_image, save_picture
+
+
+def png_bytes(array, mode=None, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format=options.pop("format", "PNG"), **options)
+    return buffer.getvalue()
+
+
+def test_8bit_rgb_png_round_trip_is_lossless(rng, tmp_path):
+    values = rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    picture = load_image(png_bytes(values))
+    assert picture.pixels.dtype == np.float32 and picture.pixels.shape == (17, 23, 3)
+    assert picture.bit_depth == 8
+    path = save_picture(picture, picture.pixels, tmp_path / "out.png")
+    assert np.array_equal(np.asarray(Image.open(path)), values)
+
+
+def test_16bit_gray_png_round_trip_keeps_all_bits(rng, tmp_path):
+    values = rng.integers(0, 65536, (9, 11), dtype=np.uint16)
+    path = tmp_path / "g16.png"
+    Image.fromarray(values).save(path)
+    picture = load_image(path)
+    assert picture.bit_depth == 16 and picture.channels == 1
+    out = save_picture(picture, picture.pixels, tmp_path / "back.png")
+    assert np.array_equal(np.asarray(Image.open(out)).astype(np.uint16), values)
+
+
+def test_16bit_colour_png_and_tiff_round_trip(rng, tmp_path):
+    values = rng.integers(0, 65536, (8, 10, 3), dtype=np.uint16)
+    pixels = values.astype(np.float32) / 65535
+    for suffix in (".png", ".tif"):
+        path = save_image(pixels, tmp_path / f"c16{suffix}", bit_depth=16)
+        picture = load_image(path)
+        assert picture.bit_depth == 16
+        assert np.array_equal(np.rint(picture.pixels * 65535).astype(np.uint16), values), suffix
+
+
+def test_rgba_alpha_is_set_aside_and_restored(rng, tmp_path):
+    values = rng.integers(0, 256, (6, 7, 4), dtype=np.uint8)
+    picture = load_image(png_bytes(values, "RGBA"))
+    assert picture.channels == 3
+    assert np.array_equal(np.rint(picture.alpha * 255).astype(np.uint8), values[..., 3])
+    out = save_picture(picture, picture.pixels, tmp_path / "a.png")
+    assert np.array_equal(np.asarray(Image.open(out)), values)
+
+
+def test_palette_gray_la_cmyk_and_bilevel_modes(rng):
+    gray = rng.integers(0, 256, (5, 6), dtype=np.uint8)
+    assert load_image(png_bytes(gray, "L")).channels == 1
+    la = load_image(png_bytes(np.dstack([gray, gray]), "LA"))
+    assert la.channels == 1 and la.alpha is not None
+    palette = Image.fromarray(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)).convert("P")
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    assert load_image(buffer.getvalue()).channels == 3
+    cmyk = Image.fromarray(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)).convert("CMYK")
+    buffer = io.BytesIO()
+    cmyk.save(buffer, format="JPEG")
+    assert load_image(buffer.getvalue()).channels == 3
+    buffer = io.BytesIO()
+    Image.fromarray(gray > 128).save(buffer, format="BMP")
+    assert set(np.unique(load_image(buffer.getvalue()).pixels)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "WEBP", "BMP"])
+def test_every_format_reads(fmt, rng):
+    values = rng.integers(0, 256, (12, 9, 3), dtype=np.uint8)
+    picture = load_image(png_bytes(values, format=fmt))
+    assert picture.pixels.shape == (12, 9, 3) and picture.format == fmt
+
+
+def test_exif_orientation_is_applied(rng):
+    values = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    im = Image.fromarray(values)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    im.save(buffer, format="PNG", exif=exif)
+    picture = load_image(buffer.getvalue())
+    assert picture.pixels.shape == (6, 4, 3)
+    expected = np.rot90(values, k=-1)
+    assert np.array_equal(np.rint(picture.pixels * 255).astype(np.uint8), expected)
+
+
+def test_icc_profile_and_exif_survive_png_and_jpeg(rng, tmp_path):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    im = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    exif = im.getexif()
+    exif[0x010F] = "TestCam"
+    buffer = io.BytesIO()
+    im.save(buffer, format="PNG", icc_profile=icc, exif=exif)
+    picture = load_image(buffer.getvalue())
+    for name in ("o.png", "o.jpg"):
+        out = Image.open(save_picture(picture, picture.pixels, tmp_path / name))
+        assert out.info.get("icc_profile") == icc
+        assert out.getexif().get(0x010F) == "TestCam"
+
+
+def test_jpeg_quality_changes_size(astronaut):
+    small = encode_image(astronaut, "JPEG", quality=30)
+    large = encode_image(astronaut, "JPEG", quality=95)
+    assert len(small) < len(large)
+
+
+BAD_FILES = {
+    "empty": b"",
+    "text named png": b"this is not an image, just some text\n" * 4,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_files_raise_image_error(name):
+    with pytest.raises(ImageError):
+        load_image(BAD_FILES[name])
+
+
+def test_truncated_file_raises_image_error(rng):
+    data = png_bytes(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        load_image(data[: len(data) // 2])
+
+
+def test_zero_sized_image_raises_image_error():
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 5, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    with pytest.raises(ImageError):
+        load_image(data)
+
+
+def test_pixel_limit_stops_decompression_bombs(rng):
+    data = png_bytes(np.zeros((100, 100), np.uint8))
+    with pytest.raises(ImageError, match="over the limit"):
+        load_image(data, max_pixels=5000)
+
+
+def test_missing_path_and_unsupported_format(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="GIF")
+    with pytest.raises(ImageError, match="not supported"):
+        load_image(buffer.getvalue())
+    assert issubclass(ImageError, DenoiserError)
+
+
+def test_unknown_output_suffix_is_an_error(astronaut, tmp_path):
+    with pytest.raises(ImageError):
+        save_image(astronaut, tmp_path / "out.xyz")

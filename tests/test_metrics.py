@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from denoiser import metrics, noise
+
+
+def test_psnr_of_one_gray_level_everywhere():
+    clean = np.full((8, 8, 3), 100 / 255, np.float32)
+    shifted = np.full((8, 8, 3), 101 / 255, np.float32)
+    assert metrics.psnr(clean, shifted) == pytest.approx(20 * np.log10(255), abs=1e-9)
+    assert metrics.psnr(clean, clean) == float("inf")
+
+
+def test_psnr_rounds_and_clips_like_the_protocol(astronaut, rng):
+    estimate = astronaut + rng.normal(0, 0.05, astronaut.shape).astype(np.float32)
+    a, b = metrics.quantize(astronaut), metrics.quantize(estimate)
+    assert metrics.psnr(astronaut, estimate) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255))
+    assert b.min() >= 0 and b.max() <= 255
+
+
+def test_wrong_data_range_is_refused(astronaut):
+    with pytest.raises(ValueError):
+        metrics.psnr(astronaut, astronaut, data_range=1.0)
+
+
+def test_ssim_is_gaussian_window_ssim_on_uint8(astronaut, rng):
+    estimate = astronaut + rng.normal(0, 0.05, astronaut.shape).astype(np.float32)
+    expected = structural_similarity(
+        metrics.quantize(astronaut), metrics.quantize(estimate), data_range=255, channel_axis=-1,
+        gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+    )
+    assert metrics.ssim(astronaut, estimate) == pytest.approx(expected)
+    assert metrics.ssim(astronaut, astronaut) == pytest.approx(1.0)
+
+
+def test_shape_mismatch_and_tiny_images_are_errors(astronaut):
+    with pytest.raises(ValueError):
+        metrics.psnr(astronaut, astronaut[:-1])
+    with pytest.raises(ValueError):
+        metrics.ssim(astronaut[:5, :5], astronaut[:5, :5])
+
+
+@pytest.mark.parametrize("sigma", [5, 10, 25, 50])
+@pytest.mark.parametrize("name", ["astronaut", "camera", "coffee"])
+def test_blind_sigma_estimate_finds_known_noise(sigma, name):
+    from skimage import data
+
+    image = getattr(data, name)().astype(np.float32) / 255.0
+    image = image if image.ndim == 3 else image[..., None]
+    noisy = noise.gaussian(image, sigma, rng=np.random.default_rng(sigma))
+    estimate = metrics.estimate_noise_sigma(noisy)
+    assert abs(estimate - sigma) < 0.1 * sigma + 2.0, (name, sigma, estimate)
+
+
+def test_blind_estimate_of_a_clean_smooth_image_is_small():
+    y, x = np.mgrid[0:64, 0:64]
+    smooth = (0.5 + 0.3 * np.sin(x / 10.0) * np.cos(y / 13.0))[..., None].astype(np.float32)
+    assert metrics.estimate_noise_sigma(smooth) < 1.0

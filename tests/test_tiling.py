@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from denoiser.engine import count_tiles, denoise, denoise_whole
+from denoiser.runtimes import KerasRuntime
+from denoiser.tiling import plan_axis, plan_tiles, run_tiled
+
+
+@pytest.mark.parametrize("size", [1, 2, 31, 32, 33, 64, 95, 96, 97, 200, 513])
+@pytest.mark.parametrize("tile,margin", [(32, 5), (32, 0), (48, 12), (11, 5)])
+def test_every_pixel_is_kept_once_with_full_margin(size, tile, margin):
+    spans = plan_axis(size, tile, margin)
+    kept = np.zeros(size, int)
+    for span in spans:
+        assert 0 <= span.start and span.start + span.length <= size
+        assert span.length == min(tile, size)
+        kept[span.keep_start : span.keep_stop] += 1
+        if span.keep_start > 0:
+            assert span.keep_start - span.start >= margin
+        if span.keep_stop < size:
+            assert span.start + span.length - span.keep_stop >= margin
+    assert np.all(kept == 1)
+
+
+def test_tile_must_exceed_twice_the_margin():
+    with pytest.raises(ValueError):
+        plan_axis(100, 10, 5)
+
+
+SIZES = [(1, 1), (1, 50), (50, 1), (7, 5), (20, 20), (37, 53), (64, 64), (96, 96), (128, 64), (101, 77)]
+
+
+@pytest.mark.parametrize("shape", SIZES)
+def test_tiled_dncnn_equals_whole_image_inference(tiny_dncnn, shape):
+    # Tile 32 with margin 5: images of 64 and 96 are exact multiples of the tile.
+    runtime = KerasRuntime(tiny_dncnn, margin=5, tile=32, batch=3)
+    noisy = np.random.default_rng(sum(shape)).random((*shape, 3)).astype(np.float32)
+    whole = denoise_whole(noisy, runtime)
+    tiled = denoise(noisy, runtime)
+    assert np.abs(whole - noisy).max() > 1e-2  # the model really changes the image
+    np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_too_small_margin_shows_seams(tiny_dncnn):
+    noisy = np.random.default_rng(0).random((96, 96, 3)).astype(np.float32)
+    whole = denoise_whole(noisy, KerasRuntime(tiny_dncnn, margin=5, tile=32))
+    seamy = denoise(noisy, KerasRuntime(tiny_dncnn, margin=1, tile=32))
+    assert np.abs(seamy - whole).max() > 1e-3
+
+
+def test_progress_reports_every_tile_and_batches_are_bounded():
+    image = np.random.default_rng(0).random((100, 70, 1)).astype(np.float32)
+    seen, calls = [], []
+
+    def predict(batch):
+        calls.append(batch.shape)
+        return batch * 2
+
+    out = run_tiled(image, predict, tile=24, margin=4, batch=5, progress=lambda d, t: seen.append((d, t)))
+    total = len(plan_tiles(100, 70, tile=24, margin=4))
+    assert seen[-1] == (total, total) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert all(shape[0] <= 5 and shape[1:3] == (24, 24) for shape in calls)
+    np.testing.assert_allclose(out, image * 2)
+
+
+def test_gray_image_through_colour_model_and_back(tiny_dncnn, camera):
+    runtime = KerasRuntime(tiny_dncnn, margin=5, tile=64)
+    out = denoise(camera, runtime)
+    assert out.shape == camera.shape
+    replicated = denoise(np.repeat(camera, 3, axis=2), runtime).mean(axis=2, keepdims=True)
+    np.testing.assert_allclose(out, replicated, atol=1e-6)
+
+
+def test_colour_image_through_gray_model_plane_by_plane(tiny_dncnn_gray, astronaut):
+    runtime = KerasRuntime(tiny_dncnn_gray, margin=4, tile=64)
+    seen = []
+    out = denoise(astronaut, runtime, progress=lambda d, t: seen.append((d, t)))
+    assert out.shape == astronaut.shape
+    np.testing.assert_allclose(out[..., 1:2], denoise(astronaut[..., 1:2], runtime), atol=1e-6)
+    total = count_tiles(astronaut.shape, runtime)
+    assert seen[-1] == (total, total)

@@ -1,0 +1,75 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from denoiser import data
+from denoiser.errors import DenoiserError
+from denoiser.train import TrainConfig, learning_rate, train
+
+
+@pytest.fixture
+def train_dir(tmp_path, astronaut):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for i in range(6):
+        crop = astronaut[i * 10 : i * 10 + 64, i * 5 : i * 5 + 64]
+        Image.fromarray(np.rint(crop * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_batches_are_a_pure_function_of_seed_epoch_and_index(rng):
+    patches = rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
+    a = data.make_batch(patches, batch_size=4, sigma_range=(0, 55), seed=1, epoch=2, index=3)
+    b = data.make_batch(patches, batch_size=4, sigma_range=(0, 55), seed=1, epoch=2, index=3)
+    c = data.make_batch(patches, batch_size=4, sigma_range=(0, 55), seed=1, epoch=3, index=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_augment_covers_the_eight_dihedral_transforms(rng):
+    patch = rng.integers(0, 256, (1, 5, 5, 1), dtype=np.uint8)
+    variants = {data.augment(patch, [m]).tobytes() for m in range(8)}
+    assert len(variants) == 8
+
+
+def test_patches_cover_scales_and_stride(train_dir):
+    files = data.list_images(train_dir)
+    one = data.extract_patches(files, channels=3, patch_size=16, stride=16, scales=(1.0,))
+    two = data.extract_patches(files, channels=3, patch_size=16, stride=16, scales=(1.0, 0.5))
+    assert one.shape == (6 * 16, 16, 16, 3) and len(two) == 6 * (16 + 4)
+
+
+def test_fixed_sigma_noise(rng):
+    patches = np.full((10, 32, 32, 1), 128, np.uint8)
+    noisy, clean = data.make_batch(patches, batch_size=8, sigma_range=(25, 25), seed=0, epoch=0, index=0)
+    assert abs((noisy - clean).std() * 255 - 25) < 1.0
+
+
+def test_learning_rate_halves_on_schedule():
+    config = TrainConfig(lr=1e-3, lr_halve_every=2, min_lr=1e-4)
+    assert [learning_rate(config, e) for e in range(0, 10, 2)] == [1e-3, 5e-4, 2.5e-4, 1.25e-4, 1e-4]
+
+
+def test_train_checkpoints_and_resumes(train_dir, tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(
+        arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(run), patch_size=16, stride=16,
+        scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2,
+        overrides={"depth": 3, "features": 4},
+    )
+    state = train(config, verbose=0)
+    assert state["epoch"] == 1 and (run / "last.keras").exists() and (run / "best.keras").exists()
+    with pytest.raises(DenoiserError, match="--resume"):
+        train(config, verbose=0)
+    config.epochs = 3
+    state = train(config, resume=True, verbose=0)
+    assert state["epoch"] == 3 and state["steps"] == 6
+    saved = json.loads((run / "state.json").read_text())
+    assert saved["epoch"] == 3 and len(saved["validation_files"]) == 1
+    with open(run / "log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert all(float(r["val_psnr_25"]) > 10 for r in rows)
