@@ -1,0 +1,270 @@
+"""What the web app asks of the engine: samples, demo and noisy-photo runs,
+model comparison, PSNR-against-sigma sweeps, views and downloads. No Streamlit
+here: the pages lay out widgets and call these functions."""
+
+import base64
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import metrics
+from .engine import denoise
+from .errors import ImageError
+from .io import Picture, encode_image, to_integer
+from .noise import add_noise
+
+SAMPLES = {
+    "Astronaut": "astronaut",
+    "Chelsea the cat": "chelsea",
+    "Coffee": "coffee",
+    "Rocket": "rocket",
+    "Camera (gray)": "camera",
+    "Hubble deep field": "hubble_deep_field",
+    "Retina": "retina",
+}
+MIN_SIDE = 8
+
+
+def load_sample(label):
+    """A Picture of one of the images scikit-image installs."""
+    from skimage import data
+
+    values = getattr(data, SAMPLES[label])()
+    values = values[..., None] if values.ndim == 2 else values[..., :3]
+    return Picture(values.astype(np.float32) / 255.0, format="PNG")
+
+
+def check_size(picture):
+    if min(picture.height, picture.width) < MIN_SIDE:
+        raise ImageError(
+            f"the image is {picture.width}x{picture.height} pixels; it needs at least {MIN_SIDE} pixels on each side"
+        )
+    return picture
+
+
+def image_key(pixels):
+    """A short content hash, so that results are cached by what the image is."""
+    return hashlib.sha1(np.ascontiguousarray(pixels).view(np.uint8)).hexdigest()[:16]
+
+
+@dataclass
+class Result:
+    """One denoising run; images are uint8 for display, numbers are as measured."""
+
+    noisy: np.ndarray
+    denoised: np.ndarray
+    denoised_float: np.ndarray
+    sigma_used: float
+    seconds: float
+    megapixels: float
+    clean: np.ndarray | None = None
+    psnr_noisy: float | None = None
+    psnr_denoised: float | None = None
+    ssim_noisy: float | None = None
+    ssim_denoised: float | None = None
+    estimated_sigma: float | None = None
+
+    @property
+    def megapixels_per_second(self):
+        return self.megapixels / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def nbytes(self):
+        arrays = [self.noisy, self.denoised, self.denoised_float, self.clean]
+        return sum(a.nbytes for a in arrays if a is not None)
+
+
+def make_noisy(clean, kind, level, seed):
+    return add_noise(clean, kind, level, rng=np.random.default_rng(seed))
+
+
+def run_demo(clean, runtime, *, kind, level, seed, progress=None):
+    """Adds noise to a clean image, denoises it, and scores both against the clean one."""
+    noisy = make_noisy(clean, kind, level, seed)
+    sigma = float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
+    result = _run(noisy, runtime, sigma, progress)
+    result.clean = to_integer(clean)
+    result.psnr_noisy = metrics.psnr(clean, noisy)
+    result.psnr_denoised = metrics.psnr(clean, result.denoised_float)
+    if min(clean.shape[:2]) >= 7:
+        result.ssim_noisy = metrics.ssim(clean, noisy)
+        result.ssim_denoised = metrics.ssim(clean, result.denoised_float)
+    return result
+
+
+def run_noisy_photo(noisy, runtime, *, progress=None):
+    """Denoises a photo that is already noisy; nothing is added and nothing is scored."""
+    sigma = metrics.estimate_noise_sigma(noisy)
+    result = _run(noisy, runtime, sigma, progress)
+    result.estimated_sigma = sigma
+    return result
+
+
+def _run(noisy, runtime, sigma, progress):
+    started = time.perf_counter()
+    denoised = denoise(noisy, runtime, sigma=sigma, progress=progress)
+    seconds = time.perf_counter() - started
+    return Result(
+        noisy=to_integer(noisy), denoised=to_integer(denoised), denoised_float=np.clip(denoised, 0, 1),
+        sigma_used=sigma, seconds=seconds, megapixels=noisy.shape[0] * noisy.shape[1] / 1e6,
+    )
+
+
+class ResultCache:
+    """Results by key, least recently used first out, within a byte budget of the
+    results' `nbytes`; thread-safe, so one cache serves every browser session of a
+    server process."""
+
+    def __init__(self, max_bytes=400_000_000):
+        self.max_bytes = max_bytes
+        self._items = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key, result):
+        with self._lock:
+            self._items[key] = result
+            self._items.move_to_end(key)
+            while len(self._items) > 1 and sum(getattr(r, "nbytes", 0) for r in self._items.values()) > self.max_bytes:
+                self._items.popitem(last=False)
+
+    def __len__(self):
+        return len(self._items)
+
+
+def residual_view(result, gain=4.0):
+    """What the model removed, amplified around mid-gray."""
+    removed = result.noisy.astype(np.float32) - result.denoised.astype(np.float32)
+    return to_integer(0.5 + gain * removed / 255.0)
+
+
+def for_display(image):
+    """uint8 HWC -> what st.image shows (2-D for gray)."""
+    return image[..., 0] if image.shape[2] == 1 else image
+
+
+def crop(image, center_x, center_y, size):
+    """A size x size window (smaller near small images), clamped inside the image."""
+    h, w = image.shape[:2]
+    size = min(size, h, w)
+    x0 = int(np.clip(center_x - size // 2, 0, w - size))
+    y0 = int(np.clip(center_y - size // 2, 0, h - size))
+    return image[y0 : y0 + size, x0 : x0 + size]
+
+
+def overview(image, max_side=1200):
+    """Downscaled by whole-pixel area averaging, for a view of a large image."""
+    h, w = image.shape[:2]
+    factor = int(np.ceil(max(h, w) / max_side))
+    if factor <= 1:
+        return image, 1
+    h2, w2 = h // factor * factor, w // factor * factor
+    blocks = image[:h2, :w2].reshape(h2 // factor, factor, w2 // factor, factor, -1).astype(np.float32)
+    return np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8), factor
+
+
+def png_data_uri(image):
+    encoded = encode_image(image.astype(np.float32) / 255.0, "PNG")
+    return "data:image/png;base64," + base64.b64encode(encoded).decode("ascii")
+
+
+def comparison_slider_html(before, after, *, before_label="noisy", after_label="denoised", element_id="cmp"):
+    """A before/after slider in plain HTML, CSS and inline JavaScript: nothing is
+    fetched from the network, and both images travel as lossless PNG."""
+    h, w = before.shape[:2]
+    return f"""
+<div id="{element_id}" class="cmp" style="position:relative;max-width:{w}px;aspect-ratio:{w}/{h};user-select:none;touch-action:none;">
+  <img src="{png_data_uri(after)}" alt="{after_label}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;" draggable="false">
+  <div class="cmp-before" style="position:absolute;inset:0;overflow:hidden;clip-path:inset(0 50% 0 0);">
+    <img src="{png_data_uri(before)}" alt="{before_label}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;" draggable="false">
+  </div>
+  <div class="cmp-handle" style="position:absolute;top:0;bottom:0;left:50%;width:3px;background:#fff;box-shadow:0 0 4px #000;cursor:ew-resize;"></div>
+  <span style="position:absolute;left:8px;top:8px;background:#0008;color:#fff;padding:2px 6px;font:13px sans-serif;">{before_label}</span>
+  <span style="position:absolute;right:8px;top:8px;background:#0008;color:#fff;padding:2px 6px;font:13px sans-serif;">{after_label}</span>
+  <input class="cmp-range" type="range" min="0" max="100" step="0.1" value="50" aria-label="comparison position"
+         style="position:absolute;inset:0;width:100%;height:100%;opacity:0;cursor:ew-resize;margin:0;">
+</div>
+<script>
+(function() {{
+  const root = document.getElementById("{element_id}");
+  const range = root.querySelector(".cmp-range");
+  const update = () => {{
+    const v = range.value;
+    root.querySelector(".cmp-before").style.clipPath = "inset(0 " + (100 - v) + "% 0 0)";
+    root.querySelector(".cmp-handle").style.left = v + "%";
+    root.dataset.position = v;
+  }};
+  range.addEventListener("input", update);
+  update();
+}})();
+</script>
+"""
+
+
+@dataclass
+class ComparisonRow:
+    model: str
+    psnr: float
+    ssim: float
+    seconds: float
+    size_mb: float | None
+    crop: np.ndarray = field(repr=False)
+
+
+@dataclass
+class Comparison:
+    noisy_crop: np.ndarray
+    clean_crop: np.ndarray
+    psnr_noisy: float
+    rows: list
+
+    @property
+    def nbytes(self):
+        return self.noisy_crop.nbytes + self.clean_crop.nbytes + sum(r.crop.nbytes for r in self.rows)
+
+
+def compare_models(clean, runtimes, *, kind, level, seed, crop_center, crop_size=128, sizes=None, progress=None):
+    """Every runtime on the same noisy image: a row each, and the same crop from each output."""
+    noisy = make_noisy(clean, kind, level, seed)
+    sigma = float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
+    rows = []
+    for i, (name, runtime) in enumerate(runtimes.items()):
+        started = time.perf_counter()
+        denoised = denoise(noisy, runtime, sigma=sigma)
+        seconds = time.perf_counter() - started
+        rows.append(ComparisonRow(
+            name, metrics.psnr(clean, denoised), metrics.ssim(clean, denoised), seconds,
+            (sizes or {}).get(name), crop(to_integer(denoised), *crop_center, crop_size),
+        ))
+        if progress is not None:
+            progress(i + 1, len(runtimes))
+    return Comparison(
+        crop(to_integer(noisy), *crop_center, crop_size), crop(to_integer(clean), *crop_center, crop_size),
+        metrics.psnr(clean, noisy), rows,
+    )
+
+
+def psnr_sweep(clean, runtimes, sigmas, *, seed=0, progress=None):
+    """PSNR against Gaussian sigma for each runtime: rows of (model, sigma, psnr)."""
+    rows = []
+    total = len(runtimes) * len(sigmas)
+    done = 0
+    for sigma in sigmas:
+        noisy = make_noisy(clean, "gaussian", sigma, seed)
+        rows.append({"model": "noisy input", "sigma": sigma, "psnr": metrics.psnr(clean, noisy)})
+        for name, runtime in runtimes.items():
+            rows.append({"model": name, "sigma": sigma, "psnr": metrics.psnr(clean, denoise(noisy, runtime, sigma=sigma))})
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return rows

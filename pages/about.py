@@ -1,0 +1,41 @@
+"""About: how the app works, and the model cards."""
+
+import streamlit as st
+
+from pages.common import manifest, model_card, model_label, model_names
+
+st.title("About")
+st.markdown(
+    """
+**Residual learning.** DnCNN (Zhang et al., 2017) and RIDNet (Anwar and Barnes, 2019)
+do not draw the clean image: they estimate the noise and subtract it from the input.
+The noise is simpler to learn than the picture, and one model covers a whole range of
+noise levels ("blind" models, trained here for sigma 0–55).
+
+**Tiling with overlap.** A photo is cut into tiles that overlap by at least the
+model's receptive radius (17 pixels for DnCNN), run in batches, and stitched by
+keeping only each tile's centre. For DnCNN the stitched result equals whole-image
+inference to within 1e-5, so there are no seams and no cropped border, and memory
+depends on the batch of tiles, not on the photo.
+
+**Quantization.** The LiteRT variants store weights in float16 or int8. The int8
+models run the convolutions in 8-bit integers, several times faster on a CPU; the
+model card gives the PSNR each variant costs. Tiles of a fixed size go through the
+interpreter in fixed batches, so it is never resized and is invoked once per batch.
+
+**Already noisy photos.** In that mode nothing is added: the app estimates the noise
+level from the wavelet detail of the photo itself (Donoho's median estimator), and
+claims no PSNR or SSIM, since there is no clean reference.
+
+**Honest numbers.** PSNR and SSIM follow one protocol: output rounded to 8 bits, data
+range 255, all pixels and channels, Gaussian-window SSIM.
+"""
+)
+
+st.header("Model cards")
+names = model_names()
+if not manifest():
+    st.info("No trained models are installed in models/ yet; the classical filters are available.")
+for name in names:
+    with st.expander(model_label(name), expanded=name in manifest()):
+        model_card(name)

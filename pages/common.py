@@ -1,0 +1,99 @@
+"""Widgets and cached resources that several pages share."""
+
+import streamlit as st
+
+from denoiser.catalog import available_models, load_runtime, read_manifest
+from denoiser.errors import DenoiserError
+from denoiser.io import load_image
+from denoiser.runtimes import keras_device
+from denoiser.service import SAMPLES, ResultCache, check_size, load_sample
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
+NOISE_LABELS = {"gaussian": "Gaussian", "poisson": "Poisson", "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
+CLASSICAL_LABELS = {"nlm": "Non-local means (classical)", "median": "Median filter (classical)", "bilateral": "Bilateral filter (classical)"}
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def runtime(name):
+    """One runtime per model per server process; LiteRT calls are serialized by its lock."""
+    return load_runtime(name)
+
+
+@st.cache_resource
+def result_cache():
+    return ResultCache()
+
+
+@st.cache_data
+def manifest():
+    return read_manifest()
+
+
+@st.cache_data
+def model_names():
+    return available_models()
+
+
+@st.cache_data
+def sample(label):
+    return load_sample(label)
+
+
+@st.cache_resource
+def device_name():
+    return keras_device()
+
+
+def model_label(name):
+    entry = manifest().get(name)
+    return entry.get("title", name) if entry else CLASSICAL_LABELS.get(name, name)
+
+
+def model_picker(key="model", label="Model"):
+    names = model_names()
+    return st.selectbox(label, names, format_func=model_label, key=key)
+
+
+def model_card(name):
+    entry = manifest().get(name)
+    if entry is None:
+        st.caption("Classical filter: no training, runs on the CPU. Its strength follows the noise level.")
+        return
+    quality = entry.get("quality", {})
+    lines = [
+        f"**{entry.get('architecture', '?')}**, {entry.get('channels', '?')} channel(s), "
+        f"{entry.get('runtime', '?')} {entry.get('precision', '')}",
+        f"{entry.get('parameters', 0):,} parameters, {entry.get('file_mb', 0):.1f} MB, "
+        f"sigma {entry.get('sigma_range', ['?', '?'])[0]}–{entry.get('sigma_range', ['?', '?'])[1]}",
+    ]
+    for dataset, scores in quality.items():
+        psnrs = " / ".join(f"{scores[s]['psnr']:.2f}" for s in ("15", "25", "50") if s in scores)
+        lines.append(f"{dataset} PSNR σ15/25/50: {psnrs} dB")
+    if "cpu_mp_s" in entry:
+        lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s")
+    st.caption("  \n".join(lines))
+
+
+def image_input(key="input"):
+    """A sample or an upload, as a Picture; bad uploads stop the page with an error."""
+    source = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_source")
+    if source == "Sample":
+        label = st.selectbox("Sample image", list(SAMPLES), key=f"{key}_sample")
+        return sample(label), label
+    uploaded = st.file_uploader("Photo (PNG, JPEG, TIFF, WebP, BMP)", type=UPLOAD_TYPES, key=f"{key}_upload")
+    if uploaded is None:
+        st.info("Upload a photo to begin, or choose a sample.")
+        st.stop()
+    try:
+        return check_size(load_image(uploaded.getvalue())), uploaded.name
+    except DenoiserError as exc:
+        st.error(f"Cannot use {uploaded.name}: {exc}")
+        st.stop()
+
+
+def noise_controls(key="noise"):
+    kind = st.selectbox("Noise type", list(NOISE_LABELS), format_func=NOISE_LABELS.get, key=f"{key}_kind")
+    level = st.slider("Noise level (sigma on the 0–255 scale)", 0, 75, 25, key=f"{key}_level")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed")
+    return kind, level, int(seed)
+

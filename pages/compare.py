@@ -1,0 +1,60 @@
+"""Compare models: every model on the same image and the same noise."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from denoiser.service import compare_models, for_display, image_key
+from pages.common import image_input, manifest, model_label, model_names, noise_controls, result_cache, runtime
+
+st.title("Compare models")
+
+with st.sidebar:
+    picture, source_name = image_input(key="compare_input")
+    kind, level, seed = noise_controls(key="compare_noise")
+    chosen = st.multiselect("Models", model_names(), default=model_names(), format_func=model_label, key="compare_models")
+
+if not chosen:
+    st.info("Choose at least one model.")
+    st.stop()
+
+pixels = picture.pixels
+height, width = pixels.shape[:2]
+size = min(128, height, width)
+position = st.columns(2)
+cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_x")
+cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y")
+
+key = ("compare", image_key(pixels), tuple(chosen), kind, level, seed, cx, cy)
+cache = result_cache()
+comparison = cache.get(key)
+if comparison is None:
+    bar = st.progress(0.0, text="Running every model…")
+    comparison = compare_models(
+        pixels, {name: runtime(name) for name in chosen}, kind=kind, level=level, seed=seed,
+        crop_center=(cx, cy), crop_size=size, sizes={name: manifest().get(name, {}).get("file_mb") for name in chosen},
+        progress=lambda done, total: bar.progress(done / total, text=f"Model {done} of {total} done"),
+    )
+    bar.empty()
+    cache.put(key, comparison)
+
+table = pd.DataFrame([
+    {"model": model_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": round(r.ssim, 4),
+     "time (s)": round(r.seconds, 3), "size (MB)": r.size_mb}
+    for r in comparison.rows
+])
+st.caption(f"{source_name}, {width}×{height}; noisy input PSNR {comparison.psnr_noisy:.2f} dB")
+st.dataframe(table, hide_index=True, key="compare_table")
+
+figure = px.scatter(table, x="time (s)", y="PSNR (dB)", text="model", title="Quality against time")
+figure.update_traces(textposition="top center")
+st.plotly_chart(figure, key="compare_chart")
+
+st.subheader(f"The same {size}×{size} crop, 1:1")
+crops = [("clean", comparison.clean_crop), ("noisy", comparison.noisy_crop)] + [
+    (model_label(r.model), r.crop) for r in comparison.rows
+]
+for start in range(0, len(crops), 4):
+    columns = st.columns(4)
+    for column, (label, image) in zip(columns, crops[start : start + 4]):
+        column.image(for_display(image), caption=label, output_format="PNG")

@@ -1,0 +1,113 @@
+"""Denoise: one image, one model, the result and its numbers."""
+
+from pathlib import Path
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from denoiser.errors import DenoiserError
+from denoiser.io import encode_image
+from denoiser.service import (
+    comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
+)
+from pages.common import device_name, image_input, model_card, model_picker, noise_controls, result_cache, runtime
+
+DEMO, NOISY = "Demo: add noise to a clean image", "My photo is already noisy"
+
+st.title("Denoise")
+
+with st.sidebar:
+    picture, source_name = image_input()
+    mode = st.radio("Mode", [DEMO, NOISY], key="mode")
+    if mode == DEMO:
+        kind, level, seed = noise_controls()
+    name = model_picker()
+    model_card(name)
+    st.caption(f"Running on: **{device_name() if runtime(name).kind == 'keras' else 'CPU'}**")
+
+pixels = picture.pixels
+model = runtime(name)
+params = (image_key(pixels), name, mode) + ((kind, level, seed) if mode == DEMO else ())
+cache = result_cache()
+result = cache.get(params)
+if result is None:
+    bar = st.progress(0.0, text="Denoising…")
+
+    def progress(done, total):
+        bar.progress(done / total, text=f"Denoising… tile {done} of {total}")
+
+    try:
+        if mode == DEMO:
+            result = run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress)
+        else:
+            result = run_noisy_photo(pixels, model, progress=progress)
+    except DenoiserError as exc:
+        bar.empty()
+        st.error(str(exc))
+        st.stop()
+    bar.empty()
+    cache.put(params, result)
+
+height, width = result.denoised.shape[:2]
+st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP")
+
+numbers = st.columns(4)
+if mode == DEMO:
+    numbers[0].metric("PSNR denoised", f"{result.psnr_denoised:.2f} dB", f"{result.psnr_denoised - result.psnr_noisy:+.2f} dB vs noisy")
+    numbers[1].metric("PSNR noisy", f"{result.psnr_noisy:.2f} dB")
+    if result.ssim_denoised is not None:
+        numbers[2].metric("SSIM denoised", f"{result.ssim_denoised:.4f}", f"{result.ssim_denoised - result.ssim_noisy:+.4f} vs noisy")
+else:
+    numbers[0].metric("Estimated noise sigma", f"{result.estimated_sigma:.1f}")
+    numbers[1].metric("PSNR / SSIM", "n/a", help="No clean reference exists for a photo that is already noisy.")
+numbers[3].metric("Time", f"{result.seconds:.2f} s", f"{result.megapixels_per_second:.2f} MP/s", delta_color="off")
+
+shown = {"noisy": result.noisy, "denoised": result.denoised}
+if result.clean is not None:
+    shown["clean"] = result.clean
+views = {label: overview(image) for label, image in shown.items()}
+factor = views["noisy"][1]
+columns = st.columns(len(views))
+for column, (label, (image, _)) in zip(columns, views.items()):
+    column.image(for_display(image), caption=label if factor == 1 else f"{label} (shown at 1/{factor})",
+                 output_format="PNG", width="stretch")
+
+st.subheader("Before / after")
+before, after = views["noisy"][0], views["denoised"][0]
+if factor > 1:
+    st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
+components.html(comparison_slider_html(before, after), height=min(720, int(720 * before.shape[0] / max(before.shape[1], 1)) + 20))
+
+st.subheader("1:1 zoom")
+zoom_columns = st.columns(3)
+size = zoom_columns[0].select_slider("Zoom window", [64, 128, 256, 384], value=256, key="zoom_size")
+cx = zoom_columns[1].slider("Centre x", 0, width - 1, width // 2, key="zoom_x")
+cy = zoom_columns[2].slider("Centre y", 0, height - 1, height // 2, key="zoom_y")
+crops = {label: crop(image, cx, cy, size) for label, image in shown.items()}
+components.html(comparison_slider_html(crops["noisy"], crops["denoised"], element_id="zoom"), height=crops["noisy"].shape[0] + 20)
+crop_columns = st.columns(len(crops))
+for column, (label, image) in zip(crop_columns, crops.items()):
+    column.image(for_display(image), caption=f"{label}, 1:1", output_format="PNG")
+
+st.subheader("What the model removed")
+st.image(for_display(overview(residual_view(result))[0]), caption="noisy − denoised, amplified 4× around mid-gray",
+         output_format="PNG", width="stretch")
+
+st.subheader("Download")
+stem = Path(source_name).stem
+downloads = st.columns(2)
+downloads[0].download_button(
+    "Download PNG (lossless, full resolution)",
+    lambda: encode_image(result.denoised_float, "PNG", bit_depth=picture.bit_depth, alpha=picture.alpha,
+                         icc_profile=picture.icc_profile, exif=picture.exif),
+    file_name=f"{stem}_denoised.png", mime="image/png", key="download_png",
+)
+original = picture.format if picture.format != "PNG" else None
+if original:
+    suffix = {"JPEG": "jpg", "TIFF": "tif", "WEBP": "webp", "BMP": "bmp"}[original]
+    downloads[1].download_button(
+        f"Download {original} (the original's format)",
+        lambda: encode_image(result.denoised_float, original, bit_depth=picture.bit_depth, alpha=picture.alpha,
+                             quality=95, icc_profile=picture.icc_profile, exif=picture.exif),
+        file_name=f"{stem}_denoised.{suffix}", key="download_original",
+    )

@@ -1,0 +1,137 @@
+"""The Streamlit app through streamlit.testing: every page, the numbers shown,
+and the errors for bad files."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from denoiser import service
+from denoiser.catalog import available_models, load_runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 300
+
+
+def png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def fast_model(at):
+    """The median filter keeps the app tests quick; models are tested elsewhere."""
+    at.selectbox(key="model").set_value("median")
+    at.run()
+    assert not at.exception, at.exception
+
+
+def metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_denoise_page_shows_the_engines_numbers(app):
+    fast_model(app)
+    clean = service.load_sample("Astronaut").pixels
+    expected = service.run_demo(clean, load_runtime("median"), kind="gaussian", level=25, seed=0)
+    assert metric(app, "PSNR denoised").value == f"{expected.psnr_denoised:.2f} dB"
+    assert metric(app, "PSNR noisy").value == f"{expected.psnr_noisy:.2f} dB"
+    assert metric(app, "SSIM denoised").value == f"{expected.ssim_denoised:.4f}"
+    assert expected.psnr_denoised > expected.psnr_noisy
+    assert not app.error
+
+
+def test_moving_the_noise_slider_updates_and_moving_back_reuses(app):
+    fast_model(app)
+    first, first_time = metric(app, "PSNR noisy").value, metric(app, "Time").value
+    app.slider(key="noise_level").set_value(50)
+    app.run()
+    assert metric(app, "PSNR noisy").value != first
+    app.slider(key="noise_level").set_value(25)
+    app.run()
+    assert metric(app, "PSNR noisy").value == first
+    # The same run time shows that the cached result came back, not a new run.
+    assert metric(app, "Time").value == first_time
+
+
+def test_already_noisy_mode_estimates_sigma_and_claims_no_psnr(app):
+    fast_model(app)
+    app.radio(key="mode").set_value("My photo is already noisy")
+    app.run()
+    assert not app.exception
+    assert float(metric(app, "Estimated noise sigma").value) < 10
+    assert metric(app, "PSNR / SSIM").value == "n/a"
+    assert all(m.label != "PSNR denoised" for m in app.metric)
+
+
+def upload(at, name, data):
+    at.radio(key="input_source").set_value("Upload")
+    at.run()
+    at.file_uploader[0].set_value((name, data, "image/png"))
+    at.run()
+    assert not at.exception, at.exception
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("broken.png", b"\x89PNG\r\n\x1a\n this is broken", "Cannot use broken.png"),
+    ("notes.png", b"just some text", "not an image"),
+    ("tiny.png", png(np.zeros((1, 1, 3), np.uint8)), "at least 8 pixels"),
+])
+def test_bad_uploads_get_a_clear_error_and_the_next_upload_works(app, name, data, message):
+    fast_model(app)
+    upload(app, name, data)
+    assert app.error and message in app.error[0].value
+    good = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    upload(app, "good.png", png(good))
+    assert not app.error
+    assert metric(app, "PSNR denoised").value.endswith("dB")
+
+
+def test_gray_upload_is_denoised(app):
+    fast_model(app)
+    gray = (np.add.outer(np.arange(48), np.arange(64)) * 2).astype(np.uint8)
+    upload(app, "gray.png", png(gray))
+    assert not app.error
+    assert metric(app, "PSNR denoised").value.endswith("dB")
+
+
+def test_compare_page_runs_every_chosen_model(app):
+    app.switch_page("pages/compare.py")
+    app.run()
+    app.multiselect(key="compare_models").set_value(["median", "bilateral"])
+    app.run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table["model"]) == ["Median filter (classical)", "Bilateral filter (classical)"]
+    assert (table["PSNR (dB)"] > 20).all()
+
+
+def test_noise_analysis_page_sweeps_sigma(app):
+    app.switch_page("pages/noise_analysis.py")
+    app.run()
+    app.multiselect(key="analysis_models").set_value(["median"])
+    app.multiselect(key="analysis_sigmas").set_value([15, 50])
+    app.run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table.index) == [15, 50]
+    assert table.loc[15, "Median filter (classical)"] > table.loc[50, "Median filter (classical)"]
+
+
+def test_about_page_lists_every_model(app):
+    app.switch_page("pages/about.py")
+    app.run()
+    assert not app.exception
+    assert len(app.expander) == len(available_models())
