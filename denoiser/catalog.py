@@ -44,8 +44,6 @@ def load_keras_model(path):
 def load_runtime(spec, *, models_dir=MODELS_DIR):
     """A runtime for a manifest name ('dncnn_color'), a classical filter ('nlm'),
     or a path to a .keras or .tflite file."""
-    from .architectures.registry import receptive_radius
-
     if spec in CLASSICAL:
         return ClassicalRuntime(spec, channels=None)
     manifest = read_manifest(models_dir)
@@ -59,6 +57,9 @@ def load_runtime(spec, *, models_dir=MODELS_DIR):
         output = entry.get("output", "noise") if entry else "noise"
         return LiteRTRuntime(path, margin=margin, output=output, name=spec if entry else path.stem)
     if path.suffix == ".keras":
+        # Imported here: Keras brings TensorFlow, some 600 MB that LiteRT models never need.
+        from .architectures.registry import receptive_radius
+
         model = load_keras_model(path)
         return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")

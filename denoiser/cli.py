@@ -173,6 +173,19 @@ def cmd_export(args):
     return 0
 
 
+def cmd_publish(args):
+    import json
+
+    from .publish import publish
+
+    state = json.loads((Path(args.run_dir) / "state.json").read_text())
+    sets = dict(item.split("=", 1) for item in args.eval)
+    publish(Path(args.run_dir) / args.checkpoint, args.name, title=args.title, run_state=state,
+            train_dir=args.calibration_dir or state["config"]["train_dir"], eval_sets=sets,
+            sigmas=args.sigmas, limit=args.limit)
+    return 0
+
+
 def cmd_models(args):
     from .catalog import available_models, read_manifest
 
@@ -184,6 +197,8 @@ def cmd_models(args):
 
 
 def build_parser():
+    from .train import TrainConfig
+
     parser = argparse.ArgumentParser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -227,7 +242,7 @@ def build_parser():
     p.add_argument("--repeats", type=int, default=2)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("train", help="train or resume a model")
+    p = sub.add_parser("train", help="train or resume a model (a resumed run keeps its data and seed)")
     p.add_argument("--arch", default="dncnn", choices=["dncnn", "ridnet", "autoencoder"])
     p.add_argument("--channels", type=int, default=3, choices=[1, 3])
     p.add_argument("--train-dir", required=True)
@@ -240,7 +255,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps-per-epoch", type=int, default=200)
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--lr-halve-every", type=int, default=10)
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
@@ -259,6 +274,17 @@ def build_parser():
     p.add_argument("--calibration-count", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("publish", help="put a trained run into models/: Keras, LiteRT variants, manifest")
+    p.add_argument("run_dir")
+    p.add_argument("--name", required=True, help="e.g. dncnn_color")
+    p.add_argument("--title", required=True, help="e.g. 'DnCNN colour, blind'")
+    p.add_argument("--checkpoint", default="best.keras")
+    p.add_argument("--eval", nargs="+", required=True, metavar="LABEL=FOLDER", help="evaluation sets, e.g. CBSD68=../shared/data/test/CBSD68")
+    p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--calibration-dir", default=None, help="clean training images for int8 calibration (default: the run's)")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("models", help="list the models you can use")
     p.set_defaults(func=cmd_models)

@@ -155,14 +155,29 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
     if im.mode == "CMYK":
         icc = None  # a CMYK profile no longer describes the RGB pixels we return
 
-    decoded = _sixteen_bit(raw) if fmt in SIXTEEN_BIT and im.mode not in ("L", "P", "1", "LA", "PA") else None
+    decoded = _sixteen_bit(raw) if _colour_sixteen_bit(raw, im, fmt) else None
     pixels, alpha = decoded if decoded is not None else _eight_bit(im)
+    del im
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
-    scale = 65535.0 if bit_depth == 16 else 255.0
-    pixels = _orient(pixels, orientation).astype(np.float32) / scale
+    scale = np.float32(1.0 / (65535.0 if bit_depth == 16 else 255.0))
+    pixels = _orient(pixels, orientation).astype(np.float32)
+    pixels *= scale
     if alpha is not None:
-        alpha = _orient(alpha, orientation).astype(np.float32) / scale
+        alpha = _orient(alpha, orientation).astype(np.float32)
+        alpha *= scale
     return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes)
+
+
+def _colour_sixteen_bit(raw, im, fmt):
+    """Whether a colour PNG or TIFF holds 16 bits per sample, which Pillow would cut to 8."""
+    if im.mode not in ("RGB", "RGBA"):
+        return False
+    if fmt == "PNG":
+        return len(raw) > 24 and raw[24] == 16  # the bit depth field of the IHDR chunk
+    if fmt == "TIFF":
+        bits = im.tag_v2.get(258, (8,))
+        return 16 in (bits if isinstance(bits, tuple) else (bits,))
+    return False
 
 
 def to_integer(image, bit_depth=8):
@@ -170,7 +185,13 @@ def to_integer(image, bit_depth=8):
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     top, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
-    return np.rint(np.clip(np.asarray(image, np.float32), 0.0, 1.0) * top).astype(dtype)
+    image = np.asarray(image)
+    out = np.empty(image.shape, dtype)
+    # Row strips: no full-size float temporaries for a large photo.
+    for start in range(0, image.shape[0], 256):
+        rows = np.clip(image[start : start + 256].astype(np.float32), 0.0, 1.0)
+        out[start : start + 256] = np.rint(rows * top)
+    return out
 
 
 def format_for_path(path):

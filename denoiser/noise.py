@@ -28,8 +28,10 @@ def gaussian(clean, sigma, *, rng, clip=False):
     """Additive white Gaussian noise with standard deviation `sigma` / 255."""
     clean = _check(clean, rng)
     _check_range("sigma", sigma, 0, 255)
-    noisy = clean + rng.normal(0.0, sigma / 255.0, clean.shape).astype(np.float32)
-    return np.clip(noisy, 0.0, 1.0) if clip else noisy
+    noisy = rng.standard_normal(clean.shape, dtype=np.float32)
+    noisy *= np.float32(sigma / 255.0)
+    noisy += clean
+    return np.clip(noisy, 0.0, 1.0, out=noisy) if clip else noisy
 
 
 def poisson(clean, peak, *, rng):
@@ -59,8 +61,11 @@ def speckle(clean, sigma, *, rng):
     """Multiplicative noise: clean * (1 + n), n ~ N(0, (sigma/255)^2)."""
     clean = _check(clean, rng)
     _check_range("sigma", sigma, 0, 255)
-    noisy = clean * (1.0 + rng.normal(0.0, sigma / 255.0, clean.shape))
-    return np.clip(noisy, 0.0, 1.0).astype(np.float32)
+    noisy = rng.standard_normal(clean.shape, dtype=np.float32)
+    noisy *= np.float32(sigma / 255.0)
+    noisy += 1.0
+    noisy *= clean
+    return np.clip(noisy, 0.0, 1.0, out=noisy)
 
 
 def random_impulse(clean, amount, *, rng):

@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from . import metrics
@@ -53,11 +54,12 @@ def image_key(pixels):
 
 @dataclass
 class Result:
-    """One denoising run; images are uint8 for display, numbers are as measured."""
+    """One denoising run: uint8 images for display, the 16-bit result for downloads
+    (half the memory of float32, and exact for 8- and 16-bit files), and the numbers."""
 
     noisy: np.ndarray
     denoised: np.ndarray
-    denoised_float: np.ndarray
+    denoised16: np.ndarray
     sigma_used: float
     seconds: float
     megapixels: float
@@ -69,12 +71,17 @@ class Result:
     estimated_sigma: float | None = None
 
     @property
+    def denoised_float(self):
+        """Full precision for 16-bit downloads, at half the memory of float32."""
+        return self.denoised16.astype(np.float32) / 65535.0
+
+    @property
     def megapixels_per_second(self):
         return self.megapixels / self.seconds if self.seconds > 0 else float("inf")
 
     @property
     def nbytes(self):
-        arrays = [self.noisy, self.denoised, self.denoised_float, self.clean]
+        arrays = [self.noisy, self.denoised, self.denoised16, self.clean]
         return sum(a.nbytes for a in arrays if a is not None)
 
 
@@ -86,20 +93,20 @@ def run_demo(clean, runtime, *, kind, level, seed, progress=None):
     """Adds noise to a clean image, denoises it, and scores both against the clean one."""
     noisy = make_noisy(clean, kind, level, seed)
     sigma = float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
-    result = _run(noisy, runtime, sigma, progress)
+    result, denoised = _run(noisy, runtime, sigma, progress)
     result.clean = to_integer(clean)
     result.psnr_noisy = metrics.psnr(clean, noisy)
-    result.psnr_denoised = metrics.psnr(clean, result.denoised_float)
-    if min(clean.shape[:2]) >= 7:
+    result.psnr_denoised = metrics.psnr(clean, denoised)
+    if min(clean.shape[:2]) >= metrics.SSIM_WINDOW:
         result.ssim_noisy = metrics.ssim(clean, noisy)
-        result.ssim_denoised = metrics.ssim(clean, result.denoised_float)
+        result.ssim_denoised = metrics.ssim(clean, denoised)
     return result
 
 
 def run_noisy_photo(noisy, runtime, *, progress=None):
     """Denoises a photo that is already noisy; nothing is added and nothing is scored."""
     sigma = metrics.estimate_noise_sigma(noisy)
-    result = _run(noisy, runtime, sigma, progress)
+    result, _ = _run(noisy, runtime, sigma, progress)
     result.estimated_sigma = sigma
     return result
 
@@ -108,10 +115,11 @@ def _run(noisy, runtime, sigma, progress):
     started = time.perf_counter()
     denoised = denoise(noisy, runtime, sigma=sigma, progress=progress)
     seconds = time.perf_counter() - started
-    return Result(
-        noisy=to_integer(noisy), denoised=to_integer(denoised), denoised_float=np.clip(denoised, 0, 1),
+    result = Result(
+        noisy=to_integer(noisy), denoised=to_integer(denoised), denoised16=to_integer(denoised, 16),
         sigma_used=sigma, seconds=seconds, megapixels=noisy.shape[0] * noisy.shape[1] / 1e6,
     )
+    return result, denoised
 
 
 class ResultCache:
@@ -142,9 +150,9 @@ class ResultCache:
         return len(self._items)
 
 
-def residual_view(result, gain=4.0):
-    """What the model removed, amplified around mid-gray."""
-    removed = result.noisy.astype(np.float32) - result.denoised.astype(np.float32)
+def residual_view(noisy, denoised, gain=4.0):
+    """What the model removed (uint8 images in, uint8 out), amplified around mid-gray."""
+    removed = noisy.astype(np.float32) - denoised.astype(np.float32)
     return to_integer(0.5 + gain * removed / 255.0)
 
 
@@ -163,14 +171,13 @@ def crop(image, center_x, center_y, size):
 
 
 def overview(image, max_side=1200):
-    """Downscaled by whole-pixel area averaging, for a view of a large image."""
+    """A uint8 image downscaled by a whole factor with area averaging, and the factor."""
     h, w = image.shape[:2]
     factor = int(np.ceil(max(h, w) / max_side))
     if factor <= 1:
         return image, 1
-    h2, w2 = h // factor * factor, w // factor * factor
-    blocks = image[:h2, :w2].reshape(h2 // factor, factor, w2 // factor, factor, -1).astype(np.float32)
-    return np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8), factor
+    small = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    return small.reshape(h // factor, w // factor, image.shape[2]), factor
 
 
 def png_data_uri(image):

@@ -3,6 +3,8 @@ that resume, a CSV log with validation PSNR per epoch.
 
 A run lives in one folder: `last.keras` (model and optimizer, to resume),
 `best.keras` (best validation PSNR at sigma 25), `log.csv` and `state.json`.
+A resumed run keeps its data, model and seed; its length and learning-rate
+schedule are those given when resuming.
 """
 
 import json
@@ -18,6 +20,8 @@ from .architectures.registry import build_model, get_architecture
 from .errors import DenoiserError
 
 VAL_SIGMAS = (15, 25, 50)
+CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
+SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr")
 VAL_CROP = 128
 
 
@@ -34,7 +38,9 @@ class TrainConfig:
     batch_size: int = 64
     steps_per_epoch: int = 200
     epochs: int = 50
-    lr: float = 1e-3
+    # Measured here: at 1e-3 a 17-layer DnCNN with batch norm sat at the identity
+    # for hundreds of steps; at 3e-4 it left it within the first hundred.
+    lr: float = 3e-4
     lr_halve_every: int = 10
     min_lr: float = 1e-5
     val_fraction: float = 0.05
@@ -64,6 +70,28 @@ def validation_set(files, channels, seed):
     return clean, noisy
 
 
+def recalibrate_batch_norm(model, batches):
+    """Re-estimates batch-norm statistics for the current weights.
+
+    Early in training the moving averages lag behind the weights, and a model
+    scores far worse in inference mode than in training mode. Forward passes in
+    training mode, without gradients, bring the averages up to date.
+    """
+    has_batch_norm = any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    if not has_batch_norm:
+        return model
+    for noisy, _ in batches:
+        model(noisy, training=True)
+    return model
+
+
+def calibration_batches(patches, config, count=30):
+    return data.epoch_batches(
+        patches, batch_size=config.batch_size, steps=count, sigma_range=config.sigma_range,
+        seed=config.seed, epoch=CALIBRATION_EPOCH,
+    )
+
+
 def validate(model, clean, noisy):
     scores = {}
     for sigma, batch in noisy.items():
@@ -75,9 +103,10 @@ def validate(model, clean, noisy):
 class RunKeeper(keras.callbacks.Callback):
     """Validates, checkpoints and records the run's state after every epoch."""
 
-    def __init__(self, config, clean, noisy, state):
+    def __init__(self, config, clean, noisy, state, patches):
         super().__init__()
         self.config, self.clean, self.noisy, self.state = config, clean, noisy, state
+        self.patches = patches
         self.run_dir = Path(config.run_dir)
         self.started = time.monotonic()
         self.epoch_started = self.started
@@ -87,6 +116,7 @@ class RunKeeper(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(learning_rate(self.config, epoch))
 
     def on_epoch_end(self, epoch, logs=None):
+        recalibrate_batch_norm(self.model, calibration_batches(self.patches, self.config))
         scores = validate(self.model, self.clean, self.noisy)
         logs.update(scores)
         logs["lr"] = learning_rate(self.config, epoch)
@@ -112,7 +142,8 @@ def train(config, *, resume=False, verbose=1):
     if resume and state_path.exists():
         state = json.loads(state_path.read_text())
         saved = state["config"]
-        saved.update(epochs=config.epochs, max_minutes=config.max_minutes)
+        # The data, model and seed are the run's; the length and schedule may change.
+        saved.update({key: getattr(config, key) for key in SCHEDULE_FIELDS})
         config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"])})
         model = keras.models.load_model(run_dir / "last.keras")
     elif state_path.exists() and not resume:
@@ -146,7 +177,7 @@ def train(config, *, resume=False, verbose=1):
     else:
         dataset = _PyBatches(patches, first_epoch=first_epoch, **batches)
     callbacks = [
-        RunKeeper(config, clean, noisy, state),
+        RunKeeper(config, clean, noisy, state, patches),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
     ]
     model.fit(

@@ -90,7 +90,8 @@ for column, (label, image) in zip(crop_columns, crops.items()):
     column.image(for_display(image), caption=f"{label}, 1:1", output_format="PNG")
 
 st.subheader("What the model removed")
-st.image(for_display(overview(residual_view(result))[0]), caption="noisy − denoised, amplified 4× around mid-gray",
+residual = residual_view(views["noisy"][0], views["denoised"][0])
+st.image(for_display(residual), caption="noisy − denoised, amplified 4× around mid-gray",
          output_format="PNG", width="stretch")
 
 st.subheader("Download")

@@ -34,11 +34,26 @@ def test_ssim_is_gaussian_window_ssim_on_uint8(astronaut, rng):
     assert metrics.ssim(astronaut, astronaut) == pytest.approx(1.0)
 
 
+def test_strips_give_exactly_the_whole_image_numbers(monkeypatch, rng):
+    clean = rng.random((61, 37, 3)).astype(np.float32)
+    estimate = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    whole_psnr, whole_ssim = metrics.psnr(clean, estimate), metrics.ssim(clean, estimate)
+    monkeypatch.setattr(metrics, "STRIP_ROWS", 7)
+    monkeypatch.setattr(metrics, "SSIM_STRIP_ROWS", 5)
+    assert metrics.psnr(clean, estimate) == pytest.approx(whole_psnr, abs=1e-12)
+    assert metrics.ssim(clean, estimate) == pytest.approx(whole_ssim, abs=1e-12)
+    expected = structural_similarity(
+        metrics.quantize(clean), metrics.quantize(estimate), data_range=255, channel_axis=-1,
+        gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+    )
+    assert whole_ssim == pytest.approx(expected, abs=1e-12)
+
+
 def test_shape_mismatch_and_tiny_images_are_errors(astronaut):
     with pytest.raises(ValueError):
         metrics.psnr(astronaut, astronaut[:-1])
     with pytest.raises(ValueError):
-        metrics.ssim(astronaut[:5, :5], astronaut[:5, :5])
+        metrics.ssim(astronaut[:10, :10], astronaut[:10, :10])
 
 
 @pytest.mark.parametrize("sigma", [5, 10, 25, 50])

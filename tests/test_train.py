@@ -73,3 +73,17 @@ def test_train_checkpoints_and_resumes(train_dir, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert all(float(r["val_psnr_25"]) > 10 for r in rows)
+
+
+def test_batch_norm_recalibration_makes_inference_match_training_mode():
+    from conftest import randomize
+    from denoiser.architectures.registry import build_model
+    from denoiser.train import recalibrate_batch_norm
+
+    model = randomize(build_model("dncnn", 3, depth=4, features=8))
+    batch = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
+    training = np.asarray(model(batch, training=True))
+    stale = np.abs(np.asarray(model(batch, training=False)) - training).max()
+    recalibrate_batch_norm(model, [(batch, None)] * 200)
+    fresh = np.abs(np.asarray(model(batch, training=False)) - training).max()
+    assert fresh < 0.05 * stale

@@ -1,0 +1,172 @@
+"""Publishing a trained model into `models/`: the Keras file, its LiteRT
+variants, and a manifest entry each with size, checksum, training facts,
+protocol PSNR/SSIM and CPU throughput.
+
+Both int8 kinds are measured; only the one with the better trade of quality
+and speed ships; the comparison of all of them goes to `models/QUANTIZATION.md`.
+"""
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .architectures.registry import receptive_radius
+from .bench import synthetic_image
+from .catalog import MANIFEST, MODELS_DIR, load_keras_model
+from .data import extract_patches, list_images
+from .engine import denoise
+from .evaluate import evaluate
+from .export import export_file, representative_patches
+from .runtimes import KerasRuntime, LiteRTRuntime
+
+PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
+THROUGHPUT_SIDE = 1024
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tiled_throughput(runtime, channels, repeats=2):
+    image = synthetic_image(THROUGHPUT_SIDE, THROUGHPUT_SIDE, channels)
+    denoise(image, runtime, sigma=25)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        denoise(image, runtime, sigma=25)
+    return THROUGHPUT_SIDE**2 / 1e6 * repeats / (time.perf_counter() - started)
+
+
+def measure(runtime, channels, eval_sets, sigmas, limit, progress):
+    quality = {}
+    for label, folder in eval_sets.items():
+        rows = evaluate(runtime, folder, sigmas, channels=channels, limit=limit)
+        quality[label] = {
+            f"{row.sigma:g}": {"psnr": round(row.psnr, 3), "ssim": round(row.ssim, 4),
+                               "psnr_noisy": round(row.psnr_noisy, 3), "images": row.images}
+            for row in rows
+        }
+        progress(f"{runtime.name} on {label}: " + ", ".join(f"σ{r.sigma:g} {r.psnr:.2f} dB" for r in rows))
+    return quality, tiled_throughput(runtime, channels)
+
+
+def _entry(path, *, title, architecture, channels, parameters, sigma_range, runtime, precision, training, quality,
+           cpu_mp_s, radius, extra=None):
+    return {
+        "file": path.name, "title": title, "architecture": architecture, "channels": channels,
+        "sigma_range": list(sigma_range), "parameters": parameters,
+        "file_mb": round(path.stat().st_size / 1e6, 3), "sha256": sha256(path),
+        "runtime": runtime, "precision": precision, "receptive_radius": radius,
+        "training": training, "quality": quality, "cpu_mp_s": round(cpu_mp_s, 3), **(extra or {}),
+    }
+
+
+def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=(15, 25, 50), limit=None,
+            models_dir=MODELS_DIR, tile=256, batch=2, progress=print):
+    """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest entries."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    model = load_keras_model(model_path)
+    channels = model.input_shape[-1]
+    radius = receptive_radius(model)
+    config = run_state["config"]
+    common = dict(
+        architecture=model.name, channels=channels, parameters=int(model.count_params()),
+        sigma_range=config["sigma_range"], radius=radius,
+        training={
+            "data": f"{Path(config['train_dir']).name}, {len(run_state.get('validation_files', []))} images held out",
+            "epochs": run_state["epoch"], "steps": run_state["steps"], "patches_seen": run_state["patches_seen"],
+            "patch_size": config["patch_size"], "batch_size": config["batch_size"],
+            "train_hours": round(run_state["train_seconds"] / 3600, 2),
+            "best_validation_psnr_25": round(run_state.get("best_val_psnr_25", float("nan")), 3),
+        },
+    )
+    entries = {}
+    keras_path = models_dir / f"{name}.keras"
+    model.save(keras_path, include_optimizer=False)
+    keras_runtime = KerasRuntime(model, margin=radius, name=name)
+    quality, speed = measure(keras_runtime, channels, eval_sets, sigmas, limit, progress)
+    entries[name] = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
+                           quality=quality, cpu_mp_s=speed, **common)
+
+    calibration = extract_patches(list_images(train_dir)[:64], channels=channels, patch_size=tile, stride=tile, scales=(1.0,))
+    representative = representative_patches(calibration.astype(np.float32) / 255.0, tile=tile, count=64,
+                                            sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
+    variants = {}
+    for variant in ("float16", "int8_dynamic", "int8_full"):
+        path = models_dir / f"{name}_{variant}.tflite"
+        path, output = export_file(model, path, variant, tile=tile, batch=batch, representative=representative)
+        runtime = LiteRTRuntime(path, margin=radius, output=output, name=f"{name}_{variant}")
+        quality, speed = measure(runtime, channels, eval_sets, sigmas, limit, progress)
+        variants[variant] = (path, output, quality, speed)
+
+    int8_kind = _better_int8(variants, entries[name])
+    quantization = _quantization_rows(entries[name], variants, int8_kind)
+    shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
+    for variant, (path, output, quality, speed) in variants.items():
+        if variant not in shipped:
+            path.unlink()
+            continue
+        final = path.with_name(f"{shipped[variant]}.tflite")
+        path.rename(final)
+        entries[shipped[variant]] = _entry(
+            final, title=f"{title} (LiteRT {PRECISION[variant]})", runtime="litert", precision=PRECISION[variant],
+            quality=quality, cpu_mp_s=speed, extra={"output": output, "tile": tile, "batch": batch}, **common,
+        )
+    _update_manifest(models_dir, name, entries, quantization)
+    return entries
+
+
+def _headline(quality):
+    first = next(iter(quality.values()))
+    return np.mean([scores["psnr"] for scores in first.values()])
+
+
+def _better_int8(variants, float_entry):
+    """The int8 kind that loses at most 0.15 dB, the faster of those; else the more accurate."""
+    reference = _headline(float_entry["quality"])
+    candidates = {kind: variants[kind] for kind in ("int8_dynamic", "int8_full")}
+    close = [kind for kind, v in candidates.items() if reference - _headline(v[2]) <= 0.15]
+    if close:
+        return max(close, key=lambda kind: candidates[kind][3])
+    return max(candidates, key=lambda kind: _headline(candidates[kind][2]))
+
+
+def _quantization_rows(float_entry, variants, int8_kind):
+    reference, reference_speed = _headline(float_entry["quality"]), float_entry["cpu_mp_s"]
+    rows = [{"variant": "Keras float32", "psnr": reference, "mp_s": reference_speed, "shipped": True}]
+    for variant, (_, _, quality, speed) in variants.items():
+        rows.append({"variant": PRECISION[variant], "psnr": _headline(quality), "mp_s": speed,
+                     "shipped": variant in ("float16", int8_kind)})
+    return rows
+
+
+def render_quantization_report(manifest):
+    lines = [
+        "# Quantization: what each variant costs and gains",
+        "",
+        "Written by `python -m denoiser publish`. Mean PSNR over the first evaluation set",
+        "and its sigmas (protocol of the project README); throughput of the tiled",
+        f"pipeline on a {THROUGHPUT_SIDE}x{THROUGHPUT_SIDE} image on the CPU that published it.",
+    ]
+    for name, rows in manifest.get("quantization", {}).items():
+        reference = rows[0]
+        lines += ["", f"## {name}", "", "| variant | mean PSNR (dB) | change (dB) | MP/s | speed-up | shipped |",
+                  "|---|---|---|---|---|---|"]
+        for row in rows:
+            lines.append(
+                f"| {row['variant']} | {row['psnr']:.3f} | {row['psnr'] - reference['psnr']:+.3f} | {row['mp_s']:.3f} "
+                f"| {row['mp_s'] / reference['mp_s']:.2f}x | {'yes' if row['shipped'] else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _update_manifest(models_dir, name, entries, quantization):
+    path = Path(models_dir) / MANIFEST
+    manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    manifest["models"].update(entries)
+    manifest.setdefault("quantization", {})[name] = quantization
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))

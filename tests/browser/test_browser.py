@@ -1,0 +1,91 @@
+"""The app in a real browser: upload, model and noise level, the comparison
+slider, the download, and a bad file followed by a good one."""
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from denoiser.service import run_demo
+from denoiser.catalog import load_runtime
+
+from helpers import TIMEOUT, choose_model, choose_upload, metric_value, png_file, sample_photo, upload, wait_idle
+
+FAST_MODEL = ("median", "Median filter (classical)")
+
+
+@pytest.fixture
+def app_page(page, server):
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    page.get_by_text("Denoise", exact=True).first.wait_for()
+    return page
+
+
+def test_upload_choose_model_and_level_see_psnr(app_page, tmp_path):
+    image = sample_photo(1)
+    path = png_file(tmp_path / "photo.png", image)
+    choose_upload(app_page)
+    upload(app_page, path)
+    choose_model(app_page, FAST_MODEL[1])
+    wait_idle(app_page)
+    slider = app_page.get_by_test_id("stSidebar").get_by_role("slider").first
+    slider.focus()
+    for _ in range(5):
+        slider.press("ArrowRight")
+    app_page.get_by_test_id("stSidebar").get_by_text("30", exact=True).first.wait_for()
+    wait_idle(app_page)
+    expected = run_demo(image.astype(np.float32) / 255.0, load_runtime(FAST_MODEL[0]), kind="gaussian", level=30, seed=0)
+    assert metric_value(app_page, "PSNR denoised") == f"{expected.psnr_denoised:.2f} dB"
+    assert metric_value(app_page, "PSNR noisy") == f"{expected.psnr_noisy:.2f} dB"
+
+
+def test_drag_the_comparison_slider(app_page):
+    metric_value(app_page, "PSNR denoised")
+    frame = app_page.frame_locator("iframe").first
+    root = frame.locator("#cmp")
+    root.wait_for()
+    assert float(root.get_attribute("data-position")) == pytest.approx(50)
+    root.scroll_into_view_if_needed()
+    box = root.bounding_box()
+    y = box["y"] + box["height"] / 2
+    app_page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    app_page.mouse.down()
+    app_page.mouse.move(box["x"] + box["width"] * 0.65, y, steps=5)
+    app_page.mouse.move(box["x"] + box["width"] * 0.8, y, steps=5)
+    app_page.mouse.up()
+    position = float(root.get_attribute("data-position"))
+    assert position == pytest.approx(80, abs=3)
+    clip = frame.locator(".cmp-before").evaluate("e => e.style.clipPath")
+    hidden = float(re.search(r"inset\(0(?:px)? ([\d.]+)%", clip).group(1))
+    assert hidden == pytest.approx(100 - position, abs=0.01)
+
+
+def test_download_is_a_png_of_the_input_size(app_page, tmp_path):
+    path = png_file(tmp_path / "size.png", sample_photo(2, height=123, width=321))
+    choose_upload(app_page)
+    upload(app_page, path)
+    choose_model(app_page, FAST_MODEL[1])
+    wait_idle(app_page)
+    with app_page.expect_download() as download:
+        app_page.get_by_role("button", name=re.compile("Download PNG")).click()
+    saved = tmp_path / "result.png"
+    download.value.save_as(saved)
+    with Image.open(saved) as result:
+        assert result.format == "PNG" and result.size == (321, 123) and result.mode == "RGB"
+
+
+def test_corrupt_file_then_good_file(app_page, tmp_path):
+    corrupt = tmp_path / "corrupt.png"
+    data = (tmp_path / "x.png")
+    png_file(data, sample_photo(3))
+    corrupt.write_bytes(data.read_bytes()[:300])
+    choose_upload(app_page)
+    upload(app_page, corrupt)
+    alert = app_page.get_by_test_id("stAlert").filter(has_text="Cannot use corrupt.png")
+    alert.wait_for()
+    assert "truncated or corrupt" in alert.inner_text()
+    upload(app_page, data)
+    assert metric_value(app_page, "PSNR denoised").endswith("dB")
+    assert app_page.get_by_test_id("stAlert").filter(has_text="Cannot use").count() == 0

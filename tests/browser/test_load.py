@@ -1,0 +1,77 @@
+"""The app under load: 8 browser sessions denoise different images at once, each
+gets its own correct result, and the server's memory stays bounded; then one
+12-megapixel photo, the Streamlit Community Cloud case."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from playwright.async_api import async_playwright
+
+from denoiser.catalog import available_models, load_runtime
+from denoiser.service import run_demo
+
+from conftest import CHROMIUM, CHROMIUM_ARGS
+from helpers import TIMEOUT, png_file, sample_photo
+
+SESSIONS = 8
+MEMORY_LIMIT_MB = 1500
+
+
+async def one_session(browser, url, path):
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    await page.goto(url)
+    await page.get_by_test_id("stSidebar").get_by_text("Upload", exact=True).click()
+    await page.locator('input[type="file"]').first.set_input_files(str(path))
+    await page.get_by_text(f"{path.name}:").first.wait_for()
+    metric = page.get_by_test_id("stMetric").filter(has_text="PSNR denoised").first
+    value = await metric.get_by_test_id("stMetricValue").inner_text()
+    await context.close()
+    return value
+
+
+async def run_sessions(url, paths):
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            return await asyncio.gather(*(one_session(browser, url, path) for path in paths))
+        finally:
+            await browser.close()
+
+
+def expected_psnr(image):
+    runtime = load_runtime(available_models()[0])
+    result = run_demo(image.astype(np.float32) / 255.0, runtime, kind="gaussian", level=25, seed=0)
+    return f"{result.psnr_denoised:.2f} dB"
+
+
+def test_eight_sessions_at_once_each_get_their_own_result(server, tmp_path):
+    images = [sample_photo(100 + i, height=360, width=480) for i in range(SESSIONS)]
+    paths = [png_file(tmp_path / f"session{i}.png", image) for i, image in enumerate(images)]
+    started = time.monotonic()
+    shown = asyncio.run(run_sessions(server.url, paths))
+    wall = time.monotonic() - started
+    peak = server.peak_rss_mb()
+    print(f"\nload: {SESSIONS} sessions, model {available_models()[0]}, wall {wall:.1f} s, server peak RSS {peak:.0f} MB")
+    expected = [expected_psnr(image) for image in images]
+    assert len(set(expected)) >= SESSIONS // 2  # the sessions' results really differ
+    assert shown == expected
+    assert peak < MEMORY_LIMIT_MB
+
+
+def test_twelve_megapixel_photo_within_cloud_memory(server, tmp_path):
+    path = png_file(tmp_path / "twelve.png", sample_photo(7, height=3000, width=4000))
+    started = time.monotonic()
+    shown = asyncio.run(run_sessions(server.url, [path]))
+    wall = time.monotonic() - started
+    peak = server.peak_rss_mb()
+    print(f"\n12 MP: model {available_models()[0]}, wall {wall:.1f} s (upload, denoise, metrics, page), "
+          f"server peak RSS {peak:.0f} MB")
+    assert shown[0].endswith("dB")
+    assert peak < MEMORY_LIMIT_MB
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
