@@ -13,20 +13,32 @@ MANIFEST = "manifest.json"
 DEFAULT_LITERT_MARGIN = 24
 
 
-def read_manifest(models_dir=MODELS_DIR):
+def _manifest_file(models_dir):
     path = Path(models_dir) / MANIFEST
     if not path.exists():
-        return {}
+        return {"models": {}}
     try:
-        return json.loads(path.read_text())["models"]
-    except (ValueError, KeyError) as exc:
+        manifest = json.loads(path.read_text())
+        manifest["models"]
+    except (ValueError, KeyError, TypeError) as exc:
         raise DenoiserError(f"{path}: not a valid model manifest ({exc})") from None
+    return manifest
+
+
+def read_manifest(models_dir=MODELS_DIR):
+    """Model name -> manifest entry."""
+    return _manifest_file(models_dir)["models"]
 
 
 def available_models(models_dir=MODELS_DIR):
-    """Names a user can pick: shipped models whose files exist, then the classical filters."""
-    manifest = read_manifest(models_dir)
-    shipped = [name for name, entry in manifest.items() if (Path(models_dir) / entry["file"]).exists()]
+    """Names a user can pick: the manifest's default first, the other shipped models
+    whose files exist, then the classical filters."""
+    manifest = _manifest_file(models_dir)
+    shipped = [name for name, entry in manifest["models"].items() if (Path(models_dir) / entry["file"]).exists()]
+    default = manifest.get("default")
+    if default in shipped:
+        shipped.remove(default)
+        shipped.insert(0, default)
     return shipped + sorted(CLASSICAL)
 
 

@@ -105,6 +105,10 @@ def cmd_evaluate(args):
     from .catalog import load_runtime, read_manifest
     from .evaluate import evaluate, to_csv, to_markdown
 
+    if args.check_manifest:
+        return check_manifest(args)
+    if not args.folders:
+        raise DenoiserError("name at least one folder of clean images, or use --check-manifest")
     manifest = read_manifest()
     rows = []
     for spec in args.models:
@@ -123,6 +127,31 @@ def cmd_evaluate(args):
     if args.csv:
         Path(args.csv).write_text(to_csv(rows))
     return 0
+
+
+def check_manifest(args, tolerance=0.01):
+    """Re-measures every manifest number from the test folders; exit 1 on any difference."""
+    from .catalog import load_runtime, read_manifest
+    from .evaluate import evaluate
+
+    manifest = read_manifest()
+    names = [name for name in manifest if name in args.models] if args.models_given else list(manifest)
+    if not names:
+        raise DenoiserError("no models in models/manifest.json to check")
+    worst = 0.0
+    print("| model | set | sigma | manifest PSNR | measured PSNR | difference |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        entry, runtime = manifest[name], load_runtime(name)
+        for label, scores in entry.get("quality", {}).items():
+            folder = Path(args.test_root) / label
+            sigmas = [float(s) for s in scores]
+            for row in evaluate(runtime, folder, sigmas, channels=entry["channels"]):
+                recorded = scores[f"{row.sigma:g}"]["psnr"]
+                worst = max(worst, abs(row.psnr - recorded))
+                print(f"| {name} | {label} | {row.sigma:g} | {recorded:.3f} | {row.psnr:.3f} | {row.psnr - recorded:+.3f} |")
+    print(f"largest difference {worst:.3f} dB (tolerance {tolerance} dB)")
+    return 0 if worst <= tolerance else 1
 
 
 def cmd_bench(args):
@@ -225,8 +254,11 @@ def build_parser():
     p.set_defaults(func=cmd_add_noise)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol")
-    p.add_argument("folders", nargs="+", help="folders of clean images")
-    p.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
+    p.add_argument("folders", nargs="*", help="folders of clean images")
+    p.add_argument("--models", nargs="+", default=None, help=f"models to evaluate (default: {DEFAULT_MODEL})")
+    p.add_argument("--check-manifest", action="store_true",
+                   help="re-measure the numbers in models/manifest.json from the folders under --test-root")
+    p.add_argument("--test-root", default="../shared/data/test", help="holds CBSD68/, BSD68/, Set12/")
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
     p.add_argument("--channels", type=int, choices=[1, 3], default=None)
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
@@ -294,6 +326,9 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    if getattr(args, "func", None) is cmd_evaluate:
+        args.models_given = args.models is not None
+        args.models = args.models or [DEFAULT_MODEL]
     try:
         return args.func(args)
     except DenoiserError as exc:

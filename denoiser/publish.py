@@ -168,5 +168,8 @@ def _update_manifest(models_dir, name, entries, quantization):
     manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
     manifest["models"].update(entries)
     manifest.setdefault("quantization", {})[name] = quantization
+    # The app's default: the first published model's fast variant, which runs without
+    # TensorFlow and so fits the memory of a small cloud host.
+    manifest.setdefault("default", f"{name}_int8" if f"{name}_int8" in entries else name)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))

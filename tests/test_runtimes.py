@@ -131,3 +131,18 @@ def test_keras_runtime_runs_on_the_gpu(tiny_dncnn):
     with tf.device("/CPU:0"):
         on_cpu = denoise(image, runtime)
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-4)
+
+
+def test_manifest_default_comes_first_and_missing_files_are_hidden(tmp_path, tiny_dncnn):
+    import json
+
+    tiny_dncnn.save(tmp_path / "a.keras")
+    tiny_dncnn.save(tmp_path / "b.keras")
+    manifest = {"default": "b", "models": {
+        "a": {"file": "a.keras"}, "b": {"file": "b.keras"}, "gone": {"file": "gone.keras"},
+    }}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert available_models(tmp_path) == ["b", "a", "bilateral", "median", "nlm"]
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(DenoiserError, match="manifest"):
+        available_models(tmp_path)

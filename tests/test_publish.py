@@ -1,0 +1,48 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from denoiser.catalog import available_models, load_runtime
+from denoiser.evaluate import evaluate
+from denoiser.publish import publish, sha256
+
+
+@pytest.fixture
+def images(tmp_path, astronaut):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.rint(astronaut[i * 8 : i * 8 + 64, :64] * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn):
+    checkpoint = tmp_path / "best.keras"
+    tiny_dncnn.save(checkpoint)
+    state = {"config": {"sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40, "batch_size": 64},
+             "epoch": 3, "steps": 600, "patches_seen": 38400, "train_seconds": 7200.0,
+             "validation_files": ["x.png"], "best_val_psnr_25": 25.0}
+    models = tmp_path / "models"
+    lines = []
+    entries = publish(checkpoint, "tiny_color", title="Tiny", run_state=state, train_dir=images,
+                      eval_sets={"SET": images}, sigmas=(25,), models_dir=models, tile=32, batch=2,
+                      progress=lines.append)
+    assert set(entries) == {"tiny_color", "tiny_color_fp16", "tiny_color_int8"}
+    manifest = json.loads((models / "manifest.json").read_text())
+    assert manifest["default"] == "tiny_color_int8"
+    assert available_models(models)[:3] == ["tiny_color_int8", "tiny_color", "tiny_color_fp16"]
+    for name, entry in manifest["models"].items():
+        path = models / entry["file"]
+        assert path.exists() and entry["sha256"] == sha256(path)
+        assert entry["parameters"] == tiny_dncnn.count_params() and entry["receptive_radius"] == 5
+        assert entry["training"]["steps"] == 600 and entry["cpu_mp_s"] > 0
+        # The manifest's numbers are what evaluate() measures with the shipped file.
+        runtime = load_runtime(name, models_dir=models)
+        row = evaluate(runtime, images, [25], channels=3)[0]
+        assert entry["quality"]["SET"]["25"]["psnr"] == pytest.approx(row.psnr, abs=1e-3)
+    assert sorted(p.name for p in models.glob("*.tflite")) == ["tiny_color_fp16.tflite", "tiny_color_int8.tflite"]
+    report = (models / "QUANTIZATION.md").read_text()
+    assert "int8 dynamic range" in report and "int8 full integer" in report and "float16" in report
+    assert any("SET" in line for line in lines)
