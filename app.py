@@ -14,4 +14,5 @@ navigation = st.navigation([
     st.Page("pages/noise_analysis.py", title="Noise analysis", icon=":material/query_stats:"),
     st.Page("pages/about.py", title="About", icon=":material/info:"),
 ])
+st.session_state["_navigation_ready"] = True
 navigation.run()

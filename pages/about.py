@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from pages.common import manifest, model_card, model_label, model_names
+from pages.common import manifest, model_card, model_label, model_names, require_app
+
+require_app()
 
 st.title("About")
 st.markdown(

@@ -8,9 +8,20 @@ from denoiser.io import load_image
 from denoiser.runtimes import keras_device
 from denoiser.service import SAMPLES, ResultCache, check_size, load_sample
 
+APP_MARK = "_navigation_ready"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
 NOISE_LABELS = {"gaussian": "Gaussian", "poisson": "Poisson", "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
 CLASSICAL_LABELS = {"nlm": "Non-local means (classical)", "median": "Median filter (classical)", "bilateral": "Bilateral filter (classical)"}
+
+
+def require_app():
+    """Sends a visitor through app.py when a page runs without it.
+
+    Streamlit runs a page script on its own, with its legacy pages/ navigation, when a
+    page's URL is the first one a fresh server sees; app.py then never runs.
+    """
+    if not st.session_state.get(APP_MARK):
+        st.switch_page("app.py")
 
 
 @st.cache_resource(show_spinner="Loading the model…")

@@ -5,7 +5,9 @@ import plotly.express as px
 import streamlit as st
 
 from denoiser.service import compare_models, for_display, image_key
-from pages.common import image_input, manifest, model_label, model_names, noise_controls, result_cache, runtime
+from pages.common import image_input, manifest, model_label, model_names, noise_controls, result_cache, runtime, require_app
+
+require_app()
 
 st.title("Compare models")
 

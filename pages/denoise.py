@@ -10,7 +10,9 @@ from denoiser.io import encode_image
 from denoiser.service import (
     comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
 )
-from pages.common import device_name, image_input, model_card, model_picker, noise_controls, result_cache, runtime
+from pages.common import device_name, image_input, model_card, model_picker, noise_controls, result_cache, runtime, require_app
+
+require_app()
 
 DEMO, NOISY = "Demo: add noise to a clean image", "My photo is already noisy"
 

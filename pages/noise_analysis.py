@@ -5,7 +5,9 @@ import plotly.express as px
 import streamlit as st
 
 from denoiser.service import image_key, psnr_sweep
-from pages.common import image_input, model_label, model_names, result_cache, runtime
+from pages.common import image_input, model_label, model_names, result_cache, runtime, require_app
+
+require_app()
 
 st.title("Noise analysis")
 st.write("How each model's PSNR falls as Gaussian noise grows, on one image.")
