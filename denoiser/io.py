@@ -83,7 +83,8 @@ def _sixteen_bit(raw):
     if array.ndim == 2:
         return array[..., None], None
     if array.shape[2] == 4:
-        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)[..., :3], cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)[..., 3]
+        rgba = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
+        return rgba[..., :3], rgba[..., 3]
     return cv2.cvtColor(array, cv2.COLOR_BGR2RGB), None
 
 

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import randomize
+from support import randomize
 from denoiser.architectures import layers as custom
 from denoiser.architectures.registry import ARCHITECTURES, build_model, get_architecture, receptive_radius
 

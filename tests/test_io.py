@@ -161,3 +161,14 @@ def test_missing_path_and_unsupported_format(tmp_path):
 def test_unknown_output_suffix_is_an_error(astronaut, tmp_path):
     with pytest.raises(ImageError):
         save_image(astronaut, tmp_path / "out.xyz")
+
+
+def test_16bit_rgba_png_keeps_alpha_and_depth(rng, tmp_path):
+    values = rng.integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    alpha = rng.integers(0, 65536, (5, 6), dtype=np.uint16)
+    path = save_image(values.astype(np.float32) / 65535, tmp_path / "a16.png", bit_depth=16,
+                      alpha=alpha.astype(np.float32) / 65535)
+    picture = load_image(path)
+    assert picture.bit_depth == 16
+    assert np.array_equal(np.rint(picture.pixels * 65535).astype(np.uint16), values)
+    assert np.array_equal(np.rint(picture.alpha * 65535).astype(np.uint16), alpha)

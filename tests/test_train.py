@@ -76,7 +76,7 @@ def test_train_checkpoints_and_resumes(train_dir, tmp_path):
 
 
 def test_batch_norm_recalibration_makes_inference_match_training_mode():
-    from conftest import randomize
+    from support import randomize
     from denoiser.architectures.registry import build_model
     from denoiser.train import recalibrate_batch_norm
 

@@ -6,6 +6,11 @@ import os
 import numpy as np
 from PIL import Image
 
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
 TIMEOUT = int(os.environ.get("BROWSER_TIMEOUT_MS", 240_000))
 
 
