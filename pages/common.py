@@ -1,17 +1,25 @@
 """Widgets and cached resources that several pages share."""
 
+import os
+
 import streamlit as st
 
 from denoiser.catalog import available_models, load_runtime, read_manifest
 from denoiser.errors import DenoiserError
-from denoiser.io import load_image
+from denoiser.io import DEFAULT_MAX_PIXELS, load_image
 from denoiser.runtimes import keras_device
 from denoiser.service import SAMPLES, ResultCache, check_size, load_sample
 
 APP_MARK = "_navigation_ready"
+
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
 NOISE_LABELS = {"gaussian": "Gaussian", "poisson": "Poisson", "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
 CLASSICAL_LABELS = {"nlm": "Non-local means (classical)", "median": "Median filter (classical)", "bilateral": "Bilateral filter (classical)"}
+
+
+def max_pixels():
+    """Larger uploads are refused before decoding, a guard against decompression bombs."""
+    return int(os.environ.get("DENOISER_MAX_PIXELS", DEFAULT_MAX_PIXELS))
 
 
 def require_app():
@@ -96,7 +104,7 @@ def image_input(key="input"):
         st.info("Upload a photo to begin, or choose a sample.")
         st.stop()
     try:
-        return check_size(load_image(uploaded.getvalue())), uploaded.name
+        return check_size(load_image(uploaded.getvalue(), max_pixels=max_pixels())), uploaded.name
     except DenoiserError as exc:
         st.error(f"Cannot use {uploaded.name}: {exc}")
         st.stop()

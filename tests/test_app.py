@@ -99,6 +99,15 @@ def test_bad_uploads_get_a_clear_error_and_the_next_upload_works(app, name, data
     assert metric(app, "PSNR denoised").value.endswith("dB")
 
 
+def test_upload_over_the_pixel_limit_is_refused(monkeypatch):
+    monkeypatch.setenv("DENOISER_MAX_PIXELS", "5000")
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    upload(at, "big.png", png(np.zeros((100, 100, 3), np.uint8)))
+    assert at.error and "over the limit" in at.error[0].value
+
+
 def test_gray_upload_is_denoised(app):
     fast_model(app)
     gray = (np.add.outer(np.arange(48), np.arange(64)) * 2).astype(np.uint8)
