@@ -6,6 +6,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import streamlit as st  # noqa: E402
 
+from pages.common import APP_MARK  # noqa: E402
+
 st.set_page_config(page_title="Denoiser", page_icon=":sparkles:", layout="wide")
 
 navigation = st.navigation([
@@ -14,5 +16,5 @@ navigation = st.navigation([
     st.Page("pages/noise_analysis.py", title="Noise analysis", icon=":material/query_stats:"),
     st.Page("pages/about.py", title="About", icon=":material/info:"),
 ])
-st.session_state["_navigation_ready"] = True
+st.session_state[APP_MARK] = True
 navigation.run()

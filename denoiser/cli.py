@@ -111,7 +111,7 @@ def cmd_evaluate(args):
         raise DenoiserError("name at least one folder of clean images, or use --check-manifest")
     manifest = read_manifest()
     rows = []
-    for spec in args.models:
+    for spec in args.models or [DEFAULT_MODEL]:
         runtime = load_runtime(spec)
         channels = args.channels or (manifest.get(spec, {}).get("channels") or runtime.channels or 3)
         for folder in args.folders:
@@ -135,7 +135,7 @@ def check_manifest(args, tolerance=0.01):
     from .evaluate import evaluate
 
     manifest = read_manifest()
-    names = [name for name in manifest if name in args.models] if args.models_given else list(manifest)
+    names = [name for name in manifest if name in args.models] if args.models else list(manifest)
     if not names:
         raise DenoiserError("no models in models/manifest.json to check")
     worst = 0.0
@@ -326,9 +326,6 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
-    if getattr(args, "func", None) is cmd_evaluate:
-        args.models_given = args.models is not None
-        args.models = args.models or [DEFAULT_MODEL]
     try:
         return args.func(args)
     except DenoiserError as exc:

@@ -85,7 +85,7 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
     )
     entries = {}
     keras_path = models_dir / f"{name}.keras"
-    model.save(keras_path, include_optimizer=False)
+    model.save(keras_path)
     keras_runtime = KerasRuntime(model, margin=radius, name=name)
     quality, speed = measure(keras_runtime, channels, eval_sets, sigmas, limit, progress)
     entries[name] = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
@@ -103,8 +103,8 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
         variants[variant] = (path, output, quality, speed)
 
     int8_kind = _better_int8(variants, entries[name])
-    quantization = _quantization_rows(entries[name], variants, int8_kind)
     shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
+    quantization = _quantization_rows(entries[name], variants, shipped)
     for variant, (path, output, quality, speed) in variants.items():
         if variant not in shipped:
             path.unlink()
@@ -134,12 +134,12 @@ def _better_int8(variants, float_entry):
     return max(candidates, key=lambda kind: _headline(candidates[kind][2]))
 
 
-def _quantization_rows(float_entry, variants, int8_kind):
+def _quantization_rows(float_entry, variants, shipped):
     reference, reference_speed = _headline(float_entry["quality"]), float_entry["cpu_mp_s"]
     rows = [{"variant": "Keras float32", "psnr": reference, "mp_s": reference_speed, "shipped": True}]
     for variant, (_, _, quality, speed) in variants.items():
         rows.append({"variant": PRECISION[variant], "psnr": _headline(quality), "mp_s": speed,
-                     "shipped": variant in ("float16", int8_kind)})
+                     "shipped": variant in shipped})
     return rows
 
 

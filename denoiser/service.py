@@ -89,10 +89,15 @@ def make_noisy(clean, kind, level, seed):
     return add_noise(clean, kind, level, rng=np.random.default_rng(seed))
 
 
+def sigma_for(noisy, kind, level):
+    """The Gaussian level as given; for other noise, the blind estimate."""
+    return float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
+
+
 def run_demo(clean, runtime, *, kind, level, seed, progress=None):
     """Adds noise to a clean image, denoises it, and scores both against the clean one."""
     noisy = make_noisy(clean, kind, level, seed)
-    sigma = float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
+    sigma = sigma_for(noisy, kind, level)
     result, denoised = _run(noisy, runtime, sigma, progress)
     result.clean = to_integer(clean)
     result.psnr_noisy = metrics.psnr(clean, noisy)
@@ -243,7 +248,7 @@ class Comparison:
 def compare_models(clean, runtimes, *, kind, level, seed, crop_center, crop_size=128, sizes=None, progress=None):
     """Every runtime on the same noisy image: a row each, and the same crop from each output."""
     noisy = make_noisy(clean, kind, level, seed)
-    sigma = float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
+    sigma = sigma_for(noisy, kind, level)
     rows = []
     for i, (name, runtime) in enumerate(runtimes.items()):
         started = time.perf_counter()
@@ -251,12 +256,12 @@ def compare_models(clean, runtimes, *, kind, level, seed, crop_center, crop_size
         seconds = time.perf_counter() - started
         rows.append(ComparisonRow(
             name, metrics.psnr(clean, denoised), metrics.ssim(clean, denoised), seconds,
-            (sizes or {}).get(name), crop(to_integer(denoised), *crop_center, crop_size),
+            (sizes or {}).get(name), to_integer(crop(denoised, *crop_center, crop_size)),
         ))
         if progress is not None:
             progress(i + 1, len(runtimes))
     return Comparison(
-        crop(to_integer(noisy), *crop_center, crop_size), crop(to_integer(clean), *crop_center, crop_size),
+        to_integer(crop(noisy, *crop_center, crop_size)), to_integer(crop(clean, *crop_center, crop_size)),
         metrics.psnr(clean, noisy), rows,
     )
 

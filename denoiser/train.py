@@ -128,7 +128,7 @@ class RunKeeper(keras.callbacks.Callback):
         if scores["val_psnr_25"] > self.state.get("best_val_psnr_25", -1.0):
             self.state["best_val_psnr_25"] = scores["val_psnr_25"]
             self.state["best_epoch"] = epoch + 1
-            self.model.save(self.run_dir / "best.keras", include_optimizer=False)
+            self.model.save(self.run_dir / "best.keras")
         self.model.save(self.run_dir / "last.keras")
         (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=2))
         if self.config.max_minutes and time.monotonic() - self.started > 60 * self.config.max_minutes:
