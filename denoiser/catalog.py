@@ -42,6 +42,25 @@ def available_models(models_dir=MODELS_DIR):
     return shipped + sorted(CLASSICAL)
 
 
+def model_for_channels(name, channels, models_dir=MODELS_DIR):
+    """The shipped model to run instead of `name` on an image with `channels` channels.
+
+    A colour model sees a gray image as three equal channels that carry the same
+    noise, which it never met in training, and leaves that noise almost untouched.
+    A gray image therefore goes to the gray model of the same architecture and
+    precision, where one is shipped; otherwise, and for every other case, `name`.
+    """
+    manifest = read_manifest(models_dir)
+    entry = manifest.get(name)
+    if entry is None or channels != 1 or entry.get("channels") != 3:
+        return name
+    for other, candidate in manifest.items():
+        if (candidate.get("channels") == 1 and (Path(models_dir) / candidate["file"]).exists()
+                and all(candidate.get(key) == entry.get(key) for key in ("architecture", "runtime", "precision"))):
+            return other
+    return name
+
+
 def load_keras_model(path):
     import keras
 

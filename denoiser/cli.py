@@ -65,15 +65,21 @@ def output_path(source, output, many, suffix="_denoised"):
 
 
 def cmd_denoise(args):
-    from .catalog import load_runtime
+    from .catalog import load_runtime, model_for_channels
     from .engine import denoise
     from .io import load_image, save_picture
     from .metrics import estimate_noise_sigma
 
     files = expand_inputs(args.inputs)
-    runtime = load_runtime(args.model)
+    runtimes = {}
     for source in files:
         picture = load_image(source)
+        name = model_for_channels(args.model, picture.channels)
+        if name not in runtimes:
+            runtimes[name] = load_runtime(name)
+            if name != args.model:
+                print(f"gray images go to {name}: {args.model} is a colour model")
+        runtime = runtimes[name]
         sigma = args.sigma if args.sigma is not None else estimate_noise_sigma(picture.pixels)
         bar = _Bar(source.name, enabled=not args.quiet)
         try:
@@ -174,7 +180,7 @@ def cmd_train(args):
         sigma_range=(args.sigma_min, args.sigma_max), batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
         lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
-        val_fraction=args.val_fraction,
+        val_fraction=args.val_fraction, init_from=args.init_from or "",
     )
     state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
     print(f"epoch {state['epoch']}, best validation PSNR at sigma 25: {state.get('best_val_psnr_25', float('nan')):.2f} dB")
@@ -292,6 +298,8 @@ def build_parser():
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    p.add_argument("--init-from", default=None,
+                   help="start a new run from this .keras model's weights (a colour model may start a gray one)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)

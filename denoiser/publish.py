@@ -81,6 +81,7 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
             "patch_size": config["patch_size"], "batch_size": config["batch_size"],
             "train_hours": round(run_state["train_seconds"] / 3600, 2),
             "best_validation_psnr_25": round(run_state.get("best_val_psnr_25", float("nan")), 3),
+            **({"initialised_from": config["init_from"]} if config.get("init_from") else {}),
         },
     )
     entries = {}

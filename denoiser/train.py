@@ -46,11 +46,38 @@ class TrainConfig:
     val_fraction: float = 0.05
     seed: int = 0
     max_minutes: float = 0.0
+    init_from: str = ""
     overrides: dict = field(default_factory=dict)
 
 
 def learning_rate(config, epoch):
     return max(config.min_lr, config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every)))
+
+
+def transfer_weights(source, target):
+    """Copies `source`'s weights into `target`, layer by layer and name by name.
+
+    A gray model may start from a colour one: a gray image is a colour image with
+    three equal channels, so the first kernel sums over its input channels, and
+    the gray noise is the mean of the three colour noises, so the last kernel
+    and bias average over their output channels. The gray model then computes
+    exactly the channel mean of what the colour model computes.
+    """
+    sources = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        if not layer.weights or layer.name not in sources:
+            continue
+        adapted = []
+        for want, have in zip(layer.get_weights(), sources[layer.name].get_weights()):
+            if have.ndim == 4 and want.shape[2] == 1 and have.shape[2] != 1:
+                have = have.sum(axis=2, keepdims=True)
+            if have.ndim in (1, 4) and want.shape[-1] == 1 and have.shape[-1] != 1:
+                have = have.mean(axis=-1, keepdims=True)
+            if want.shape != have.shape:
+                raise ValueError(f"layer {layer.name!r}: cannot fit weights of shape {have.shape} into {want.shape}")
+            adapted.append(have)
+        layer.set_weights(adapted)
+    return target
 
 
 def validation_set(files, channels, seed):
@@ -154,6 +181,8 @@ def train(config, *, resume=False, verbose=1):
         arch = get_architecture(config.arch)
         keras.utils.set_random_seed(config.seed)
         model = build_model(config.arch, config.channels, **config.overrides)
+        if config.init_from:
+            transfer_weights(keras.models.load_model(config.init_from), model)
         # XLA made TensorFlow training slower on CPU here; JAX always compiles.
         model.compile(
             optimizer=keras.optimizers.Adam(config.lr), loss="mae" if arch.loss == "l1" else "mse",

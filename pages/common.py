@@ -4,7 +4,7 @@ import os
 
 import streamlit as st
 
-from denoiser.catalog import available_models, load_runtime, read_manifest
+from denoiser.catalog import available_models, load_runtime, model_for_channels, read_manifest
 from denoiser.errors import DenoiserError
 from denoiser.io import DEFAULT_MAX_PIXELS, load_image
 from denoiser.runtimes import keras_device
@@ -88,9 +88,32 @@ def model_card(name):
     for dataset, scores in quality.items():
         psnrs = " / ".join(f"{scores[s]['psnr']:.2f}" for s in ("15", "25", "50") if s in scores)
         lines.append(f"{dataset} PSNR σ15/25/50: {psnrs} dB")
+    training = entry.get("training")
+    if training:
+        start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""
+        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{start}")
     if "cpu_mp_s" in entry:
         lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s")
     st.caption("  \n".join(lines))
+
+
+def model_for_image(name, picture):
+    """The model to run on this picture: a gray picture goes to the gray model."""
+    used = model_for_channels(name, picture.channels)
+    if used != name:
+        st.info(f"Gray image: running **{model_label(used)}**. Colour models leave the noise of gray images "
+                "almost untouched.")
+    elif picture.channels == 1 and manifest().get(name, {}).get("channels") == 3:
+        st.warning("This colour model leaves the noise of gray images almost untouched, and no gray model "
+                   "of its kind is installed. Try a classical filter.")
+    return used
+
+
+def note_colour_models_on_gray(picture, names):
+    """Comparisons run each model as chosen, so say why colour models score low on gray images."""
+    if picture.channels == 1 and any(manifest().get(name, {}).get("channels") == 3 for name in names):
+        st.caption("A gray image: colour models run on it as chosen, and leave its noise almost untouched. "
+                   "The gray models are the ones made for it.")
 
 
 def image_input(key="input"):

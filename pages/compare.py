@@ -5,7 +5,10 @@ import plotly.express as px
 import streamlit as st
 
 from denoiser.service import compare_models, for_display, image_key
-from pages.common import image_input, manifest, model_label, model_names, noise_controls, result_cache, runtime, require_app
+from pages.common import (
+    image_input, manifest, model_label, model_names, noise_controls, note_colour_models_on_gray, require_app, result_cache,
+    runtime,
+)
 
 require_app()
 
@@ -19,6 +22,7 @@ with st.sidebar:
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
+note_colour_models_on_gray(picture, chosen)
 
 pixels = picture.pixels
 height, width = pixels.shape[:2]

@@ -10,7 +10,9 @@ from denoiser.io import encode_image
 from denoiser.service import (
     comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
 )
-from pages.common import device_name, image_input, model_card, model_picker, noise_controls, result_cache, runtime, require_app
+from pages.common import (
+    device_name, image_input, model_card, model_for_image, model_picker, noise_controls, require_app, result_cache, runtime,
+)
 
 require_app()
 
@@ -23,7 +25,7 @@ with st.sidebar:
     mode = st.radio("Mode", [DEMO, NOISY], key="mode")
     if mode == DEMO:
         kind, level, seed = noise_controls()
-    name = model_picker()
+    name = model_for_image(model_picker(), picture)
     model_card(name)
     st.caption(f"Running on: **{device_name() if runtime(name).kind == 'keras' else 'CPU'}**")
 

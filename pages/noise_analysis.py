@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from denoiser.service import image_key, psnr_sweep
-from pages.common import image_input, model_label, model_names, result_cache, runtime, require_app
+from pages.common import image_input, model_label, model_names, note_colour_models_on_gray, result_cache, runtime, require_app
 
 require_app()
 
@@ -21,6 +21,7 @@ with st.sidebar:
 if not chosen or not sigmas:
     st.info("Choose at least one model and one sigma.")
     st.stop()
+note_colour_models_on_gray(picture, chosen)
 
 key = ("sweep", image_key(picture.pixels), tuple(chosen), tuple(sorted(sigmas)), int(seed))
 cache = result_cache()

@@ -116,6 +116,25 @@ def test_gray_upload_is_denoised(app):
     assert metric(app, "PSNR denoised").value.endswith("dB")
 
 
+def test_gray_image_with_a_colour_model_goes_to_the_gray_model_or_says_why_not(app):
+    from denoiser.catalog import model_for_channels, read_manifest
+
+    colour = next((n for n, e in read_manifest().items() if e.get("channels") == 3), None)
+    if colour is None:
+        pytest.skip("no colour model shipped")
+    app.selectbox(key="model").set_value(colour)
+    app.run()
+    app.selectbox(key="input_sample").set_value("Camera (gray)")
+    app.run(timeout=TIMEOUT)
+    assert not app.exception, app.exception
+    gray = model_for_channels(colour, 1)
+    if gray != colour:
+        assert any(read_manifest()[gray]["title"] in message.value for message in app.info)
+    else:
+        assert any("no gray model" in message.value for message in app.warning)
+    assert metric(app, "PSNR denoised").value.endswith("dB")
+
+
 def test_compare_page_runs_every_chosen_model(app):
     app.switch_page("pages/compare.py")
     app.run()

@@ -87,3 +87,41 @@ def test_batch_norm_recalibration_makes_inference_match_training_mode():
     recalibrate_batch_norm(model, [(batch, None)] * 200)
     fresh = np.abs(np.asarray(model(batch, training=False)) - training).max()
     assert fresh < 0.05 * stale
+
+
+def test_gray_model_started_from_colour_computes_the_colour_models_channel_mean(tiny_dncnn, camera):
+    from denoiser.architectures.registry import build_model
+    from denoiser.train import transfer_weights
+
+    gray = transfer_weights(tiny_dncnn, build_model("dncnn", 1, depth=5, features=8))
+    noisy = camera[None, :48, :48]
+    expected = np.asarray(tiny_dncnn(np.repeat(noisy, 3, axis=-1))).mean(axis=-1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(gray(noisy)), expected, atol=1e-5)
+    assert np.abs(expected - noisy).max() > 0.01
+
+
+def test_transfer_refuses_weights_that_do_not_fit(tiny_dncnn):
+    from denoiser.architectures.registry import build_model
+    from denoiser.train import transfer_weights
+
+    with pytest.raises(ValueError, match="conv_in"):
+        transfer_weights(tiny_dncnn, build_model("dncnn", 3, depth=5, features=16))
+
+
+def test_a_run_can_start_from_another_models_weights(train_dir, tmp_path, tiny_dncnn):
+    source = tmp_path / "colour.keras"
+    tiny_dncnn.save(source)
+    config = TrainConfig(
+        arch="dncnn", channels=1, train_dir=str(train_dir), run_dir=str(tmp_path / "gray"), patch_size=16,
+        stride=16, scales=(1.0,), batch_size=4, steps_per_epoch=1, epochs=1, val_fraction=0.2, lr=1e-6, min_lr=1e-6,
+        init_from=str(source), overrides={"depth": 5, "features": 8},
+    )
+    train(config, verbose=0)
+    import keras
+
+    trained = keras.models.load_model(tmp_path / "gray" / "last.keras")
+    # One Adam step moves each weight by about the learning rate.
+    np.testing.assert_allclose(trained.get_layer("conv_1").get_weights()[0], tiny_dncnn.get_layer("conv_1").get_weights()[0],
+                               atol=1e-5)
+    saved = json.loads((tmp_path / "gray" / "state.json").read_text())
+    assert saved["config"]["init_from"] == str(source)
