@@ -189,19 +189,15 @@ def cmd_train(args):
 
 def cmd_export(args):
     from .catalog import load_keras_model
-    from .data import extract_patches, list_images
-    from .export import export_file, representative_patches
+    from .export import calibration_set, export_file
 
     model = load_keras_model(args.model)
     representative = None
     if args.variant == "int8_full":
         if not args.calibration_dir:
             raise DenoiserError("int8_full needs --calibration-dir, a folder of clean training images")
-        channels = model.input_shape[-1]
-        clean = extract_patches(list_images(args.calibration_dir)[:64], channels=channels,
-                                patch_size=args.tile, stride=args.tile, scales=(1.0,))
-        representative = representative_patches(clean.astype(np.float32) / 255.0, tile=args.tile,
-                                                 count=args.calibration_count, rng=np.random.default_rng(args.seed))
+        representative = calibration_set(args.calibration_dir, channels=model.input_shape[-1], tile=args.tile,
+                                         count=args.calibration_count, rng=np.random.default_rng(args.seed))
     path, output = export_file(model, args.output, args.variant, tile=args.tile, batch=args.batch,
                                representative=representative)
     print(f"{path}: {args.variant}, tiles {args.batch}x{args.tile}x{args.tile}, outputs the {output}")

@@ -85,6 +85,23 @@ def representative_patches(clean_patches, *, tile, count=32, sigma_range=(0.0, 5
     return np.stack(picks).astype(np.float32)
 
 
+def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0), rng, images=64):
+    """Noisy tiles for full-integer calibration from the first clean training images.
+
+    Crops are as large as the tile where the images allow; smaller images (gray400's
+    are 180x180) give smaller crops, which `representative_patches` reflects to size.
+    """
+    from .data import extract_patches, list_images, read_training_image
+
+    files = list_images(train_dir)[:images]
+    if not files:
+        raise DenoiserError(f"{train_dir}: no training images for calibration")
+    side = min(tile, *(min(read_training_image(path, channels).shape[:2]) for path in files))
+    clean = extract_patches(files, channels=channels, patch_size=side, stride=side, scales=(1.0,))
+    return representative_patches(clean.astype(np.float32) / 255.0, tile=tile, count=count,
+                                  sigma_range=sigma_range, rng=rng)
+
+
 def export_file(model, path, variant, **options):
     data, output = convert(model, variant, **options)
     path = Path(path)

@@ -16,10 +16,9 @@ import numpy as np
 from .architectures.registry import receptive_radius
 from .bench import synthetic_image
 from .catalog import MANIFEST, MODELS_DIR, load_keras_model
-from .data import extract_patches, list_images
 from .engine import denoise
 from .evaluate import evaluate
-from .export import export_file, representative_patches
+from .export import calibration_set, export_file
 from .runtimes import KerasRuntime, LiteRTRuntime
 
 PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
@@ -84,6 +83,9 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
             **({"initialised_from": config["init_from"]} if config.get("init_from") else {}),
         },
     )
+    # Before the long measurements, so that a problem with the training images shows at once.
+    representative = calibration_set(train_dir, channels=channels, tile=tile, count=64,
+                                     sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
     entries = {}
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
@@ -92,9 +94,6 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
     entries[name] = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
                            quality=quality, cpu_mp_s=speed, **common)
 
-    calibration = extract_patches(list_images(train_dir)[:64], channels=channels, patch_size=tile, stride=tile, scales=(1.0,))
-    representative = representative_patches(calibration.astype(np.float32) / 255.0, tile=tile, count=64,
-                                            sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
     variants = {}
     for variant in ("float16", "int8_dynamic", "int8_full"):
         path = models_dir / f"{name}_{variant}.tflite"

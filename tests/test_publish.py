@@ -46,3 +46,11 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
     report = (models / "QUANTIZATION.md").read_text()
     assert "int8 dynamic range" in report and "int8 full integer" in report and "float16" in report
     assert any("SET" in line for line in lines)
+
+
+def test_calibration_tiles_come_from_training_images_smaller_than_a_tile(images):
+    from denoiser.export import calibration_set
+
+    tiles = calibration_set(images, channels=1, tile=96, count=5, sigma_range=(25, 25), rng=np.random.default_rng(0))
+    assert tiles.shape == (5, 96, 96, 1) and tiles.dtype == np.float32
+    assert 0.05 < tiles.std() and abs(tiles.mean() - 0.5) < 0.4
