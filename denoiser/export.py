@@ -91,12 +91,19 @@ def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0)
     Crops are as large as the tile where the images allow; smaller images (gray400's
     are 180x180) give smaller crops, which `representative_patches` reflects to size.
     """
-    from .data import extract_patches, list_images, read_training_image
+    from PIL import Image
+
+    from .data import extract_patches, list_images
 
     files = list_images(train_dir)[:images]
     if not files:
         raise DenoiserError(f"{train_dir}: no training images for calibration")
-    side = min(tile, *(min(read_training_image(path, channels).shape[:2]) for path in files))
+    # The sizes come from the file headers; extract_patches decodes each image once.
+    sizes = []
+    for path in files:
+        with Image.open(path) as image:
+            sizes.append(min(image.size))
+    side = min(tile, *sizes)
     clean = extract_patches(files, channels=channels, patch_size=side, stride=side, scales=(1.0,))
     return representative_patches(clean.astype(np.float32) / 255.0, tile=tile, count=count,
                                   sigma_range=sigma_range, rng=rng)

@@ -97,9 +97,14 @@ def model_card(name):
     st.caption("  \n".join(lines))
 
 
+@st.cache_data
+def model_for(name, channels):
+    return model_for_channels(name, channels)
+
+
 def model_for_image(name, picture):
     """The model to run on this picture: a gray picture goes to the gray model."""
-    used = model_for_channels(name, picture.channels)
+    used = model_for(name, picture.channels)
     if used != name:
         st.info(f"Gray image: running **{model_label(used)}**. Colour models leave the noise of gray images "
                 "almost untouched.")
