@@ -92,5 +92,7 @@ def load_runtime(spec, *, models_dir=MODELS_DIR):
         from .architectures.registry import receptive_radius
 
         model = load_keras_model(path)
-        return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem)
+        # A wide-margin model (RIDNet) is published and run on larger tiles than the default.
+        tile = {"tile": entry["tile"]} if entry and "tile" in entry else {}
+        return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem, **tile)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")

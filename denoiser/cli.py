@@ -213,7 +213,7 @@ def cmd_publish(args):
     sets = dict(item.split("=", 1) for item in args.eval)
     publish(Path(args.run_dir) / args.checkpoint, args.name, title=args.title, run_state=state,
             train_dir=args.calibration_dir or state["config"]["train_dir"], eval_sets=sets,
-            sigmas=args.sigmas, limit=args.limit)
+            sigmas=args.sigmas, limit=args.limit, tile=args.tile, batch=args.batch)
     return 0
 
 
@@ -320,6 +320,8 @@ def build_parser():
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--calibration-dir", default=None, help="clean training images for int8 calibration (default: the run's)")
+    p.add_argument("--tile", type=int, default=256, help="tile side for every variant; wide-margin models want more")
+    p.add_argument("--batch", type=int, default=2, help="tiles per LiteRT call")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("models", help="list the models you can use")

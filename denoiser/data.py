@@ -2,8 +2,9 @@
 eight flips and rotations, with Gaussian noise synthesized per batch.
 
 Batches are pure functions of (seed, epoch, index), so a resumed run sees the
-same data as an uninterrupted one. The generator is plain NumPy, so it feeds
-Keras on any backend; `tf_dataset` wraps it in tf.data when TensorFlow is there.
+same data as an uninterrupted one. On TensorFlow, `tf_dataset` wraps the NumPy
+generator in tf.data; on JAX, `jax_training` draws the same kind of batch on the
+device instead.
 """
 
 from pathlib import Path

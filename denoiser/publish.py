@@ -81,6 +81,7 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
             "train_hours": round(run_state["train_seconds"] / 3600, 2),
             "best_validation_psnr_25": round(run_state.get("best_val_psnr_25", float("nan")), 3),
             **({"initialised_from": config["init_from"]} if config.get("init_from") else {}),
+            **({"device": run_state["device"]} if run_state.get("device") else {}),
         },
     )
     # Before the long measurements, so that a problem with the training images shows at once.
@@ -89,10 +90,10 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
     entries = {}
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    keras_runtime = KerasRuntime(model, margin=radius, name=name)
+    keras_runtime = KerasRuntime(model, margin=radius, name=name, tile=tile)
     quality, speed = measure(keras_runtime, channels, eval_sets, sigmas, limit, progress)
     entries[name] = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
-                           quality=quality, cpu_mp_s=speed, **common)
+                           quality=quality, cpu_mp_s=speed, extra={"tile": tile}, **common)
 
     variants = {}
     for variant in ("float16", "int8_dynamic", "int8_full"):

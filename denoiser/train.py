@@ -80,6 +80,20 @@ def transfer_weights(source, target):
     return target
 
 
+def describe_device():
+    """What this process trains on, for the run's record."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return f"{jax.devices()[0].device_kind}, JAX {jax.__version__}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, TensorFlow {tf.__version__}"
+    return backend
+
+
 def validation_set(files, channels, seed):
     """Centre crops of the held-out images with fixed noise at each validation sigma."""
     clean = []
@@ -191,6 +205,8 @@ def train(config, *, resume=False, verbose=1):
     first_epoch = state["epoch"]
     if first_epoch >= config.epochs:
         return state
+    device, previous = describe_device(), state.get("device", "")
+    state["device"] = previous if previous.endswith(device) else ", then ".join(filter(None, (previous, device)))
 
     rng = np.random.default_rng(config.seed)
     train_files, val_files = data.split_files(data.list_images(config.train_dir), config.val_fraction, rng=rng)
@@ -200,38 +216,25 @@ def train(config, *, resume=False, verbose=1):
     )
     state["patch_pool"] = int(len(patches))
     clean, noisy = validation_set(val_files, config.channels, config.seed)
-    batches = dict(batch_size=config.batch_size, steps=config.steps_per_epoch, sigma_range=config.sigma_range, seed=config.seed)
-    if keras.backend.backend() == "tensorflow":
-        dataset = data.tf_dataset(patches, first_epoch=first_epoch, epochs=config.epochs, **batches)
-    else:
-        dataset = _PyBatches(patches, first_epoch=first_epoch, **batches)
     callbacks = [
         RunKeeper(config, clean, noisy, state, patches),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
     ]
-    model.fit(
-        dataset, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=config.steps_per_epoch,
-        callbacks=callbacks, verbose=verbose,
-    )
-    return state
+    backend = keras.backend.backend()
+    if backend == "jax":
+        from . import jax_training
 
-
-class _PyBatches(keras.utils.PyDataset):
-    """The same batches as `data.tf_dataset`, for backends without TensorFlow."""
-
-    def __init__(self, patches, *, batch_size, steps, sigma_range, seed, first_epoch):
-        super().__init__()
-        self.patches, self.batch_size, self.steps = patches, batch_size, steps
-        self.sigma_range, self.seed, self.epoch = sigma_range, seed, first_epoch
-
-    def __len__(self):
-        return self.steps
-
-    def __getitem__(self, index):
-        return data.make_batch(
-            self.patches, batch_size=self.batch_size, sigma_range=self.sigma_range,
-            seed=self.seed, epoch=self.epoch, index=index,
+        jax_training.fit(model, patches, config, loss=get_architecture(config.arch).loss, first_epoch=first_epoch,
+                         callbacks=callbacks, verbose=verbose)
+    elif backend == "tensorflow":
+        dataset = data.tf_dataset(
+            patches, batch_size=config.batch_size, steps=config.steps_per_epoch, sigma_range=config.sigma_range,
+            seed=config.seed, first_epoch=first_epoch, epochs=config.epochs,
         )
-
-    def on_epoch_end(self):
-        self.epoch += 1
+        model.fit(
+            dataset, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=config.steps_per_epoch,
+            callbacks=callbacks, verbose=verbose,
+        )
+    else:
+        raise DenoiserError(f"training runs on the tensorflow or jax backend, not {backend!r}")
+    return state

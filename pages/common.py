@@ -91,7 +91,8 @@ def model_card(name):
     training = entry.get("training")
     if training:
         start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""
-        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{start}")
+        where = f" on {training['device']}" if "device" in training else ""
+        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{where}{start}")
     if "cpu_mp_s" in entry:
         lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s")
     st.caption("  \n".join(lines))

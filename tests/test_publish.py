@@ -42,6 +42,8 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
         runtime = load_runtime(name, models_dir=models)
         row = evaluate(runtime, images, [25], channels=3)[0]
         assert entry["quality"]["SET"]["25"]["psnr"] == pytest.approx(row.psnr, abs=1e-3)
+    # Every variant runs on the tiles it was measured on, the Keras model included.
+    assert {load_runtime(name, models_dir=models).tile for name in manifest["models"]} == {32}
     assert sorted(p.name for p in models.glob("*.tflite")) == ["tiny_color_fp16.tflite", "tiny_color_int8.tflite"]
     report = (models / "QUANTIZATION.md").read_text()
     assert "int8 dynamic range" in report and "int8 full integer" in report and "float16" in report

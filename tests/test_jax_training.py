@@ -1,0 +1,83 @@
+"""The JAX training path, which GPU machines without TensorFlow use. Keras picks
+its backend once per process, so the training itself runs in a subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+from PIL import Image
+
+from denoiser import data
+from denoiser.jax_training import dihedral, draw_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_device_batches_have_the_requested_noise_and_depend_only_on_the_key():
+    patches = np.full((20, 32, 32, 1), 128, np.uint8)
+    noisy, clean = draw_batch(jax.random.key(3), patches, batch_size=16, sigma_range=(25.0, 25.0))
+    assert np.allclose(np.asarray(clean), 128 / 255)
+    assert abs(float(np.std(np.asarray(noisy - clean))) * 255 - 25) < 0.5
+    again, _ = draw_batch(jax.random.key(3), patches, batch_size=16, sigma_range=(25.0, 25.0))
+    other, _ = draw_batch(jax.random.key(4), patches, batch_size=16, sigma_range=(25.0, 25.0))
+    assert np.array_equal(np.asarray(noisy), np.asarray(again)) and not np.array_equal(np.asarray(noisy), np.asarray(other))
+
+
+def test_device_augmentation_is_the_host_augmentation(rng):
+    patch = rng.integers(0, 256, (5, 5, 2), dtype=np.uint8)
+    on_device = {np.asarray(dihedral(patch, mode)).tobytes() for mode in range(8)}
+    on_host = {data.augment(patch[None], [mode])[0].tobytes() for mode in range(8)}
+    assert len(on_device) == 8 and on_device == on_host
+
+
+TRAIN = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from denoiser.train import TrainConfig, train
+    run, train_dir, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    config = TrainConfig(
+        arch="dncnn", channels=3, train_dir=train_dir, run_dir=run, patch_size=16, stride=16, scales=(1.0,),
+        batch_size=4, steps_per_epoch=3, epochs=epochs, val_fraction=0.2, overrides={"depth": 3, "features": 4},
+    )
+    train(config, resume=epochs > 1, verbose=0)
+    import keras
+    probe = np.linspace(0, 1, 16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
+    np.save(f"{run}/probe.npy", keras.models.load_model(f"{run}/last.keras").predict(probe, verbose=0))
+""")
+
+
+def _train_on_jax(run, train_dir, epochs):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", TRAIN, str(run), str(train_dir), str(epochs)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_training_on_jax_resumes_and_its_checkpoint_runs_the_same_in_tensorflow(tmp_path, astronaut):
+    import keras
+
+    train_dir = tmp_path / "train"
+    train_dir.mkdir()
+    for i in range(5):
+        crop = astronaut[i * 10 : i * 10 + 48, i * 5 : i * 5 + 48]
+        Image.fromarray(np.rint(crop * 255).astype(np.uint8)).save(train_dir / f"{i}.png")
+    run = tmp_path / "run"
+    _train_on_jax(run, train_dir, 1)
+    _train_on_jax(run, train_dir, 2)
+
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and state["steps"] == 6 and "JAX" in state["device"]
+    with open(run / "log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [0, 1] and all(float(r["val_psnr_25"]) > 10 for r in rows)
+
+    assert keras.backend.backend() == "tensorflow"
+    model = keras.models.load_model(run / "last.keras")
+    probe = np.linspace(0, 1, 16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
+    np.testing.assert_allclose(model.predict(probe, verbose=0), np.load(run / "probe.npy"), atol=1e-5)

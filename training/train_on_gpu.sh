@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Trains dncnn_color, dncnn_gray and ridnet_color side by side on one GPU with the
+# JAX backend; this is how the stage-2 runs in training/ were made (NVIDIA H200).
+# Run from the repository root on a machine with JAX and no TensorFlow, with the
+# Keras wheel and its pure-Python needs in .whl/ and the training images in
+# .gpu/data/{cbsd432,gray400}. RESUME=1 continues the runs in runs/gpu.
+set -u
+OUT=${OUT:-/tmp/out}; MIN=${MIN:-7}; STEPS=${STEPS:-500}; PY=${PY:-python3}
+mkdir -p "$OUT"
+if [ -d .whl ]; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=${PYTHONPATH:-}:. KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
+export JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32
+$PY -c "import jax, keras; print(jax.__version__, jax.devices(), keras.__version__)" || exit 1
+(nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 20 > "$OUT/gpu.csv" 2>&1 &)
+if [ "${RESUME:-0}" = 1 ]; then resume=--resume; else resume=; rm -rf runs/gpu; fi
+mkdir -p runs/gpu
+common="--steps-per-epoch $STEPS --epochs 60 --max-minutes $MIN --quiet $resume"
+train() {
+    name=$1; shift
+    $PY -m denoiser train --run-dir runs/gpu/$name $common "$@" 2>&1 \
+        | grep --line-buffered -v -i warn | sed -u "s/^/[$name] /" >> "$OUT/train.log"
+}
+train dncnn_color --arch dncnn --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 50 --stride 20 \
+    --batch-size 128 --lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras & p1=$!
+train dncnn_gray --arch dncnn --channels 1 --train-dir .gpu/data/gray400 --patch-size 50 --stride 10 \
+    --batch-size 128 --lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras & p2=$!
+train ridnet_color --arch ridnet --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 48 --stride 24 \
+    --batch-size 64 --lr 2e-4 --lr-halve-every 6 & p3=$!
+# At most 8 files of under 16 MiB come back from the device tool: RIDNet's
+# checkpoint with its optimizer is split in two, and its last.keras is left out.
+snapshot() {
+    for n in dncnn_color dncnn_gray; do
+        [ -d runs/gpu/$n ] && tar -cf "$OUT/$n.tmp" -C runs/gpu $n && mv "$OUT/$n.tmp" "$OUT/$n.tar"
+    done
+    [ -f runs/gpu/ridnet_color/best.keras ] && tar -cf - -C runs/gpu --exclude=ridnet_color/last.keras ridnet_color \
+        | split -b 15m - "$OUT/ridnet_color.tar.part-"
+}
+(while sleep 45; do snapshot; done) & s=$!
+wait $p1 $p2 $p3
+kill $s; sleep 1; snapshot
+pkill -f "nvidia-smi --query" || true
+grep -h "epoch" "$OUT/train.log" | tail -n 30
