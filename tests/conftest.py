@@ -5,6 +5,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 from support import randomize  # noqa: E402
 
 
@@ -47,3 +48,14 @@ def astronaut_crop():
     from skimage import data
 
     return data.astronaut()[100:356, 150:406].astype(np.float32) / 255.0
+
+
+@pytest.fixture
+def train_dir(tmp_path, astronaut):
+    """Six 64x64 crops of the astronaut: a training folder for tiny runs."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for i in range(6):
+        crop = astronaut[i * 10 : i * 10 + 64, i * 5 : i * 5 + 64]
+        Image.fromarray(np.rint(crop * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder

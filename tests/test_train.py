@@ -3,21 +3,10 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from denoiser import data
 from denoiser.errors import DenoiserError
 from denoiser.train import TrainConfig, learning_rate, train
-
-
-@pytest.fixture
-def train_dir(tmp_path, astronaut):
-    folder = tmp_path / "train"
-    folder.mkdir()
-    for i in range(6):
-        crop = astronaut[i * 10 : i * 10 + 64, i * 5 : i * 5 + 64]
-        Image.fromarray(np.rint(crop * 255).astype(np.uint8)).save(folder / f"{i}.png")
-    return folder
 
 
 def test_batches_are_a_pure_function_of_seed_epoch_and_index(rng):
