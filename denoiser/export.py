@@ -96,8 +96,6 @@ def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0)
     from .data import extract_patches, list_images
 
     files = list_images(train_dir)[:images]
-    if not files:
-        raise DenoiserError(f"{train_dir}: no training images for calibration")
     # The sizes come from the file headers; extract_patches decodes each image once.
     sizes = []
     for path in files:
