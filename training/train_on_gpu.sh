@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Trains dncnn_color, dncnn_gray and ridnet_color side by side on one GPU with the
-# JAX backend; this is how the stage-2 runs in training/ were made (NVIDIA H200).
+# JAX backend; this is how the GPU runs in training/ were made (NVIDIA H200).
 # Run from the repository root on a machine with JAX and no TensorFlow, with the
 # Keras wheel and its pure-Python needs in .whl/ and the training images in
 # .gpu/data/{cbsd432,gray400}. RESUME=1 continues the runs in runs/gpu.
+#
+# STAGE=2 made the *_stage2 runs and ridnet_color (from the CPU-trained colour
+# DnCNN, and RIDNet from scratch); STAGE=3 (the default) continues from the
+# models shipped in models/ with fresh optimizers and a new schedule.
 set -u
-OUT=${OUT:-/tmp/out}; MIN=${MIN:-7}; STEPS=${STEPS:-500}; PY=${PY:-python3}
+OUT=${OUT:-/tmp/out}; MIN=${MIN:-7}; STEPS=${STEPS:-500}; PY=${PY:-python3}; STAGE=${STAGE:-3}
 mkdir -p "$OUT"
 if [ -d .whl ]; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -17,6 +21,15 @@ $PY -c "import jax, keras; print(jax.__version__, jax.devices(), keras.__version
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 20 > "$OUT/gpu.csv" 2>&1 &)
 if [ "${RESUME:-0}" = 1 ]; then resume=--resume; else resume=; rm -rf runs/gpu; fi
 mkdir -p runs/gpu
+if [ "$STAGE" = 2 ]; then
+    color=(--lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras)
+    gray=(--lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras)
+    ridnet=(--lr 2e-4 --lr-halve-every 6)
+else
+    color=(--lr 1e-4 --lr-halve-every 7 --init-from models/dncnn_color.keras)
+    gray=(--lr 1e-4 --lr-halve-every 7 --init-from models/dncnn_gray.keras)
+    ridnet=(--lr 2e-4 --lr-halve-every 3 --init-from models/ridnet_color.keras)
+fi
 common="--steps-per-epoch $STEPS --epochs 60 --max-minutes $MIN --quiet $resume"
 train() {
     name=$1; shift
@@ -24,19 +37,23 @@ train() {
         | grep --line-buffered -v -i warn | sed -u "s/^/[$name] /" >> "$OUT/train.log"
 }
 train dncnn_color --arch dncnn --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 50 --stride 20 \
-    --batch-size 128 --lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras & p1=$!
+    --batch-size 128 "${color[@]}" & p1=$!
 train dncnn_gray --arch dncnn --channels 1 --train-dir .gpu/data/gray400 --patch-size 50 --stride 10 \
-    --batch-size 128 --lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras & p2=$!
+    --batch-size 128 "${gray[@]}" & p2=$!
 train ridnet_color --arch ridnet --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 48 --stride 24 \
-    --batch-size 64 --lr 2e-4 --lr-halve-every 6 & p3=$!
+    --batch-size 64 "${ridnet[@]}" & p3=$!
 # At most 8 files of under 16 MiB come back from the device tool: RIDNet's
 # checkpoint with its optimizer is split in two, and its last.keras is left out.
+# Each snapshot is written aside and then moved, so a killed call leaves whole files.
 snapshot() {
     for n in dncnn_color dncnn_gray; do
         [ -d runs/gpu/$n ] && tar -cf "$OUT/$n.tmp" -C runs/gpu $n && mv "$OUT/$n.tmp" "$OUT/$n.tar"
     done
-    [ -f runs/gpu/ridnet_color/best.keras ] && tar -cf - -C runs/gpu --exclude=ridnet_color/last.keras ridnet_color \
-        | split -b 15m - "$OUT/ridnet_color.tar.part-"
+    if [ -f runs/gpu/ridnet_color/best.keras ]; then
+        rm -rf /tmp/parts && mkdir -p /tmp/parts
+        tar -cf - -C runs/gpu --exclude=ridnet_color/last.keras ridnet_color \
+            | split -b 15m - /tmp/parts/ridnet_color.tar.part- && mv /tmp/parts/* "$OUT/"
+    fi
 }
 (while sleep 45; do snapshot; done) & s=$!
 wait $p1 $p2 $p3
