@@ -5,6 +5,10 @@ Residual models are exported without their final subtraction: the file outputs
 the noise estimate and the runtime subtracts it in float. The noise has a far
 smaller range than the image, so an int8 output loses far less there, and the
 input passes to the output at full precision.
+
+Before an int8 conversion with calibration tiles, the channels of each ReLU
+output are rescaled to more even ranges (`equalize_activations`); the float
+function stays the same.
 """
 
 import tempfile
@@ -38,12 +42,114 @@ def convert(model, variant, *, tile=256, batch=2, representative=None):
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
+    if variant.startswith("int8") and representative is not None:
+        target = equalize_activations(target, np.asarray(representative, np.float32))
     channels = model.input_shape[-1]
     spec = tf.TensorSpec([batch, tile, tile, channels], tf.float32)
     with tempfile.TemporaryDirectory() as saved:
         target.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         return _configure(converter, variant, batch, representative).convert(), output
+
+
+def _graph(model):
+    """(producer, consumers) of each layer, by name, from the functional config."""
+    producers, consumers = {}, {layer.name: [] for layer in model.layers}
+
+    def sources(value):
+        if isinstance(value, dict):
+            history = value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
+            if history:
+                yield history[0]
+            for item in value.values():
+                yield from sources(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from sources(item)
+
+    for config in model.get_config()["layers"]:
+        inbound = config.get("inbound_nodes", [])
+        names = list(sources(inbound))
+        producers[config["name"]] = names if len(inbound) == 1 else None
+        for name in names:
+            consumers[name].append(config["name"])
+    return producers, consumers
+
+
+def _equalizable(model):
+    """(producer, relu, consumer) triples where a ReLU channel can be rescaled exactly.
+
+    The ReLU's one input must come from a Conv2D or BatchNormalization that feeds
+    nothing else, and its output must feed one Conv2D only, each layer used once.
+    """
+    import keras
+
+    layers = {layer.name: layer for layer in model.layers}
+    producers, consumers = _graph(model)
+    triples = []
+    for name, layer in layers.items():
+        if type(layer) is not keras.layers.ReLU or layer.get_config().get("max_value") is not None:
+            continue
+        before, after = producers.get(name), consumers[name]
+        if not before or len(before) != 1 or len(after) != 1:
+            continue
+        producer, consumer = layers[before[0]], layers[after[0]]
+        if (type(producer) in (keras.layers.Conv2D, keras.layers.BatchNormalization)
+                and consumers[producer.name] == [name] and type(consumer) is keras.layers.Conv2D
+                and producers.get(consumer.name) == [name] and consumer.groups == 1):
+            triples.append((producer.name, name, consumer.name))
+    return triples
+
+
+def equalize_activations(model, samples, *, power=0.5, percentile=99.99, batch=2):
+    """A copy of `model` that computes the same function with more even ReLU channel ranges.
+
+    Int8 kernels quantize an activation tensor with one scale for all its channels,
+    so a channel that spans a tenth of the widest one keeps a tenth of the levels.
+    A ReLU commutes with a positive scale: channel c is multiplied by s_c where it
+    is made (the convolution's kernel and bias, or batch norm's gamma and beta) and
+    the next convolution's weights for it are divided by s_c. Scaling every channel
+    up to the widest would coarsen the next layer's per-channel weight quantization;
+    s_c = (widest / range_c) ** power with power 0.5 splits the difference, the
+    balance of Nagel et al., "Data-Free Quantization Through Weight Equalization
+    and Bias Correction", ICCV 2019. Ranges are a high percentile on `samples`.
+    """
+    import keras
+
+    triples = _equalizable(model)
+    if not triples:
+        return model
+    relus = [model.get_layer(relu) for _, relu, _ in triples]
+    probe = keras.Model(model.inputs, [layer.output for layer in relus])
+    chunks = []
+    for first in range(0, len(samples), batch):
+        outputs = probe(samples[first : first + batch])
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        chunks.append([np.percentile(np.asarray(o).reshape(-1, o.shape[-1]), percentile, axis=0) for o in outputs])
+    ranges = np.mean(np.array(chunks, dtype=object), axis=0)
+
+    equalized = keras.models.clone_model(model)
+    equalized.set_weights(model.get_weights())
+    for (producer, _, consumer), spans in zip(triples, ranges):
+        spans = np.asarray(spans, np.float64)
+        widest = spans.max()
+        if widest <= 0:
+            continue
+        alive = spans > 1e-3 * widest
+        scale = np.where(alive, (widest / np.where(alive, spans, 1.0)) ** power, 1.0).astype(np.float32)
+        layer = equalized.get_layer(producer)
+        weights = layer.get_weights()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            names = [w.path.split("/")[-1] for w in layer.weights]
+            weights = [w * scale if n in ("gamma", "beta") else w for w, n in zip(weights, names)]
+        else:
+            weights = [w * scale for w in weights]
+        layer.set_weights(weights)
+        layer = equalized.get_layer(consumer)
+        weights = layer.get_weights()
+        weights[0] = weights[0] / scale[None, None, :, None]
+        layer.set_weights(weights)
+    return equalized
 
 
 def _configure(converter, variant, batch, representative):

@@ -48,7 +48,9 @@ def measure(runtime, channels, eval_sets, sigmas, limit, progress):
             for row in rows
         }
         progress(f"{runtime.name} on {label}: " + ", ".join(f"σ{r.sigma:g} {r.psnr:.2f} dB" for r in rows))
-    return quality, tiled_throughput(runtime, channels)
+    speed = tiled_throughput(runtime, channels)
+    progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
+    return quality, speed
 
 
 def _entry(path, *, title, architecture, channels, parameters, sigma_range, runtime, precision, training, quality,
@@ -85,7 +87,8 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
         },
     )
     # Before the long measurements, so that a problem with the training images shows at once.
-    representative = calibration_set(train_dir, channels=channels, tile=tile, count=64,
+    # Larger tiles take fewer of them, for the same number of calibration pixels.
+    representative = calibration_set(train_dir, channels=channels, tile=tile, count=max(8, 64 * 256**2 // tile**2),
                                      sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
     entries = {}
     keras_path = models_dir / f"{name}.keras"
