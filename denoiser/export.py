@@ -34,15 +34,19 @@ def noise_branch(model):
     return keras.Model(model.inputs, final.input[1], name=f"{model.name}_noise")
 
 
-def convert(model, variant, *, tile=256, batch=2, representative=None):
-    """Returns (tflite bytes, output kind 'noise' or 'denoised')."""
+def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=True):
+    """Returns (tflite bytes, output kind 'noise' or 'denoised').
+
+    int8 variants given `representative` tiles first even out ReLU channel ranges,
+    unless `equalize` is False.
+    """
     import tensorflow as tf
 
     if variant not in VARIANTS:
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
-    if variant.startswith("int8") and representative is not None:
+    if equalize and variant.startswith("int8") and representative is not None:
         target = equalize_activations(target, np.asarray(representative, np.float32))
     channels = model.input_shape[-1]
     spec = tf.TensorSpec([batch, tile, tile, channels], tf.float32)
