@@ -105,7 +105,7 @@ def _equalizable(model):
     return triples
 
 
-def equalize_activations(model, samples, *, power=0.5, percentile=99.99, batch=2):
+def equalize_activations(model, samples, *, power=0.5, exceeding=1e-4, batch=2):
     """A copy of `model` that computes the same function with more even ReLU channel ranges.
 
     Int8 kernels quantize an activation tensor with one scale for all its channels,
@@ -116,7 +116,8 @@ def equalize_activations(model, samples, *, power=0.5, percentile=99.99, batch=2
     up to the widest would coarsen the next layer's per-channel weight quantization;
     s_c = (widest / range_c) ** power with power 0.5 splits the difference, the
     balance of Nagel et al., "Data-Free Quantization Through Weight Equalization
-    and Bias Correction", ICCV 2019. Ranges are a high percentile on `samples`.
+    and Bias Correction", ICCV 2019. A channel's range is the value that a fraction
+    `exceeding` of its values over all `samples` exceed.
     """
     import keras
 
@@ -125,12 +126,17 @@ def equalize_activations(model, samples, *, power=0.5, percentile=99.99, batch=2
         return model
     relus = [model.get_layer(relu) for _, relu, _ in triples]
     probe = keras.Model(model.inputs, [layer.output for layer in relus])
-    chunks = []
+    pixels = len(samples) * int(np.prod(samples.shape[1:-1]))
+    rank = max(1, int(round(pixels * exceeding)))
+    # The `rank` largest values of each chunk hold the `rank` largest of all, so
+    # the range over all samples is exact without keeping every activation.
+    tops = [[] for _ in relus]
     for first in range(0, len(samples), batch):
         outputs = probe(samples[first : first + batch])
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        chunks.append([np.percentile(np.asarray(o).reshape(-1, o.shape[-1]), percentile, axis=0) for o in outputs])
-    ranges = np.mean(np.array(chunks, dtype=object), axis=0)
+        for kept, values in zip(tops, outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            values = np.asarray(values).reshape(-1, values.shape[-1])
+            kept.append(np.partition(values, -min(rank, len(values)), axis=0)[-rank:])
+    ranges = [np.partition(np.concatenate(kept), -rank, axis=0)[-rank] for kept in tops]
 
     equalized = keras.models.clone_model(model)
     equalized.set_weights(model.get_weights())
