@@ -193,9 +193,9 @@ def cmd_export(args):
 
     model = load_keras_model(args.model)
     representative = None
-    if args.variant == "int8_full" and not args.calibration_dir:
-        raise DenoiserError("int8_full needs --calibration-dir, a folder of clean training images")
-    if args.variant.startswith("int8") and args.calibration_dir:
+    if args.variant == "int8_full":
+        if not args.calibration_dir:
+            raise DenoiserError("int8_full needs --calibration-dir, a folder of clean training images")
         representative = calibration_set(args.calibration_dir, channels=model.input_shape[-1], tile=args.tile,
                                          count=args.calibration_count, rng=np.random.default_rng(args.seed))
     path, output = export_file(model, args.output, args.variant, tile=args.tile, batch=args.batch,
@@ -307,7 +307,7 @@ def build_parser():
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--calibration-dir", default=None,
-                   help="clean training images: int8_full calibrates on them, and both int8 kinds even out channels")
+                   help="clean training images to calibrate int8_full on")
     p.add_argument("--calibration-count", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_export)

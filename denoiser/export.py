@@ -6,9 +6,12 @@ the noise estimate and the runtime subtracts it in float. The noise has a far
 smaller range than the image, so an int8 output loses far less there, and the
 input passes to the output at full precision.
 
-Before an int8 conversion with calibration tiles, the channels of each ReLU
-output are rescaled to more even ranges (`equalize_activations`); the float
-function stays the same.
+Before a full-integer conversion, the channels of each ReLU output are rescaled
+to more even ranges (`equalize_activations`); the float function stays the same.
+On held-out training images this took the colour DnCNN's full-integer loss at
+sigma 15 from 1.46 dB to about 0.45. Dynamic-range int8 is left alone: there
+the same rescaling moved quality by -0.12 to +0.1 dB depending on its strength,
+no reliable gain.
 """
 
 import tempfile
@@ -37,8 +40,7 @@ def noise_branch(model):
 def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=True):
     """Returns (tflite bytes, output kind 'noise' or 'denoised').
 
-    int8 variants given `representative` tiles first even out ReLU channel ranges,
-    unless `equalize` is False.
+    Full-integer int8 first evens out ReLU channel ranges, unless `equalize` is False.
     """
     import tensorflow as tf
 
@@ -46,7 +48,7 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
-    if equalize and variant.startswith("int8") and representative is not None:
+    if equalize and variant == "int8_full" and representative is not None:
         target = equalize_activations(target, np.asarray(representative, np.float32))
     channels = model.input_shape[-1]
     spec = tf.TensorSpec([batch, tile, tile, channels], tf.float32)
