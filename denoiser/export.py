@@ -100,8 +100,10 @@ def _equalizable(model):
         if not before or len(before) != 1 or len(after) != 1:
             continue
         producer, consumer = layers[before[0]], layers[after[0]]
-        if (type(producer) in (keras.layers.Conv2D, keras.layers.BatchNormalization)
-                and consumers[producer.name] == [name] and type(consumer) is keras.layers.Conv2D
+        # Batch norm without gamma cannot carry a scale.
+        scalable = type(producer) is keras.layers.Conv2D or (
+            type(producer) is keras.layers.BatchNormalization and producer.scale)
+        if (scalable and consumers[producer.name] == [name] and type(consumer) is keras.layers.Conv2D
                 and producers.get(consumer.name) == [name] and consumer.groups == 1):
             triples.append((producer.name, name, consumer.name))
     return triples
@@ -149,18 +151,15 @@ def equalize_activations(model, samples, *, power=0.5, exceeding=1e-4, batch=2):
             continue
         alive = spans > 1e-3 * widest
         scale = np.where(alive, (widest / np.where(alive, spans, 1.0)) ** power, 1.0).astype(np.float32)
-        layer = equalized.get_layer(producer)
-        weights = layer.get_weights()
-        if isinstance(layer, keras.layers.BatchNormalization):
-            names = [w.path.split("/")[-1] for w in layer.weights]
-            weights = [w * scale if n in ("gamma", "beta") else w for w, n in zip(weights, names)]
+        made = equalized.get_layer(producer)
+        if isinstance(made, keras.layers.BatchNormalization):
+            outputs = [made.gamma, made.beta]
         else:
-            weights = [w * scale for w in weights]
-        layer.set_weights(weights)
-        layer = equalized.get_layer(consumer)
-        weights = layer.get_weights()
-        weights[0] = weights[0] / scale[None, None, :, None]
-        layer.set_weights(weights)
+            outputs = [made.kernel, made.bias]
+        for variable in (v for v in outputs if v is not None):
+            variable.assign(variable * scale)
+        kernel = equalized.get_layer(consumer).kernel
+        kernel.assign(kernel / scale[None, None, :, None])
     return equalized
 
 
