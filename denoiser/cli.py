@@ -181,6 +181,7 @@ def cmd_train(args):
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
         lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
         val_fraction=args.val_fraction, init_from=args.init_from or "",
+        quantization_aware=args.quantization_aware,
     )
     state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
     print(f"epoch {state['epoch']}, best validation PSNR at sigma 25: {state.get('best_val_psnr_25', float('nan')):.2f} dB")
@@ -209,11 +210,18 @@ def cmd_publish(args):
 
     from .publish import publish
 
-    state = json.loads((Path(args.run_dir) / "state.json").read_text())
+    def run(folder):
+        state = Path(folder) / "state.json"
+        if not state.exists():
+            raise DenoiserError(f"{folder} is not a training run: it has no state.json")
+        return Path(folder) / args.checkpoint, json.loads(state.read_text())
+
+    checkpoint, state = run(args.run_dir)
     sets = dict(item.split("=", 1) for item in args.eval)
-    publish(Path(args.run_dir) / args.checkpoint, args.name, title=args.title, run_state=state,
+    publish(checkpoint, args.name, title=args.title, run_state=state,
             train_dir=args.calibration_dir or state["config"]["train_dir"], eval_sets=sets,
-            sigmas=args.sigmas, limit=args.limit, tile=args.tile, batch=args.batch)
+            sigmas=args.sigmas, limit=args.limit, tile=args.tile, batch=args.batch,
+            int8_from=run(args.int8_from) if args.int8_from else None)
     return 0
 
 
@@ -296,6 +304,8 @@ def build_parser():
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
     p.add_argument("--init-from", default=None,
                    help="start a new run from this .keras model's weights (a colour model may start a gray one)")
+    p.add_argument("--quantization-aware", action="store_true",
+                   help="fine-tune --init-from with dynamic-range int8 rounding in the loop, for `publish --int8-from`")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -323,6 +333,8 @@ def build_parser():
     p.add_argument("--calibration-dir", default=None, help="clean training images for int8 calibration (default: the run's)")
     p.add_argument("--tile", type=int, default=256, help="tile side for every variant; wide-margin models want more")
     p.add_argument("--batch", type=int, default=2, help="tiles per LiteRT call")
+    p.add_argument("--int8-from", default=None, metavar="RUN_DIR",
+                   help="a `train --quantization-aware` run of this model to convert the int8 variants from")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("models", help="list the models you can use")

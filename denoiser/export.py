@@ -40,14 +40,18 @@ def noise_branch(model):
 def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=True):
     """Returns (tflite bytes, output kind 'noise' or 'denoised').
 
-    Full-integer int8 first evens out ReLU channel ranges, unless `equalize` is False.
+    A quantization-aware model is converted from its plain Conv2D twin. Full-integer
+    int8 first evens out ReLU channel ranges, unless `equalize` is False.
     """
     import tensorflow as tf
 
     if variant not in VARIANTS:
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+    from .qat import strip_quantization
+
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
+    target = strip_quantization(target)
     if equalize and variant == "int8_full" and representative is not None:
         target = equalize_activations(target, np.asarray(representative, np.float32))
     channels = model.input_shape[-1]
@@ -97,13 +101,19 @@ def _equalizable(model):
         if type(layer) is not keras.layers.ReLU or layer.get_config().get("max_value") is not None:
             continue
         before, after = producers.get(name), consumers[name]
+        reader = name
+        # Identity layers, which batch-norm folding leaves behind, pass a scale through.
+        while before and len(before) == 1 and type(layers[before[0]]) is keras.layers.Identity:
+            if consumers[before[0]] != [reader]:
+                break
+            reader, before = before[0], producers.get(before[0])
         if not before or len(before) != 1 or len(after) != 1:
             continue
         producer, consumer = layers[before[0]], layers[after[0]]
         # Batch norm without gamma cannot carry a scale.
         scalable = type(producer) is keras.layers.Conv2D or (
             type(producer) is keras.layers.BatchNormalization and producer.scale)
-        if (scalable and consumers[producer.name] == [name] and type(consumer) is keras.layers.Conv2D
+        if (scalable and consumers[producer.name] == [reader] and type(consumer) is keras.layers.Conv2D
                 and producers.get(consumer.name) == [name] and consumer.groups == 1):
             triples.append((producer.name, name, consumer.name))
     return triples

@@ -17,6 +17,7 @@ from .architectures.registry import receptive_radius
 from .bench import synthetic_image
 from .catalog import MANIFEST, MODELS_DIR, load_keras_model
 from .engine import denoise
+from .errors import DenoiserError
 from .evaluate import evaluate
 from .export import calibration_set, export_file
 from .runtimes import KerasRuntime, LiteRTRuntime
@@ -64,13 +65,32 @@ def _entry(path, *, title, architecture, channels, parameters, sigma_range, runt
     }
 
 
+def _fine_tuning(run_state):
+    return {
+        "run": Path(run_state["config"]["run_dir"]).name, "initialised_from": run_state["config"]["init_from"],
+        "epochs": run_state["epoch"], "patches_seen": run_state["patches_seen"],
+        "train_hours": round(run_state["train_seconds"] / 3600, 2),
+        "best_validation_psnr_25": round(run_state.get("best_val_psnr_25", float("nan")), 3),
+    }
+
+
 def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=(15, 25, 50), limit=None,
-            models_dir=MODELS_DIR, tile=256, batch=2, progress=print):
-    """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest entries."""
+            models_dir=MODELS_DIR, tile=256, batch=2, int8_from=None, progress=print):
+    """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest entries.
+
+    `int8_from`, a (model path, run state) pair of a quantization-aware fine-tuning
+    of this model, is where the int8 variants are converted from instead.
+    """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     model = load_keras_model(model_path)
     channels = model.input_shape[-1]
+    int8_model, int8_extra = model, {}
+    if int8_from is not None:
+        int8_model = load_keras_model(int8_from[0])
+        if int8_model.input_shape[-1] != channels or receptive_radius(int8_model) != receptive_radius(model):
+            raise DenoiserError(f"{int8_from[0]} is not a fine-tuning of {model_path}: its shape differs")
+        int8_extra = {"quantization_aware": _fine_tuning(int8_from[1])}
     radius = receptive_radius(model)
     config = run_state["config"]
     common = dict(
@@ -101,14 +121,15 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
     variants = {}
     for variant in ("float16", "int8_dynamic", "int8_full"):
         path = models_dir / f"{name}_{variant}.tflite"
-        path, output = export_file(model, path, variant, tile=tile, batch=batch, representative=representative)
+        source = model if variant == "float16" else int8_model
+        path, output = export_file(source, path, variant, tile=tile, batch=batch, representative=representative)
         runtime = LiteRTRuntime(path, margin=radius, output=output, name=f"{name}_{variant}")
         quality, speed = measure(runtime, channels, eval_sets, sigmas, limit, progress)
         variants[variant] = (path, output, quality, speed)
 
     int8_kind = _better_int8(variants, entries[name])
     shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
-    quantization = _quantization_rows(entries[name], variants, shipped)
+    quantization = _quantization_rows(entries[name], variants, shipped, aware=bool(int8_extra))
     for variant, (path, output, quality, speed) in variants.items():
         if variant not in shipped:
             path.unlink()
@@ -117,7 +138,8 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
         path.rename(final)
         entries[shipped[variant]] = _entry(
             final, title=f"{title} (LiteRT {PRECISION[variant]})", runtime="litert", precision=PRECISION[variant],
-            quality=quality, cpu_mp_s=speed, extra={"output": output, "tile": tile, "batch": batch}, **common,
+            quality=quality, cpu_mp_s=speed, extra={"output": output, "tile": tile, "batch": batch,
+                                                    **(int8_extra if variant != "float16" else {})}, **common,
         )
     _update_manifest(models_dir, name, entries, quantization)
     return entries
@@ -138,12 +160,12 @@ def _better_int8(variants, float_entry):
     return max(candidates, key=lambda kind: _headline(candidates[kind][2]))
 
 
-def _quantization_rows(float_entry, variants, shipped):
+def _quantization_rows(float_entry, variants, shipped, *, aware=False):
     reference, reference_speed = _headline(float_entry["quality"]), float_entry["cpu_mp_s"]
     rows = [{"variant": "Keras float32", "psnr": reference, "mp_s": reference_speed, "shipped": True}]
     for variant, (_, _, quality, speed) in variants.items():
-        rows.append({"variant": PRECISION[variant], "psnr": _headline(quality), "mp_s": speed,
-                     "shipped": variant in shipped})
+        label = PRECISION[variant] + (", quantization-aware" if aware and variant != "float16" else "")
+        rows.append({"variant": label, "psnr": _headline(quality), "mp_s": speed, "shipped": variant in shipped})
     return rows
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import data, metrics
 from .architectures.registry import build_model, get_architecture
 from .errors import DenoiserError
+from .qat import quantization_aware
 
 VAL_SIGMAS = (15, 25, 50)
 CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
@@ -47,6 +48,8 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float = 0.0
     init_from: str = ""
+    # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`).
+    quantization_aware: bool = False
     overrides: dict = field(default_factory=dict)
 
 
@@ -194,9 +197,14 @@ def train(config, *, resume=False, verbose=1):
         state = {"config": asdict(config), "epoch": 0}
         arch = get_architecture(config.arch)
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config.arch, config.channels, **config.overrides)
-        if config.init_from:
-            transfer_weights(keras.models.load_model(config.init_from), model)
+        if config.quantization_aware:
+            if not config.init_from:
+                raise DenoiserError("quantization-aware training fine-tunes a trained model: give --init-from")
+            model = quantization_aware(keras.models.load_model(config.init_from))
+        else:
+            model = build_model(config.arch, config.channels, **config.overrides)
+            if config.init_from:
+                transfer_weights(keras.models.load_model(config.init_from), model)
         # XLA made TensorFlow training slower on CPU here; JAX always compiles.
         model.compile(
             optimizer=keras.optimizers.Adam(config.lr), loss="mae" if arch.loss == "l1" else "mse",

@@ -50,6 +50,32 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
     assert any("SET" in line for line in lines)
 
 
+def test_int8_variants_come_from_the_quantization_aware_run(tmp_path, images, tiny_dncnn):
+    from denoiser.qat import quantization_aware
+
+    tiny_dncnn.save(tmp_path / "best.keras")
+    aware = quantization_aware(tiny_dncnn)
+    last = aware.get_layer("conv_out")
+    # A "fine-tuning" that made the noise estimate a twentieth of the original's.
+    last.set_weights([last.kernel * 0.05, np.zeros(last.bias.shape, np.float32)])
+    aware.save(tmp_path / "aware.keras")
+    config = {"sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40, "batch_size": 64}
+    state = {"config": config, "epoch": 3, "steps": 600, "patches_seen": 38400, "train_seconds": 7200.0}
+    aware_state = {"config": {**config, "run_dir": "runs/tiny_aware", "init_from": "best.keras"},
+                   "epoch": 1, "steps": 10, "patches_seen": 640, "train_seconds": 36.0, "best_val_psnr_25": 26.0}
+    models = tmp_path / "models"
+    entries = publish(tmp_path / "best.keras", "tiny", title="Tiny", run_state=state, train_dir=images,
+                      eval_sets={"SET": images}, sigmas=(25,), models_dir=models, tile=32, batch=2,
+                      int8_from=(tmp_path / "aware.keras", aware_state), progress=lambda line: None)
+    assert entries["tiny_int8"]["quantization_aware"]["run"] == "tiny_aware"
+    assert "quantization_aware" not in entries["tiny_fp16"] and "quantization_aware" not in entries["tiny"]
+    noisy = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    int8 = load_runtime("tiny_int8", models_dir=models).predict(noisy)
+    fp16 = load_runtime("tiny_fp16", models_dir=models).predict(noisy)
+    assert np.abs(noisy - int8).mean() < 0.2 * np.abs(noisy - fp16).mean()
+    assert "quantization-aware" in (models / "QUANTIZATION.md").read_text()
+
+
 def test_calibration_tiles_come_from_training_images_smaller_than_a_tile(images):
     from denoiser.export import calibration_set
 

@@ -114,3 +114,26 @@ def test_a_run_can_start_from_another_models_weights(train_dir, tmp_path, tiny_d
                                atol=1e-5)
     saved = json.loads((tmp_path / "gray" / "state.json").read_text())
     assert saved["config"]["init_from"] == str(source)
+
+
+def test_quantization_aware_fine_tuning_starts_from_a_trained_model(train_dir, tmp_path, tiny_dncnn):
+    import keras
+
+    from denoiser.qat import QuantizedConv2D
+
+    start = tmp_path / "start.keras"
+    tiny_dncnn.save(start)
+    config = TrainConfig(
+        arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(tmp_path / "aware"), patch_size=16,
+        stride=16, scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2, lr=1e-4,
+        quantization_aware=True,
+    )
+    with pytest.raises(DenoiserError, match="--init-from"):
+        train(config, verbose=0)
+    config.init_from = str(start)
+    state = train(config, verbose=0)
+    model = keras.models.load_model(tmp_path / "aware" / "last.keras")
+    assert {type(layer) for layer in model.layers if "conv" in layer.name} == {QuantizedConv2D}
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    config.epochs = 2
+    assert train(config, resume=True, verbose=0)["epoch"] == 2 and state["config"]["quantization_aware"]

@@ -1,0 +1,151 @@
+"""Quantization-aware fine-tuning for dynamic-range int8: Jacob et al., "Quantization
+and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference",
+CVPR 2018, with the rounding that LiteRT's dynamic-range kernels apply.
+
+A dynamic-range int8 convolution rounds its kernel to int8 with one symmetric
+scale per output channel, and its input to int8 with one asymmetric scale per
+image of the batch, taken from that image's minimum and maximum. The colour
+DnCNN loses about 0.25 dB to that rounding, mostly in its middle layers, so a
+float model cannot simply be converted. `quantization_aware` folds batch norm
+into the convolutions, as the converter does, and replaces each Conv2D by a
+`QuantizedConv2D` that applies the same rounding in the forward pass and lets
+gradients through unchanged (the straight-through estimator). Fine-tuning that
+model teaches the weights to live with the rounding; `strip_quantization` gives
+back plain Conv2D layers for export.
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .architectures.layers import PACKAGE
+from .errors import DenoiserError
+
+
+def _straight_through(x, rounded):
+    return x + ops.stop_gradient(rounded - x)
+
+
+def quantize_kernel(kernel):
+    """Symmetric int8 per output channel, levels -127..127, as the converter rounds it."""
+    scale = ops.maximum(ops.max(ops.abs(kernel), axis=(0, 1, 2), keepdims=True), 1e-12) / 127.0
+    return _straight_through(kernel, ops.clip(ops.round(kernel / scale), -127.0, 127.0) * scale)
+
+
+def quantize_input(x):
+    """Asymmetric int8 per image, over a range that holds zero, as the kernels round it."""
+    low = ops.minimum(ops.min(x, axis=(1, 2, 3), keepdims=True), 0.0)
+    high = ops.maximum(ops.max(x, axis=(1, 2, 3), keepdims=True), 0.0)
+    scale = ops.maximum(high - low, 1e-12) / 255.0
+    zero = ops.round(-128.0 - low / scale)
+    levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
+    return _straight_through(x, (levels - zero) * scale)
+
+
+# The converter leaves smaller kernels in float (the gray DnCNN's first and last).
+MIN_QUANTIZED_ELEMENTS = 1024
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class QuantizedConv2D(layers.Conv2D):
+    """A Conv2D that computes what its dynamic-range int8 conversion computes.
+
+    It takes the same arguments as Conv2D, so `get_config` is Conv2D's.
+    """
+
+    def call(self, inputs):
+        kernel = self.kernel
+        if int(np.prod(kernel.shape)) >= MIN_QUANTIZED_ELEMENTS:
+            inputs, kernel = quantize_input(inputs), quantize_kernel(kernel)
+        outputs = ops.conv(
+            inputs, kernel, strides=self.strides, padding=self.padding,
+            data_format=self.data_format, dilation_rate=self.dilation_rate,
+        )
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+
+def _foldable(model):
+    """{batch norm name: conv name} where a batch norm reads a linear Conv2D that feeds nothing else."""
+    from .export import _graph
+
+    producers, consumers = _graph(model)
+    pairs = {}
+    for layer in model.layers:
+        if not isinstance(layer, layers.BatchNormalization):
+            continue
+        before = producers.get(layer.name)
+        if not before or len(before) != 1:
+            continue
+        conv = model.get_layer(before[0])
+        if (type(conv) in (layers.Conv2D, QuantizedConv2D) and consumers[conv.name] == [layer.name]
+                and conv.get_config()["activation"] == "linear" and layer.axis in (-1, 3)):
+            pairs[layer.name] = conv.name
+    return pairs
+
+
+def quantization_aware(model):
+    """A copy of `model` that rounds as dynamic-range int8 does, for fine-tuning.
+
+    Batch norm that follows a convolution is folded into it (its layer becomes
+    an Identity, so that the names stay), and every Conv2D becomes a
+    QuantizedConv2D with a bias. Only functional models of built-in layers
+    qualify: a convolution inside a custom layer would be left in float.
+    """
+    folded = _foldable(model)
+    convs = set(folded.values())
+    nested = [layer.name for layer in model.layers
+              if not isinstance(layer, layers.Conv2D)
+              and any(isinstance(inner, layers.Conv2D) for inner in layer._flatten_layers(include_self=False))]
+    if nested:
+        raise DenoiserError(f"quantization-aware training reaches only top-level Conv2D layers; "
+                            f"{', '.join(nested)} hold convolutions of their own")
+
+    def clone(layer):
+        if layer.name in folded:
+            return layers.Identity(name=layer.name)
+        if isinstance(layer, layers.Conv2D):
+            config = layer.get_config()
+            if layer.name in convs:
+                config["use_bias"] = True
+            return QuantizedConv2D.from_config(config)
+        return layer.__class__.from_config(layer.get_config())
+
+    def call(layer, *args, **kwargs):
+        # The Identity takes the tensor alone, not the batch norm's mask and training flags.
+        return layer(args[0]) if isinstance(layer, layers.Identity) else layer(*args, **kwargs)
+
+    aware = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    for layer in model.layers:
+        if layer.name in folded or not layer.weights:
+            continue
+        if layer.name not in convs:
+            aware.get_layer(layer.name).set_weights(layer.get_weights())
+    for norm_name, conv_name in folded.items():
+        norm, conv = model.get_layer(norm_name), model.get_layer(conv_name)
+        kernel = np.asarray(conv.kernel)
+        bias = np.asarray(conv.bias) if conv.use_bias else np.zeros(kernel.shape[-1], np.float32)
+        gain = 1.0 / np.sqrt(np.asarray(norm.moving_variance) + norm.epsilon)
+        if norm.scale:
+            gain = gain * np.asarray(norm.gamma)
+        shift = np.asarray(norm.beta) if norm.center else 0.0
+        aware.get_layer(conv_name).set_weights(
+            [(kernel * gain).astype(np.float32), ((bias - np.asarray(norm.moving_mean)) * gain + shift).astype(np.float32)]
+        )
+    return aware
+
+
+def strip_quantization(model):
+    """`model` with each QuantizedConv2D back as a plain Conv2D of the same weights."""
+    if not any(isinstance(layer, QuantizedConv2D) for layer in model.layers):
+        return model
+
+    def clone(layer):
+        if isinstance(layer, QuantizedConv2D):
+            return layers.Conv2D.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    plain = keras.models.clone_model(model, clone_function=clone)
+    plain.set_weights(model.get_weights())
+    return plain

@@ -1,0 +1,81 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from support import randomize
+
+from denoiser.architectures.registry import build_model
+from denoiser.errors import DenoiserError
+from denoiser.export import _equalizable, convert, noise_branch
+from denoiser.qat import QuantizedConv2D, quantization_aware, quantize_input, strip_quantization
+from denoiser.runtimes import LiteRTRuntime
+
+TILE, BATCH = 32, 2
+
+
+@pytest.fixture(scope="module")
+def dncnn():
+    # 16 features: 2,304-element kernels, which the converter quantizes; the
+    # 3-channel first and last kernels (432 elements) it leaves in float.
+    return randomize(build_model("dncnn", 3, depth=4, features=16), seed=3)
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    rng = np.random.default_rng(0)
+    clean = rng.random((BATCH, TILE, TILE, 3)).astype(np.float32)
+    return clean + rng.standard_normal(clean.shape).astype(np.float32) * 0.1
+
+
+def test_folding_batch_norm_keeps_the_function(dncnn, noisy):
+    aware = quantization_aware(dncnn)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in aware.layers)
+    assert sum(isinstance(layer, QuantizedConv2D) for layer in aware.layers) == 4
+    plain = strip_quantization(aware)
+    assert not any(isinstance(layer, QuantizedConv2D) for layer in plain.layers)
+    np.testing.assert_allclose(plain.predict(noisy, verbose=0), dncnn.predict(noisy, verbose=0), atol=1e-5)
+
+
+def test_the_rounding_is_what_the_dynamic_range_model_computes(dncnn, noisy, tmp_path):
+    aware = quantization_aware(dncnn)
+    data, output = convert(aware, "int8_dynamic", tile=TILE, batch=BATCH)
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(data)
+    litert = LiteRTRuntime(path, margin=4, output=output).predict(noisy)
+    emulated = aware.predict(noisy, verbose=0)
+    exact = dncnn.predict(noisy, verbose=0)
+    rounding = np.abs(litert - exact).mean()
+    assert rounding > 1e-4  # the int8 model does round
+    assert np.abs(litert - emulated).mean() < 0.1 * rounding
+
+
+def test_input_rounding_uses_256_levels_per_image_and_passes_gradients_straight_through():
+    x = tf.constant(np.stack([np.linspace(0, 1, 1000), np.linspace(-2, 6, 1000)]).reshape(2, 10, 100, 1), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        rounded = quantize_input(x)
+        total = tf.reduce_sum(rounded * tf.reshape(tf.range(1000, dtype=tf.float32), (1, 10, 100, 1)) / 1000)
+    values = np.asarray(rounded)
+    assert len(np.unique(values[0])) == 256 and len(np.unique(values[1])) == 256
+    assert np.abs(values[0] - np.asarray(x[0])).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(values[1] - np.asarray(x[1])).max() <= 0.5 * 8 / 255 + 1e-6
+    np.testing.assert_allclose(np.asarray(tape.gradient(total, x)).reshape(2, 1000),
+                               np.tile(np.arange(1000) / 1000, (2, 1)), atol=1e-6)
+
+
+def test_quantization_aware_model_round_trips_through_keras_files(dncnn, noisy, tmp_path):
+    aware = quantization_aware(dncnn)
+    aware.save(tmp_path / "aware.keras")
+    loaded = keras.models.load_model(tmp_path / "aware.keras")
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in aware.layers]
+    np.testing.assert_array_equal(loaded.predict(noisy, verbose=0), aware.predict(noisy, verbose=0))
+
+
+def test_equalization_sees_through_folded_batch_norm(dncnn):
+    folded = strip_quantization(noise_branch(quantization_aware(dncnn)))
+    assert len(_equalizable(folded)) == len(_equalizable(noise_branch(dncnn))) == 3
+
+
+def test_convolutions_inside_custom_layers_are_refused():
+    with pytest.raises(DenoiserError, match="eam_0"):
+        quantization_aware(build_model("ridnet", 3, features=8, blocks=1, reduction=4))
