@@ -64,6 +64,7 @@ def model_for_channels(name, channels, models_dir=MODELS_DIR):
 def load_keras_model(path):
     import keras
 
+    from . import qat  # noqa: F401  registers QuantizedConv2D
     from .architectures import layers  # noqa: F401  registers the custom layers
 
     try:

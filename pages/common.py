@@ -93,6 +93,10 @@ def model_card(name):
         start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""
         where = f" on {training['device']}" if "device" in training else ""
         lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{where}{start}")
+    aware = entry.get("quantization_aware")
+    if aware:
+        lines.append(f"Then fine-tuned for int8 with its rounding in the loop: {aware['patches_seen']:,} patches, "
+                     f"{aware['train_hours']} h")
     if "cpu_mp_s" in entry:
         lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s")
     st.caption("  \n".join(lines))

@@ -163,3 +163,8 @@ def test_about_page_lists_every_model(app):
     app.run()
     assert not app.exception
     assert len(app.expander) == len(available_models())
+    from denoiser.catalog import read_manifest
+
+    captions = " ".join(caption.value for caption in app.caption)
+    aware = [entry for entry in read_manifest().values() if "quantization_aware" in entry]
+    assert captions.count("fine-tuned for int8") == len(aware)

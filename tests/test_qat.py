@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from denoiser.qat import QuantizedConv2D, quantization_aware, quantize_input, st
 from denoiser.runtimes import LiteRTRuntime
 
 TILE, BATCH = 32, 2
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,19 @@ def test_quantization_aware_model_round_trips_through_keras_files(dncnn, noisy, 
     loaded = keras.models.load_model(tmp_path / "aware.keras")
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in aware.layers]
     np.testing.assert_array_equal(loaded.predict(noisy, verbose=0), aware.predict(noisy, verbose=0))
+
+
+def test_the_catalog_loads_a_quantization_aware_model_in_a_fresh_process(dncnn, tmp_path):
+    # In a fresh process nothing has imported denoiser.qat, which registers the layer.
+    import subprocess
+    import sys
+
+    quantization_aware(dncnn).save(tmp_path / "aware.keras")
+    code = ("import sys; from denoiser.catalog import load_keras_model; "
+            "print(type(load_keras_model(sys.argv[1]).get_layer('conv_1')).__name__)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "aware.keras")], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout.strip() == "QuantizedConv2D", result.stderr[-2000:]
 
 
 def test_equalization_sees_through_folded_batch_norm(dncnn):
