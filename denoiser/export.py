@@ -62,7 +62,7 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
         return _configure(converter, variant, batch, representative).convert(), output
 
 
-def _graph(model):
+def layer_graph(model):
     """(producer, consumers) of each layer, by name, from the functional config."""
     producers, consumers = {}, {layer.name: [] for layer in model.layers}
 
@@ -95,7 +95,7 @@ def _equalizable(model):
     import keras
 
     layers = {layer.name: layer for layer in model.layers}
-    producers, consumers = _graph(model)
+    producers, consumers = layer_graph(model)
     triples = []
     for name, layer in layers.items():
         if type(layer) is not keras.layers.ReLU or layer.get_config().get("max_value") is not None:

@@ -68,9 +68,9 @@ class QuantizedConv2D(layers.Conv2D):
 
 def _foldable(model):
     """{batch norm name: conv name} where a batch norm reads a linear Conv2D that feeds nothing else."""
-    from .export import _graph
+    from .export import layer_graph
 
-    producers, consumers = _graph(model)
+    producers, consumers = layer_graph(model)
     pairs = {}
     for layer in model.layers:
         if not isinstance(layer, layers.BatchNormalization):
@@ -101,6 +101,9 @@ def quantization_aware(model):
     if nested:
         raise DenoiserError(f"quantization-aware training reaches only top-level Conv2D layers; "
                             f"{', '.join(nested)} hold convolutions of their own")
+    grouped = [layer.name for layer in model.layers if isinstance(layer, layers.Conv2D) and layer.groups != 1]
+    if grouped:
+        raise DenoiserError(f"quantization-aware training takes ungrouped convolutions only, not {', '.join(grouped)}")
 
     def clone(layer):
         if layer.name in folded:
