@@ -47,13 +47,15 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
 
     if variant not in VARIANTS:
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    from .qat import strip_quantization
+    from .qat import image_convolutions_in_float, strip_quantization
 
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
     target = strip_quantization(target)
     if equalize and variant == "int8_full" and representative is not None:
         target = equalize_activations(target, np.asarray(representative, np.float32))
+    if variant == "int8_dynamic":
+        target = image_convolutions_in_float(target)
     channels = model.input_shape[-1]
     spec = tf.TensorSpec([batch, tile, tile, channels], tf.float32)
     with tempfile.TemporaryDirectory() as saved:

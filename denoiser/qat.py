@@ -12,6 +12,9 @@ into the convolutions, as the converter does, and replaces each Conv2D by a
 gradients through unchanged (the straight-through estimator). Fine-tuning that
 model teaches the weights to live with the rounding; `strip_quantization` gives
 back plain Conv2D layers for export.
+
+At export, `image_convolutions_in_float` keeps the convolutions that read or write
+the image out of that rounding, as the converter already does for small kernels.
 """
 
 import keras
@@ -44,18 +47,33 @@ def quantize_input(x):
 
 # The converter leaves smaller kernels in float (the gray DnCNN's first and last).
 MIN_QUANTIZED_ELEMENTS = 1024
+# `image_convolutions_in_float` keeps convolutions this narrow on either side in float.
+IMAGE_CHANNELS = 4
+
+
+def _float_slice_width(kernel_shape):
+    """Output channels per float slice of an image-facing kernel the converter would round; else 0."""
+    height, width, fan_in, filters = kernel_shape
+    if height * width * fan_in * filters < MIN_QUANTIZED_ELEMENTS or min(fan_in, filters) > IMAGE_CHANNELS:
+        return 0
+    return (MIN_QUANTIZED_ELEMENTS - 1) // (height * width * fan_in)
+
+
+def rounded_in_export(kernel_shape):
+    """Whether the exported dynamic-range model rounds a kernel of this shape, and its input."""
+    return int(np.prod(kernel_shape)) >= MIN_QUANTIZED_ELEMENTS and not _float_slice_width(kernel_shape)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantizedConv2D(layers.Conv2D):
-    """A Conv2D that computes what its dynamic-range int8 conversion computes.
+    """A Conv2D that computes what its dynamic-range int8 export computes.
 
     It takes the same arguments as Conv2D, so `get_config` is Conv2D's.
     """
 
     def call(self, inputs):
         kernel = self.kernel
-        if int(np.prod(kernel.shape)) >= MIN_QUANTIZED_ELEMENTS:
+        if rounded_in_export(kernel.shape):
             inputs, kernel = quantize_input(inputs), quantize_kernel(kernel)
         outputs = ops.conv(
             inputs, kernel, strides=self.strides, padding=self.padding,
@@ -152,3 +170,53 @@ def strip_quantization(model):
     plain = keras.models.clone_model(model, clone_function=clone)
     plain.set_weights(model.get_weights())
     return plain
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SlicedConv2D(layers.Conv2D):
+    """A Conv2D computed `slice_width` output channels at a time and concatenated."""
+
+    def __init__(self, *args, slice_width=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slice_width = int(slice_width)
+
+    def call(self, inputs):
+        parts = []
+        for first in range(0, self.filters, self.slice_width):
+            last = min(first + self.slice_width, self.filters)
+            part = ops.conv(inputs, self.kernel[..., first:last], strides=self.strides, padding=self.padding,
+                            data_format=self.data_format, dilation_rate=self.dilation_rate)
+            parts.append(part + self.bias[first:last] if self.use_bias else part)
+        return self.activation(ops.concatenate(parts, axis=-1))
+
+    def get_config(self):
+        return {**super().get_config(), "slice_width": self.slice_width}
+
+
+def image_convolutions_in_float(model):
+    """`model` with its image-facing convolutions computed in slices that stay float.
+
+    Dynamic-range conversion leaves a kernel in float only when it has fewer than
+    MIN_QUANTIZED_ELEMENTS: the gray DnCNN's first and last (3x3x1x64) stay float,
+    the colour model's (3x3x3x64) are rounded, input and all. A convolution that
+    reads or writes at most 4 channels, a tiny share of the work, is split by output
+    channel into slices under that size; the function stays the same.
+    """
+
+    def width(layer):
+        if type(layer) is not layers.Conv2D or layer.groups != 1:
+            return 0
+        return _float_slice_width(tuple(layer.kernel.shape))
+
+    widths = {layer.name: width(layer) for layer in model.layers if width(layer)}
+    if not widths:
+        return model
+
+    def clone(layer):
+        if layer.name in widths:
+            return SlicedConv2D.from_config({**layer.get_config(), "slice_width": widths[layer.name]})
+        return layer.__class__.from_config(layer.get_config())
+
+    sliced = keras.models.clone_model(model, clone_function=clone)
+    sliced.set_weights(model.get_weights())
+    return sliced

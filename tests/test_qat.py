@@ -95,3 +95,24 @@ def test_equalization_sees_through_folded_batch_norm(dncnn):
 def test_convolutions_inside_custom_layers_are_refused():
     with pytest.raises(DenoiserError, match="eam_0"):
         quantization_aware(build_model("ridnet", 3, features=8, blocks=1, reduction=4))
+
+
+def test_image_facing_convolutions_stay_float_in_dynamic_range_int8(noisy, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from denoiser.qat import image_convolutions_in_float
+
+    # 40 features: the 3x3x3x40 first and 3x3x40x3 last kernels (1,080 elements)
+    # are over the converter's limit, so it would round them.
+    model = randomize(build_model("dncnn", 3, depth=3, features=40), seed=4)
+    branch = noise_branch(model)
+    sliced = image_convolutions_in_float(branch)
+    np.testing.assert_allclose(sliced.predict(noisy, verbose=0), branch.predict(noisy, verbose=0), atol=1e-5)
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(convert(model, "int8_dynamic", tile=TILE, batch=BATCH)[0])
+    kernels = [t for t in Interpreter(model_path=str(path)).get_tensor_details()
+               if len(t["shape"]) == 4 and tuple(t["shape"][1:3]) == (3, 3)]
+    image_facing = [t["dtype"] for t in kernels if min(t["shape"][0], t["shape"][3]) <= 4]
+    middle = [t["dtype"] for t in kernels if min(t["shape"][0], t["shape"][3]) > 4]
+    assert len(image_facing) == 4 and set(image_facing) == {np.float32}
+    assert middle == [np.int8]
