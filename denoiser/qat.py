@@ -51,17 +51,21 @@ MIN_QUANTIZED_ELEMENTS = 1024
 IMAGE_CHANNELS = 4
 
 
-def _float_slice_width(kernel_shape):
-    """Output channels per float slice of an image-facing kernel the converter would round; else 0."""
+def _float_slices(kernel_shape):
+    """(axis, width) that slice an image-facing kernel the converter would round under
+    its limit, or None. A narrow output is sliced along the inputs and summed, so that
+    each slice reads its own input channels once; a narrow input along the outputs."""
     height, width, fan_in, filters = kernel_shape
     if height * width * fan_in * filters < MIN_QUANTIZED_ELEMENTS or min(fan_in, filters) > IMAGE_CHANNELS:
-        return 0
-    return (MIN_QUANTIZED_ELEMENTS - 1) // (height * width * fan_in)
+        return None
+    axis, other = ("inputs", filters) if filters <= IMAGE_CHANNELS else ("filters", fan_in)
+    size = (MIN_QUANTIZED_ELEMENTS - 1) // (height * width * other)
+    return (axis, size) if size >= 1 else None
 
 
 def rounded_in_export(kernel_shape):
     """Whether the exported dynamic-range model rounds a kernel of this shape, and its input."""
-    return int(np.prod(kernel_shape)) >= MIN_QUANTIZED_ELEMENTS and not _float_slice_width(kernel_shape)
+    return int(np.prod(kernel_shape)) >= MIN_QUANTIZED_ELEMENTS and _float_slices(kernel_shape) is None
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -174,23 +178,37 @@ def strip_quantization(model):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SlicedConv2D(layers.Conv2D):
-    """A Conv2D computed `slice_width` output channels at a time and concatenated."""
+    """A Conv2D computed `slice_width` channels at a time: output channels
+    concatenated (`slice_axis` "filters") or input channels summed ("inputs")."""
 
-    def __init__(self, *args, slice_width=1, **kwargs):
+    def __init__(self, *args, slice_width=1, slice_axis="filters", **kwargs):
         super().__init__(*args, **kwargs)
+        if slice_axis not in ("filters", "inputs"):
+            raise ValueError(f"slice_axis must be 'filters' or 'inputs', got {slice_axis!r}")
         self.slice_width = int(slice_width)
+        self.slice_axis = slice_axis
+
+    def _conv(self, inputs, kernel):
+        return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                        data_format=self.data_format, dilation_rate=self.dilation_rate)
 
     def call(self, inputs):
-        parts = []
-        for first in range(0, self.filters, self.slice_width):
-            last = min(first + self.slice_width, self.filters)
-            part = ops.conv(inputs, self.kernel[..., first:last], strides=self.strides, padding=self.padding,
-                            data_format=self.data_format, dilation_rate=self.dilation_rate)
-            parts.append(part + self.bias[first:last] if self.use_bias else part)
-        return self.activation(ops.concatenate(parts, axis=-1))
+        if self.slice_axis == "inputs":
+            parts = [self._conv(inputs[..., first : first + self.slice_width],
+                                self.kernel[:, :, first : first + self.slice_width])
+                     for first in range(0, self.kernel.shape[2], self.slice_width)]
+            outputs = parts[0]
+            for part in parts[1:]:
+                outputs = outputs + part
+        else:
+            outputs = ops.concatenate([self._conv(inputs, self.kernel[..., first : first + self.slice_width])
+                                       for first in range(0, self.filters, self.slice_width)], axis=-1)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
 
     def get_config(self):
-        return {**super().get_config(), "slice_width": self.slice_width}
+        return {**super().get_config(), "slice_width": self.slice_width, "slice_axis": self.slice_axis}
 
 
 def image_convolutions_in_float(model):
@@ -199,22 +217,23 @@ def image_convolutions_in_float(model):
     Dynamic-range conversion leaves a kernel in float only when it has fewer than
     MIN_QUANTIZED_ELEMENTS: the gray DnCNN's first and last (3x3x1x64) stay float,
     the colour model's (3x3x3x64) are rounded, input and all. A convolution that
-    reads or writes at most 4 channels, a tiny share of the work, is split by output
-    channel into slices under that size; the function stays the same.
+    reads or writes at most 4 channels, a tiny share of the work, is split into
+    slices under that size; the function stays the same.
     """
 
-    def width(layer):
+    def slices(layer):
         if type(layer) is not layers.Conv2D or layer.groups != 1:
-            return 0
-        return _float_slice_width(tuple(layer.kernel.shape))
+            return None
+        return _float_slices(tuple(layer.kernel.shape))
 
-    widths = {layer.name: width(layer) for layer in model.layers if width(layer)}
-    if not widths:
+    plans = {layer.name: slices(layer) for layer in model.layers if slices(layer)}
+    if not plans:
         return model
 
     def clone(layer):
-        if layer.name in widths:
-            return SlicedConv2D.from_config({**layer.get_config(), "slice_width": widths[layer.name]})
+        if layer.name in plans:
+            axis, width = plans[layer.name]
+            return SlicedConv2D.from_config({**layer.get_config(), "slice_width": width, "slice_axis": axis})
         return layer.__class__.from_config(layer.get_config())
 
     sliced = keras.models.clone_model(model, clone_function=clone)

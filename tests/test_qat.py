@@ -108,6 +108,10 @@ def test_image_facing_convolutions_stay_float_in_dynamic_range_int8(noisy, tmp_p
     branch = noise_branch(model)
     sliced = image_convolutions_in_float(branch)
     np.testing.assert_allclose(sliced.predict(noisy, verbose=0), branch.predict(noisy, verbose=0), atol=1e-5)
+    assert sorted(layer.slice_axis for layer in sliced.layers if hasattr(layer, "slice_axis")) == ["filters", "inputs"]
+    sliced.save(tmp_path / "sliced.keras")
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "sliced.keras").predict(noisy, verbose=0),
+                                  sliced.predict(noisy, verbose=0))
     path = tmp_path / "int8.tflite"
     path.write_bytes(convert(model, "int8_dynamic", tile=TILE, batch=BATCH)[0])
     kernels = [t for t in Interpreter(model_path=str(path)).get_tensor_details()
