@@ -85,13 +85,13 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
     models_dir.mkdir(parents=True, exist_ok=True)
     model = load_keras_model(model_path)
     channels = model.input_shape[-1]
+    radius = receptive_radius(model)
     int8_model, int8_extra = model, {}
     if int8_from is not None:
         int8_model = load_keras_model(int8_from[0])
-        if int8_model.input_shape[-1] != channels or receptive_radius(int8_model) != receptive_radius(model):
+        if int8_model.input_shape[-1] != channels or receptive_radius(int8_model) != radius:
             raise DenoiserError(f"{int8_from[0]} is not a fine-tuning of {model_path}: its shape differs")
         int8_extra = {"quantization_aware": _fine_tuning(int8_from[1])}
-    radius = receptive_radius(model)
     config = run_state["config"]
     common = dict(
         architecture=model.name, channels=channels, parameters=int(model.count_params()),

@@ -88,6 +88,17 @@ class QuantizedConv2D(layers.Conv2D):
         return self.activation(outputs)
 
 
+def _clone(model, replace, **options):
+    """A copy of `model`'s graph, unweighted, with `replace(layer)` standing in for
+    each layer where it returns one and a fresh layer of the same kind elsewhere."""
+
+    def clone(layer):
+        replacement = replace(layer)
+        return layer.__class__.from_config(layer.get_config()) if replacement is None else replacement
+
+    return keras.models.clone_model(model, clone_function=clone, **options)
+
+
 def _foldable(model):
     """{batch norm name: conv name} where a batch norm reads a linear Conv2D that feeds nothing else."""
     from .export import layer_graph
@@ -127,25 +138,20 @@ def quantization_aware(model):
     if grouped:
         raise DenoiserError(f"quantization-aware training takes ungrouped convolutions only, not {', '.join(grouped)}")
 
-    def clone(layer):
+    def replace(layer):
         if layer.name in folded:
             return layers.Identity(name=layer.name)
         if isinstance(layer, layers.Conv2D):
-            config = layer.get_config()
-            if layer.name in convs:
-                config["use_bias"] = True
-            return QuantizedConv2D.from_config(config)
-        return layer.__class__.from_config(layer.get_config())
+            return QuantizedConv2D.from_config({**layer.get_config(), "use_bias": layer.use_bias or layer.name in convs})
+        return None
 
     def call(layer, *args, **kwargs):
         # The Identity takes the tensor alone, not the batch norm's mask and training flags.
         return layer(args[0]) if isinstance(layer, layers.Identity) else layer(*args, **kwargs)
 
-    aware = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    aware = _clone(model, replace, call_function=call)
     for layer in model.layers:
-        if layer.name in folded or not layer.weights:
-            continue
-        if layer.name not in convs:
+        if layer.weights and layer.name not in folded and layer.name not in convs:
             aware.get_layer(layer.name).set_weights(layer.get_weights())
     for norm_name, conv_name in folded.items():
         norm, conv = model.get_layer(norm_name), model.get_layer(conv_name)
@@ -166,12 +172,10 @@ def strip_quantization(model):
     if not any(isinstance(layer, QuantizedConv2D) for layer in model.layers):
         return model
 
-    def clone(layer):
-        if isinstance(layer, QuantizedConv2D):
-            return layers.Conv2D.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+    def replace(layer):
+        return layers.Conv2D.from_config(layer.get_config()) if isinstance(layer, QuantizedConv2D) else None
 
-    plain = keras.models.clone_model(model, clone_function=clone)
+    plain = _clone(model, replace)
     plain.set_weights(model.get_weights())
     return plain
 
@@ -226,16 +230,16 @@ def image_convolutions_in_float(model):
             return None
         return _float_slices(tuple(layer.kernel.shape))
 
-    plans = {layer.name: slices(layer) for layer in model.layers if slices(layer)}
+    plans = {layer.name: plan for layer in model.layers if (plan := slices(layer))}
     if not plans:
         return model
 
-    def clone(layer):
-        if layer.name in plans:
-            axis, width = plans[layer.name]
-            return SlicedConv2D.from_config({**layer.get_config(), "slice_width": width, "slice_axis": axis})
-        return layer.__class__.from_config(layer.get_config())
+    def replace(layer):
+        if layer.name not in plans:
+            return None
+        axis, width = plans[layer.name]
+        return SlicedConv2D.from_config({**layer.get_config(), "slice_width": width, "slice_axis": axis})
 
-    sliced = keras.models.clone_model(model, clone_function=clone)
+    sliced = _clone(model, replace)
     sliced.set_weights(model.get_weights())
     return sliced
