@@ -39,10 +39,11 @@ TRAIN = textwrap.dedent("""
     import sys
     import numpy as np
     from denoiser.train import TrainConfig, train
-    run, train_dir, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    run, train_dir, epochs, init_from = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     config = TrainConfig(
         arch="dncnn", channels=3, train_dir=train_dir, run_dir=run, patch_size=16, stride=16, scales=(1.0,),
         batch_size=4, steps_per_epoch=3, epochs=epochs, val_fraction=0.2, overrides={"depth": 3, "features": 4},
+        init_from=init_from, quantization_aware=bool(init_from), lr=1e-4,
     )
     train(config, resume=epochs > 1, verbose=0)
     import keras
@@ -51,9 +52,9 @@ TRAIN = textwrap.dedent("""
 """)
 
 
-def _train_on_jax(run, train_dir, epochs):
+def _train_on_jax(run, train_dir, epochs, init_from=""):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", TRAIN, str(run), str(train_dir), str(epochs)],
+    done = subprocess.run([sys.executable, "-c", TRAIN, str(run), str(train_dir), str(epochs), str(init_from)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -75,3 +76,30 @@ def test_training_on_jax_resumes_and_its_checkpoint_runs_the_same_in_tensorflow(
     model = keras.models.load_model(run / "last.keras")
     probe = np.linspace(0, 1, 16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
     np.testing.assert_allclose(model.predict(probe, verbose=0), np.load(run / "probe.npy"), atol=1e-5)
+
+
+def test_quantization_aware_fine_tuning_runs_on_jax_and_its_checkpoint_rounds_the_same_in_tensorflow(
+        tmp_path, train_dir):
+    import keras
+
+    from denoiser.architectures.registry import build_model
+    from denoiser.qat import QuantizedConv2D, rounded_in_export
+
+    # 16 features: the middle kernel (3x3x16x16) is large enough to be rounded.
+    start = build_model("dncnn", 3, depth=3, features=16)
+    start.save(tmp_path / "start.keras")
+    run = tmp_path / "aware"
+    _train_on_jax(run, train_dir, 1, init_from=tmp_path / "start.keras")
+    _train_on_jax(run, train_dir, 2, init_from=tmp_path / "start.keras")
+
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and "JAX" in state["device"] and state["config"]["quantization_aware"]
+    model = keras.models.load_model(run / "last.keras")
+    rounded = [layer for layer in model.layers
+               if isinstance(layer, QuantizedConv2D) and rounded_in_export(layer.kernel.shape)]
+    assert len(rounded) == 1
+    probe = np.linspace(0, 1, 16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
+    # A float difference between backends can move a value across a rounding
+    # boundary, so a few pixels may differ by about one int8 step.
+    difference = np.abs(model.predict(probe, verbose=0) - np.load(run / "probe.npy"))
+    assert difference.mean() < 1e-5 and difference.max() < 1e-2
