@@ -8,6 +8,10 @@
 # STAGE=2 made the *_stage2 runs and ridnet_color (from the CPU-trained colour
 # DnCNN, and RIDNet from scratch); STAGE=3 (the default) continues from the
 # models shipped in models/ with fresh optimizers and a new schedule.
+# STAGE=qat fine-tunes the colour DnCNN for int8 (train --quantization-aware) into
+# runs/gpu/dncnn_color_qat, from runs/gpu/dncnn_color/best.keras when an earlier
+# call on the same machine left one, else from models/dncnn_color.keras; a new
+# colour model needs this before it is published with --int8-from.
 set -u
 OUT=${OUT:-/tmp/out}; MIN=${MIN:-7}; STEPS=${STEPS:-500}; PY=${PY:-python3}; STAGE=${STAGE:-3}
 mkdir -p "$OUT"
@@ -19,7 +23,8 @@ export PYTHONPATH=${PYTHONPATH:-}:. KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYT
 export JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32
 $PY -c "import jax, keras; print(jax.__version__, jax.devices(), keras.__version__)" || exit 1
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 20 > "$OUT/gpu.csv" 2>&1 &)
-if [ "${RESUME:-0}" = 1 ]; then resume=--resume; else resume=; rm -rf runs/gpu; fi
+if [ "$STAGE" = qat ]; then runs=runs/gpu/dncnn_color_qat; else runs=runs/gpu; fi
+if [ "${RESUME:-0}" = 1 ]; then resume=--resume; else resume=; rm -rf "$runs"; fi
 mkdir -p runs/gpu
 if [ "$STAGE" = 2 ]; then
     color=(--lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras)
@@ -36,17 +41,25 @@ train() {
     $PY -m denoiser train --run-dir runs/gpu/$name $common "$@" 2>&1 \
         | grep --line-buffered -v -i warn | sed -u "s/^/[$name] /" >> "$OUT/train.log"
 }
-train dncnn_color --arch dncnn --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 50 --stride 20 \
-    --batch-size 128 "${color[@]}" & p1=$!
-train dncnn_gray --arch dncnn --channels 1 --train-dir .gpu/data/gray400 --patch-size 50 --stride 10 \
-    --batch-size 128 "${gray[@]}" & p2=$!
-train ridnet_color --arch ridnet --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 48 --stride 24 \
-    --batch-size 64 "${ridnet[@]}" & p3=$!
+colour_dncnn=(--arch dncnn --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 50 --stride 20 --batch-size 128)
+pids=()
+if [ "$STAGE" = qat ]; then
+    start=runs/gpu/dncnn_color/best.keras
+    [ -f "$start" ] || start=models/dncnn_color.keras
+    train dncnn_color_qat "${colour_dncnn[@]}" --lr 2e-5 --lr-halve-every 4 --init-from "$start" \
+        --quantization-aware & pids+=($!)
+else
+    train dncnn_color "${colour_dncnn[@]}" "${color[@]}" & pids+=($!)
+    train dncnn_gray --arch dncnn --channels 1 --train-dir .gpu/data/gray400 --patch-size 50 --stride 10 \
+        --batch-size 128 "${gray[@]}" & pids+=($!)
+    train ridnet_color --arch ridnet --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 48 --stride 24 \
+        --batch-size 64 "${ridnet[@]}" & pids+=($!)
+fi
 # At most 8 files of under 16 MiB come back from the device tool: RIDNet's
 # checkpoint with its optimizer is split in two, and its last.keras is left out.
 # Each snapshot is written aside and then moved, so a killed call leaves whole files.
 snapshot() {
-    for n in dncnn_color dncnn_gray; do
+    for n in dncnn_color dncnn_gray dncnn_color_qat; do
         [ -d runs/gpu/$n ] && tar -cf "$OUT/$n.tmp" -C runs/gpu $n && mv "$OUT/$n.tmp" "$OUT/$n.tar"
     done
     if [ -f runs/gpu/ridnet_color/best.keras ]; then
@@ -56,7 +69,7 @@ snapshot() {
     fi
 }
 (while sleep 45; do snapshot; done) & s=$!
-wait $p1 $p2 $p3
+wait "${pids[@]}"
 kill $s; sleep 1; snapshot
 pkill -f "nvidia-smi --query" || true
 grep -h "epoch" "$OUT/train.log" | tail -n 30
