@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from skimage.restoration import denoise_bilateral
 
+from .io import to_float
 from .metrics import quantize
 
 
@@ -20,14 +21,14 @@ def non_local_means(noisy, *, sigma):
         out = cv2.fastNlMeansDenoising(values[..., 0], None, h=h, templateWindowSize=7, searchWindowSize=21)[..., None]
     else:
         out = cv2.fastNlMeansDenoisingColored(values, None, h=h, hColor=h, templateWindowSize=7, searchWindowSize=21)
-    return out.astype(np.float32) / 255.0
+    return to_float(out)
 
 
 def median(noisy, *, sigma):
     size = 3 if sigma < 30 else 5
     values = quantize(noisy)
     out = np.stack([cv2.medianBlur(values[..., c], size) for c in range(values.shape[2])], axis=-1)
-    return out.astype(np.float32) / 255.0
+    return to_float(out)
 
 
 def bilateral(noisy, *, sigma):

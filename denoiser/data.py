@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import DenoiserError
+from .io import to_float
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -74,7 +75,7 @@ def make_batch(patches, *, batch_size, sigma_range, seed, epoch, index):
     """One (noisy, clean) batch, a pure function of its arguments."""
     rng = np.random.default_rng([seed, epoch, index])
     picks = rng.integers(0, len(patches), batch_size)
-    clean = augment(patches[picks], rng.integers(0, 8, batch_size)).astype(np.float32) / 255.0
+    clean = to_float(augment(patches[picks], rng.integers(0, 8, batch_size)))
     low, high = sigma_range
     sigmas = rng.uniform(low, high, (batch_size, 1, 1, 1)).astype(np.float32)
     noisy = clean + rng.standard_normal(clean.shape, dtype=np.float32) * (sigmas / 255.0)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DenoiserError
+from .io import to_float
 
 VARIANTS = ("float32", "float16", "int8_dynamic", "int8_full")
 
@@ -232,7 +233,7 @@ def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0)
             sizes.append(min(image.size))
     side = min(tile, *sizes)
     clean = extract_patches(files, channels=channels, patch_size=side, stride=side, scales=(1.0,))
-    return representative_patches(clean.astype(np.float32) / 255.0, tile=tile, count=count,
+    return representative_patches(to_float(clean), tile=tile, count=count,
                                   sigma_range=sigma_range, rng=rng)
 
 

@@ -160,12 +160,9 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
     pixels, alpha = decoded if decoded is not None else _eight_bit(im)
     del im
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
-    scale = np.float32(1.0 / (65535.0 if bit_depth == 16 else 255.0))
-    pixels = _orient(pixels, orientation).astype(np.float32)
-    pixels *= scale
+    pixels = to_float(_orient(pixels, orientation))
     if alpha is not None:
-        alpha = _orient(alpha, orientation).astype(np.float32)
-        alpha *= scale
+        alpha = to_float(_orient(alpha, orientation))
     return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes)
 
 
@@ -179,6 +176,21 @@ def _colour_sixteen_bit(raw, im, fmt):
         bits = im.tag_v2.get(258, (8,))
         return 16 in (bits if isinstance(bits, tuple) else (bits,))
     return False
+
+
+def to_float(samples):
+    """uint8 or uint16 -> float32 in [0, 1]: k / 255 or k / 65535, correctly rounded.
+
+    Every integer-to-float conversion goes through here. Multiplying by a rounded
+    1 / 255 instead gives a different float32 for half of the 256 values; through a
+    model that rounds its activations to int8, that moved a PSNR by a few 1e-4 dB.
+    """
+    samples = np.asarray(samples)
+    if samples.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected uint8 or uint16 samples, got {samples.dtype}")
+    values = samples.astype(np.float32)
+    values /= np.float32(np.iinfo(samples.dtype).max)
+    return values
 
 
 def to_integer(image, bit_depth=8):

@@ -15,7 +15,7 @@ import numpy as np
 from . import metrics
 from .engine import denoise
 from .errors import ImageError
-from .io import Picture, encode_image, to_integer
+from .io import Picture, encode_image, to_float, to_integer
 from .noise import add_noise
 
 SAMPLES = {
@@ -36,7 +36,7 @@ def load_sample(label):
 
     values = getattr(data, SAMPLES[label])()
     values = values[..., None] if values.ndim == 2 else values[..., :3]
-    return Picture(values.astype(np.float32) / 255.0, format="PNG")
+    return Picture(to_float(values), format="PNG")
 
 
 def check_size(picture):
@@ -186,7 +186,7 @@ def overview(image, max_side=1200):
 
 
 def png_data_uri(image):
-    encoded = encode_image(image.astype(np.float32) / 255.0, "PNG")
+    encoded = encode_image(to_float(image), "PNG")
     return "data:image/png;base64," + base64.b64encode(encoded).decode("ascii")
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import data, metrics
 from .architectures.registry import build_model, get_architecture
 from .errors import DenoiserError
+from .io import to_float
 from .qat import quantization_aware
 
 VAL_SIGMAS = (15, 25, 50)
@@ -101,7 +102,7 @@ def validation_set(files, channels, seed):
     """Centre crops of the held-out images with fixed noise at each validation sigma."""
     clean = []
     for path in files:
-        image = data.read_training_image(path, channels).astype(np.float32) / 255.0
+        image = to_float(data.read_training_image(path, channels))
         h, w = image.shape[:2]
         size = min(VAL_CROP, h, w)
         y, x = (h - size) // 2, (w - size) // 2

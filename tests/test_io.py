@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from denoiser.errors import DenoiserError, ImageError
-from denoiser.io import encode_image, load_image, save_image, save_picture
+from denoiser.io import encode_image, load_image, save_image, save_picture, to_float, to_integer
 
 
 def png_bytes(array, mode=None, **options):
@@ -172,3 +172,24 @@ def test_16bit_rgba_png_keeps_alpha_and_depth(rng, tmp_path):
     assert picture.bit_depth == 16
     assert np.array_equal(np.rint(picture.pixels * 65535).astype(np.uint16), values)
     assert np.array_equal(np.rint(picture.alpha * 65535).astype(np.uint16), alpha)
+
+
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 255), (np.uint16, 65535)])
+def test_integer_samples_become_the_nearest_float_of_k_over_top_and_come_back(dtype, top):
+    samples = np.arange(top + 1, dtype=dtype)
+    values = to_float(samples)
+    assert values.dtype == np.float32
+    np.testing.assert_array_equal(values, (samples / np.float64(top)).astype(np.float32))
+    np.testing.assert_array_equal(to_integer(values, 8 if top == 255 else 16), samples)
+
+
+def test_loaded_pixels_are_exactly_the_conversion_of_the_file_samples(rng):
+    samples = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(samples).save(buffer, format="PNG")
+    np.testing.assert_array_equal(load_image(buffer.getvalue()).pixels, to_float(samples))
+
+
+def test_float_samples_are_refused():
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        to_float(np.zeros((2, 2), np.float32))
