@@ -4,7 +4,7 @@ and `load_runtime` turns a name or a path into a runtime."""
 import json
 from pathlib import Path
 
-from .classical import CLASSICAL
+from .classical import CLASSICAL, TITLES
 from .errors import DenoiserError
 from .runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime
 
@@ -40,6 +40,12 @@ def available_models(models_dir=MODELS_DIR):
         shipped.remove(default)
         shipped.insert(0, default)
     return shipped + sorted(CLASSICAL)
+
+
+def model_title(name, manifest):
+    """The name a person reads: the manifest entry's title, or the classical filter's."""
+    entry = manifest.get(name)
+    return entry.get("title", name) if entry else TITLES.get(name, name)
 
 
 def model_for_channels(name, channels, models_dir=MODELS_DIR):

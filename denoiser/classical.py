@@ -45,3 +45,5 @@ CLASSICAL = {
     "median": (median, 2),
     "bilateral": (bilateral, 3),
 }
+TITLES = {"nlm": "Non-local means (classical)", "median": "Median filter (classical)",
+          "bilateral": "Bilateral filter (classical)"}

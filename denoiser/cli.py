@@ -226,12 +226,20 @@ def cmd_publish(args):
 
 
 def cmd_models(args):
-    from .catalog import available_models, read_manifest
+    from .catalog import available_models, model_title, read_manifest
 
     manifest = read_manifest()
-    for name in available_models():
+    for i, name in enumerate(available_models()):
+        facts = [model_title(name, manifest)]
         entry = manifest.get(name, {})
-        print(f"{name:<24} {entry.get('description', 'classical filter')}")
+        for dataset, scores in entry.get("quality", {}).items():
+            facts.append(f"{dataset} " + " / ".join(f"{scores[s]['psnr']:.2f}" for s in scores) + " dB at sigma "
+                         + " / ".join(scores))
+        if "cpu_mp_s" in entry:
+            facts.append(f"{entry['cpu_mp_s']:.2f} MP/s on CPU")
+        if i == 0 and entry:
+            facts.append("the app's default")
+        print(f"{name:<20} " + "; ".join(facts))
     return 0
 
 

@@ -4,7 +4,7 @@ import os
 
 import streamlit as st
 
-from denoiser.catalog import available_models, load_runtime, model_for_channels, read_manifest
+from denoiser.catalog import available_models, load_runtime, model_for_channels, model_title, read_manifest
 from denoiser.errors import DenoiserError
 from denoiser.io import DEFAULT_MAX_PIXELS, load_image
 from denoiser.runtimes import keras_device
@@ -14,9 +14,6 @@ APP_MARK = "_navigation_ready"
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
 NOISE_LABELS = {"gaussian": "Gaussian", "poisson": "Poisson", "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
-CLASSICAL_LABELS = {"nlm": "Non-local means (classical)", "median": "Median filter (classical)", "bilateral": "Bilateral filter (classical)"}
-
-
 def max_pixels():
     """Larger uploads are refused before decoding, a guard against decompression bombs."""
     return int(os.environ.get("DENOISER_MAX_PIXELS", DEFAULT_MAX_PIXELS))
@@ -64,8 +61,7 @@ def device_name():
 
 
 def model_label(name):
-    entry = manifest().get(name)
-    return entry.get("title", name) if entry else CLASSICAL_LABELS.get(name, name)
+    return model_title(name, manifest())
 
 
 def model_picker(key="model", label="Model"):

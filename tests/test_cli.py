@@ -69,3 +69,19 @@ def test_help_for_every_command():
         assert result.returncode == 0 and "usage:" in result.stdout
     result = subprocess.run([sys.executable, "-m", "denoiser"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0
+
+
+def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(capsys):
+    from denoiser.catalog import available_models, read_manifest
+
+    assert main(["models"]) == 0
+    lines = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    assert list(lines) == available_models()
+    manifest = read_manifest()
+    for name, entry in manifest.items():
+        assert lines[name].startswith(entry["title"])
+        for dataset, scores in entry["quality"].items():
+            assert dataset in lines[name] and f"{scores['25']['psnr']:.2f}" in lines[name]
+        assert f"{entry['cpu_mp_s']:.2f} MP/s" in lines[name]
+    assert lines[available_models()[0]].endswith("the app's default")
+    assert lines["nlm"] == "Non-local means (classical)"
