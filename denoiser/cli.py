@@ -26,7 +26,10 @@ class _Bar:
         if not self.enabled:
             return
         if self.bar is None:
-            self.bar = self._tqdm(total=total, desc=self.desc, unit="tile", leave=False)
+            # Created at the first callback, after the first batch: counting that
+            # batch as done at time zero would show an absurd first rate.
+            self.bar = self._tqdm(total=total, initial=done, desc=self.desc, unit="tile", leave=False)
+            return
         self.bar.n = done
         self.bar.refresh()
 

@@ -85,3 +85,15 @@ def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(cap
         assert f"{entry['cpu_mp_s']:.2f} MP/s" in lines[name]
     assert lines[available_models()[0]].endswith("the app's default")
     assert lines["nlm"] == "Non-local means (classical)"
+
+
+def test_progress_bar_rate_starts_after_the_first_batch():
+    from denoiser.cli import _Bar
+
+    bar = _Bar("image")
+    bar(4, 9)
+    # The first batch finished before the bar existed: it is where counting starts.
+    assert bar.bar.initial == 4 and bar.bar.n == 4 and bar.bar.total == 9
+    bar(9, 9)
+    assert bar.bar.n == 9
+    bar.close()
