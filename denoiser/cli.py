@@ -247,7 +247,7 @@ def cmd_models(args):
 
 
 def build_parser():
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -9,7 +9,7 @@ schedule are those given when resuming.
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -17,45 +17,14 @@ import numpy as np
 
 from . import data, metrics
 from .architectures.registry import build_model, get_architecture
+from .config import SCHEDULE_FIELDS, TrainConfig, learning_rate
 from .errors import DenoiserError
 from .io import to_float
 from .qat import quantization_aware
 
 VAL_SIGMAS = (15, 25, 50)
 CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
-SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr")
 VAL_CROP = 128
-
-
-@dataclass
-class TrainConfig:
-    arch: str = "dncnn"
-    channels: int = 3
-    train_dir: str = ""
-    run_dir: str = "runs/dncnn_color"
-    patch_size: int = 40
-    stride: int = 20
-    scales: tuple = (1.0, 0.9, 0.8, 0.7)
-    sigma_range: tuple = (0.0, 55.0)
-    batch_size: int = 64
-    steps_per_epoch: int = 200
-    epochs: int = 50
-    # Measured here: at 1e-3 a 17-layer DnCNN with batch norm sat at the identity
-    # for hundreds of steps; at 3e-4 it left it within the first hundred.
-    lr: float = 3e-4
-    lr_halve_every: int = 10
-    min_lr: float = 1e-5
-    val_fraction: float = 0.05
-    seed: int = 0
-    max_minutes: float = 0.0
-    init_from: str = ""
-    # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`).
-    quantization_aware: bool = False
-    overrides: dict = field(default_factory=dict)
-
-
-def learning_rate(config, epoch):
-    return max(config.min_lr, config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every)))
 
 
 def transfer_weights(source, target):

@@ -97,3 +97,21 @@ def test_progress_bar_rate_starts_after_the_first_batch():
     bar(9, 9)
     assert bar.bar.n == 9
     bar.close()
+
+
+def test_lite_models_and_filters_run_from_the_command_line_without_tensorflow(tmp_path, astronaut):
+    from denoiser.catalog import available_models
+
+    lite = next(name for name in available_models() if name.endswith("_int8"))
+    source = tmp_path / "in.png"
+    Image.fromarray(np.rint(astronaut[:64, :64] * 255).astype(np.uint8)).save(source)
+    script = (
+        "import sys\nfrom denoiser.cli import main\n"
+        f"assert main(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'a.png')!r}, '--model', {lite!r}, '--quiet']) == 0\n"
+        f"assert main(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'b.png')!r}, '--model', 'median', '--quiet']) == 0\n"
+        "assert main(['models']) == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
