@@ -10,7 +10,6 @@ import numpy as np
 
 from .errors import DenoiserError
 
-DEFAULT_MODEL = "dncnn_color"
 
 
 class _Bar:
@@ -68,20 +67,21 @@ def output_path(source, output, many, suffix="_denoised"):
 
 
 def cmd_denoise(args):
-    from .catalog import load_runtime, model_for_channels
+    from .catalog import available_models, load_runtime, model_for_channels
     from .engine import denoise
     from .io import load_image, save_picture
     from .metrics import estimate_noise_sigma
 
     files = expand_inputs(args.inputs)
+    chosen = args.model or available_models()[0]
     runtimes = {}
     for source in files:
         picture = load_image(source)
-        name = model_for_channels(args.model, picture.channels)
+        name = model_for_channels(chosen, picture.channels)
         if name not in runtimes:
             runtimes[name] = load_runtime(name)
-            if name != args.model:
-                print(f"gray images go to {name}: {args.model} is a colour model")
+            if name != chosen:
+                print(f"gray images go to {name}: {chosen} is a colour model")
         runtime = runtimes[name]
         sigma = args.sigma if args.sigma is not None else estimate_noise_sigma(picture.pixels)
         bar = _Bar(source.name, enabled=not args.quiet)
@@ -111,7 +111,7 @@ def cmd_add_noise(args):
 
 
 def cmd_evaluate(args):
-    from .catalog import load_runtime, read_manifest
+    from .catalog import available_models, load_runtime, read_manifest
     from .evaluate import evaluate, to_csv, to_markdown
 
     if args.check_manifest:
@@ -120,7 +120,7 @@ def cmd_evaluate(args):
         raise DenoiserError("name at least one folder of clean images, or use --check-manifest")
     manifest = read_manifest()
     rows = []
-    for spec in args.models or [DEFAULT_MODEL]:
+    for spec in args.models or available_models()[:1]:
         runtime = load_runtime(spec)
         channels = args.channels or (manifest.get(spec, {}).get("channels") or runtime.channels or 3)
         for folder in args.folders:
@@ -254,7 +254,8 @@ def build_parser():
 
     p = sub.add_parser("denoise", help="denoise images: files, folders or globs")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="a name from `models`, or a .keras/.tflite path")
+    p.add_argument("--model", default=None,
+                   help="a name from `models`, or a .keras/.tflite path (default: the app's default, first in `models`)")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: the model's)")
     p.add_argument("--batch", type=int, default=None, help="tiles per batch (default: the model's)")
     p.add_argument("--sigma", type=float, default=None, help="noise sigma 0-255 for classical filters (default: estimated)")
@@ -276,7 +277,7 @@ def build_parser():
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol")
     p.add_argument("folders", nargs="*", help="folders of clean images")
-    p.add_argument("--models", nargs="+", default=None, help=f"models to evaluate (default: {DEFAULT_MODEL})")
+    p.add_argument("--models", nargs="+", default=None, help="models to evaluate (default: the app's default, first in `models`)")
     p.add_argument("--check-manifest", action="store_true",
                    help="re-measure the numbers in models/manifest.json from the folders under --test-root")
     p.add_argument("--test-root", default="../shared/data/test", help="holds CBSD68/, BSD68/, Set12/")
