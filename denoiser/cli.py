@@ -13,13 +13,14 @@ from .errors import DenoiserError
 
 
 class _Bar:
-    """A tqdm progress bar fed by the engine's (done, total) callback."""
+    """A tqdm progress bar fed by a (done, total) callback: the engine's, in tiles,
+    or the evaluation's, in images."""
 
-    def __init__(self, desc, enabled=True):
+    def __init__(self, desc, enabled=True, unit="tile"):
         from tqdm import tqdm
 
         self._tqdm = tqdm
-        self.desc, self.enabled, self.bar = desc, enabled, None
+        self.desc, self.enabled, self.unit, self.bar = desc, enabled, unit, None
 
     def __call__(self, done, total):
         if not self.enabled:
@@ -27,7 +28,7 @@ class _Bar:
         if self.bar is None:
             # Created at the first callback, after the first batch: counting that
             # batch as done at time zero would show an absurd first rate.
-            self.bar = self._tqdm(total=total, initial=done, desc=self.desc, unit="tile", leave=False)
+            self.bar = self._tqdm(total=total, initial=done, desc=self.desc, unit=self.unit, leave=False)
             return
         self.bar.n = done
         self.bar.refresh()
@@ -124,7 +125,7 @@ def cmd_evaluate(args):
         runtime = load_runtime(spec)
         channels = args.channels or (manifest.get(spec, {}).get("channels") or runtime.channels or 3)
         for folder in args.folders:
-            bar = _Bar(f"{spec} on {Path(folder).name}", enabled=not args.quiet)
+            bar = _Bar(f"{spec} on {Path(folder).name}", enabled=not args.quiet, unit="image")
             try:
                 rows += evaluate(runtime, folder, args.sigmas, channels=channels, limit=args.limit, progress=bar)
             finally:
