@@ -11,7 +11,6 @@ import numpy as np
 from .errors import DenoiserError
 
 
-
 class _Bar:
     """A tqdm progress bar fed by a (done, total) callback: the engine's, in tiles,
     or the evaluation's, in images."""

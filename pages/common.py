@@ -14,6 +14,8 @@ APP_MARK = "_navigation_ready"
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
 NOISE_LABELS = {"gaussian": "Gaussian", "poisson": "Poisson", "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
+
+
 def max_pixels():
     """Larger uploads are refused before decoding, a guard against decompression bombs."""
     return int(os.environ.get("DENOISER_MAX_PIXELS", DEFAULT_MAX_PIXELS))
