@@ -30,12 +30,13 @@ def read_manifest(models_dir=MODELS_DIR):
     return _manifest_file(models_dir)["models"]
 
 
-def available_models(models_dir=MODELS_DIR):
-    """Names a user can pick: the manifest's default first, the other shipped models
+def available_models(models_dir=MODELS_DIR, *, real_photo=False):
+    """Names a user can pick: the manifest's default first (its `default_real_photo`
+    with `real_photo`, for photos that are already noisy), the other shipped models
     whose files exist, then the classical filters."""
     manifest = _manifest_file(models_dir)
     shipped = [name for name, entry in manifest["models"].items() if (Path(models_dir) / entry["file"]).exists()]
-    default = manifest.get("default")
+    default = manifest.get("default_real_photo" if real_photo else "default")
     if default in shipped:
         shipped.remove(default)
         shipped.insert(0, default)

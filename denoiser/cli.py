@@ -111,13 +111,43 @@ def cmd_add_noise(args):
 
 
 def cmd_evaluate(args):
-    from .catalog import available_models, load_runtime, read_manifest
-    from .evaluate import evaluate, to_csv, to_markdown
+    from .evaluate import to_csv, to_markdown
 
     if args.check_manifest:
         return check_manifest(args)
-    if not args.folders:
-        raise DenoiserError("name at least one folder of clean images, or use --check-manifest")
+    if args.pairs:
+        rows = evaluate_real_pairs(args)
+    elif not args.folders:
+        raise DenoiserError("name at least one folder of clean images, or use --pairs or --check-manifest")
+    else:
+        rows = evaluate_gaussian(args)
+    markdown = to_markdown(rows)
+    print(markdown)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown + "\n")
+    if args.csv:
+        Path(args.csv).write_text(to_csv(rows))
+    return 0
+
+
+def evaluate_real_pairs(args):
+    from .catalog import available_models, load_runtime
+    from .evaluate import evaluate_pairs
+
+    if args.crop is not None and args.crop < 16:
+        raise DenoiserError(f"--crop must be at least 16 pixels, got {args.crop}")
+    runtimes = {spec: load_runtime(spec) for spec in args.models or available_models()[:1]}
+    bar = _Bar(f"pairs in {Path(args.pairs).name}", enabled=not args.quiet, unit="pair")
+    try:
+        return evaluate_pairs(runtimes, args.pairs, scenes=args.scenes, crop=args.crop, progress=bar)
+    finally:
+        bar.close()
+
+
+def evaluate_gaussian(args):
+    from .catalog import available_models, load_runtime, read_manifest
+    from .evaluate import evaluate
+
     manifest = read_manifest()
     rows = []
     for spec in args.models or available_models()[:1]:
@@ -129,13 +159,7 @@ def cmd_evaluate(args):
                 rows += evaluate(runtime, folder, args.sigmas, channels=channels, limit=args.limit, progress=bar)
             finally:
                 bar.close()
-    markdown = to_markdown(rows)
-    print(markdown)
-    if args.markdown:
-        Path(args.markdown).write_text(markdown + "\n")
-    if args.csv:
-        Path(args.csv).write_text(to_csv(rows))
-    return 0
+    return rows
 
 
 def check_manifest(args, tolerance=0.01):
@@ -188,6 +212,22 @@ def cmd_train(args):
     )
     state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
     print(f"epoch {state['epoch']}, best validation PSNR at sigma 25: {state.get('best_val_psnr_25', float('nan')):.2f} dB")
+    return 0
+
+
+def cmd_train_real(args):
+    from .config import RealConfig
+    from .real_training import train_real
+
+    config = RealConfig(
+        arch=args.arch, init_from=args.init_from, train_dir=args.train_dir, pairs_dir=args.pairs_dir,
+        run_dir=args.run_dir, patch_size=args.patch_size, batch_size=args.batch_size, real_share=args.real_share,
+        steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
+        seed=args.seed, max_minutes=args.max_minutes,
+    )
+    state = train_real(config, resume=args.resume, log=lambda line: print(line, flush=True))
+    print(f"epoch {state['epoch']}, best validation PSNR on held-out real scenes: "
+          f"{state.get('best_val_psnr', float('nan')):.2f} dB")
     return 0
 
 
@@ -247,7 +287,7 @@ def cmd_models(args):
 
 
 def build_parser():
-    from .config import TrainConfig
+    from .config import RealConfig, TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -281,6 +321,12 @@ def build_parser():
     p.add_argument("--check-manifest", action="store_true",
                    help="re-measure the numbers in models/manifest.json from the folders under --test-root")
     p.add_argument("--test-root", default="../shared/data/test", help="holds CBSD68/, BSD68/, Set12/")
+    p.add_argument("--pairs", default=None, metavar="DIR",
+                   help="real noisy/clean pairs, paired by name (scene_noisy.png and scene_clean.png, "
+                        "scene_Real.JPG and scene_mean.JPG); each is denoised at its estimated level")
+    p.add_argument("--scenes", nargs="+", default=None, help="with --pairs: only these scenes")
+    p.add_argument("--crop", type=int, default=None, help="with --pairs: a central square of this many pixels")
+    p.add_argument("--real-root", default="../shared/data/real", help="with --check-manifest: holds the pair folders")
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
     p.add_argument("--channels", type=int, choices=[1, 3], default=None)
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
@@ -321,6 +367,24 @@ def build_parser():
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-real", help="train or resume a real-photo model (level-map input, camera noise)")
+    p.add_argument("--arch", default=RealConfig.arch, choices=["dncnn", "ridnet"])
+    p.add_argument("--init-from", default=RealConfig.init_from, help="the Gaussian .keras model to start from")
+    p.add_argument("--train-dir", required=True, help="clean images for the synthetic camera noise")
+    p.add_argument("--pairs-dir", default="", help="real noisy/clean pairs; every 4th scene of a camera is held out")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--patch-size", type=int, default=RealConfig.patch_size)
+    p.add_argument("--batch-size", type=int, default=RealConfig.batch_size)
+    p.add_argument("--real-share", type=float, default=RealConfig.real_share, help="share of real crops in a batch")
+    p.add_argument("--steps-per-epoch", type=int, default=RealConfig.steps_per_epoch)
+    p.add_argument("--epochs", type=int, default=RealConfig.epochs)
+    p.add_argument("--lr", type=float, default=RealConfig.lr)
+    p.add_argument("--lr-halve-every", type=int, default=RealConfig.lr_halve_every)
+    p.add_argument("--seed", type=int, default=RealConfig.seed)
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    p.add_argument("--resume", action="store_true")
+    p.set_defaults(func=cmd_train_real)
 
     p = sub.add_parser("export", help="convert a .keras model to LiteRT")
     p.add_argument("model")

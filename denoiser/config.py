@@ -28,6 +28,8 @@ class TrainConfig:
     val_fraction: float = 0.05
     seed: int = 0
     max_minutes: float = 0.0
+    # Architecture options beyond the preset; they must match `init_from`.
+    overrides: dict = field(default_factory=dict)
     init_from: str = ""
     # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`).
     quantization_aware: bool = False
@@ -36,3 +38,25 @@ class TrainConfig:
 
 def learning_rate(config, epoch):
     return max(config.min_lr, config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every)))
+
+
+@dataclass
+class RealConfig:
+    """A real-photo run (`real_training`): a level-map model fine-tuned on camera noise."""
+
+    arch: str = "dncnn"
+    init_from: str = "models/dncnn_color.keras"
+    train_dir: str = ""
+    pairs_dir: str = ""
+    run_dir: str = "runs/dncnn_real"
+    patch_size: int = 64
+    batch_size: int = 16
+    real_share: float = 0.5
+    steps_per_epoch: int = 100
+    epochs: int = 20
+    lr: float = 1e-4
+    lr_halve_every: int = 8
+    seed: int = 0
+    max_minutes: float = 0.0
+    # Architecture options beyond the preset; they must match `init_from`.
+    overrides: dict = field(default_factory=dict)

@@ -4,8 +4,10 @@ level, and tiled inference through any runtime."""
 import numpy as np
 
 from .errors import DenoiserError
-from .metrics import estimate_noise_sigma
+from .metrics import estimate_noise_sigma, estimate_photo_noise
 from .tiling import plan_tiles, run_tiled
+
+MAX_LEVEL = 255.0
 
 
 def _check_image(image):
@@ -23,30 +25,58 @@ def count_tiles(image_shape, runtime, *, tile=None):
     return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin))
 
 
+def level_map(level, shape):
+    """The noise level (0-255 scale; one number, or one per pixel as an HxW array) as
+    an HxWx1 map on the 0-1 scale, the extra input channel of a level-map model."""
+    level = np.asarray(level, dtype=np.float32)
+    if level.ndim == 3 and level.shape[2] == 1:
+        level = level[..., 0]
+    if level.ndim not in (0, 2) or (level.ndim == 2 and level.shape != tuple(shape[:2])):
+        raise DenoiserError(f"the noise level must be one number or a {shape[1]}x{shape[0]} map, got shape {level.shape}")
+    if not np.all(np.isfinite(level)) or level.min() < 0 or level.max() > MAX_LEVEL:
+        raise DenoiserError(f"the noise level must be between 0 and {MAX_LEVEL:g}, got {level.min():g} to {level.max():g}")
+    return np.broadcast_to(level / np.float32(255), tuple(shape[:2])).astype(np.float32)[..., None]
+
+
+def default_level(noisy, runtime):
+    """The level a model gets when none is given: the real-noise estimate for a
+    level-map model, the white-noise estimate for a classical filter."""
+    if runtime.level_map:
+        return estimate_photo_noise(noisy)
+    return estimate_noise_sigma(noisy) if runtime.kind == "classical" else None
+
+
 def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None):
     """Denoises a float HWC image in [0, 1] with `runtime`, tile by tile.
 
     A gray image goes to a colour model by replication, a colour image to a gray
-    model plane by plane. `sigma` (0-255) matters only to the classical filters;
-    when it is None they use the blind estimate. `progress(done, total)` counts tiles.
+    model plane by plane. `sigma` (0-255) is the noise level: the classical filters
+    take it as their strength, and a level-map model reads it as its map (one
+    number, or an HxW array for noise that varies across the image). Other models
+    ignore it. When it is None, `default_level` estimates it. `progress(done, total)`
+    counts tiles.
     """
     noisy = _check_image(noisy)
     tile = tile or runtime.tile
     if runtime.kind == "litert" and tile > runtime.tile:
         raise DenoiserError(f"this model takes tiles of at most {runtime.tile} pixels, not {tile}")
     batch = batch or runtime.batch
-    if runtime.kind == "classical" and sigma is None:
-        sigma = estimate_noise_sigma(noisy)
+    if sigma is None:
+        sigma = default_level(noisy, runtime)
+    level = level_map(sigma, noisy.shape) if runtime.level_map else None
 
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
 
+    def with_level(image):
+        return image if level is None else np.concatenate([image, level], axis=2)
+
     options = dict(tile=tile, margin=runtime.margin, batch=batch)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
-        return run_tiled(noisy, predict, progress=progress, **options)
+        return run_tiled(with_level(noisy), predict, progress=progress, **options)
     if channels == 3:
-        colour = run_tiled(np.repeat(noisy, 3, axis=2), predict, progress=progress, **options)
+        colour = run_tiled(with_level(np.repeat(noisy, 3, axis=2)), predict, progress=progress, **options)
         return colour.mean(axis=2, keepdims=True)
     total = count_tiles(noisy.shape, runtime, tile=tile)
     per_plane = total // 3
@@ -56,11 +86,13 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
             if progress is not None:
                 progress(offset + done, total)
 
-        planes.append(run_tiled(noisy[..., c : c + 1], predict, progress=plane_progress, **options))
+        planes.append(run_tiled(with_level(noisy[..., c : c + 1]), predict, progress=plane_progress, **options))
     return np.concatenate(planes, axis=2)
 
 
 def denoise_whole(noisy, runtime, *, sigma=None):
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = _check_image(noisy)
+    if runtime.level_map:
+        noisy = np.concatenate([noisy, level_map(sigma, noisy.shape)], axis=2)
     return runtime.predict(noisy[None], sigma=sigma)[0]

@@ -1,7 +1,11 @@
 """The evaluation protocol of the benchmark sets (see the project README):
 noise added unclipped with a fixed seed per image, the output clipped and
 rounded to uint8, PSNR and Gaussian-window SSIM on the uint8 images, the mean
-over the set, the noisy input's PSNR beside it."""
+over the set, the noisy input's PSNR beside it.
+
+Real pairs (`evaluate_pairs`) add nothing: each noisy photo is denoised at its
+estimated level (`metrics.estimate_photo_noise`) and scored against its clean
+reference; a row's sigma is then the mean level the model was given."""
 
 import csv
 import io
@@ -12,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .errors import DenoiserError
 from .data import list_images
 from .engine import denoise
 from .io import load_image
+from .pairs import pair_files
 
 
 @dataclass
@@ -64,6 +70,47 @@ def evaluate(runtime, folder, sigmas, *, channels, limit=None, tile=None, progre
                 float(np.mean(noisy_scores)), float(np.mean(psnrs)), float(np.mean(ssims)))
         )
     return rows
+
+
+def centre_crop(image, size):
+    if size is None:
+        return image
+    h, w = image.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top : top + size, left : left + size]
+
+
+def evaluate_pairs(runtimes, folder, *, scenes=None, crop=None, strength=1.0, progress=None):
+    """One Row per runtime on the real pairs of `folder` (all, or the named `scenes`),
+    each denoised at `strength` times its estimated level, optionally on central
+    `crop`-pixel squares. Each pair is read and its level estimated once."""
+    pairs = pair_files(folder)
+    if scenes:
+        missing = sorted(set(scenes) - set(pairs))
+        if missing:
+            raise DenoiserError(f"no pairs named {', '.join(missing)} in {folder}")
+        pairs = {scene: pairs[scene] for scene in scenes}
+    scores = {name: ([], []) for name in runtimes}
+    noisy_scores, levels = [], []
+    for i, (noisy_path, clean_path) in enumerate(pairs.values()):
+        noisy, clean = (centre_crop(load_image(p).pixels, crop) for p in (noisy_path, clean_path))
+        if noisy.shape != clean.shape:
+            raise DenoiserError(f"{noisy_path.name} and {clean_path.name} differ in size")
+        level = strength * metrics.estimate_photo_noise(noisy)
+        levels.append(level)
+        noisy_scores.append(metrics.psnr(clean, noisy))
+        for name, runtime in runtimes.items():
+            denoised = denoise(noisy, runtime, sigma=level)
+            scores[name][0].append(metrics.psnr(clean, denoised))
+            scores[name][1].append(metrics.ssim(clean, denoised))
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    label = Path(folder).name + (f" ({crop}px)" if crop else "")
+    return [
+        Row(name, label, float(np.mean(levels)), len(pairs), float(np.mean(noisy_scores)),
+            float(np.mean(psnrs)), float(np.mean(ssims)))
+        for name, (psnrs, ssims) in scores.items()
+    ]
 
 
 def to_markdown(rows):

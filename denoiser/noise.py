@@ -3,8 +3,16 @@
 Images are float32 in [0, 1], HWC. Gaussian levels are on the 0-255 scale, as in
 the denoising literature. Only `gaussian` may leave [0, 1] (with `clip=False`),
 because the evaluation protocol feeds the model unclipped noisy floats.
+
+`camera` simulates what a camera does to the noise of a photo, after Brooks et al.,
+"Unprocessing Images for Learned Raw Denoising" (CVPR 2019), and the JPEG step of
+CBDNet (Guo et al., "Toward Convolutional Blind Denoising of Real Photographs",
+CVPR 2019): the noise is added to a Bayer mosaic in linear light, where it is
+Poisson-Gaussian, and the demosaicing, tone curve and JPEG make it depend on the
+signal and correlate it between neighbours.
 """
 
+import cv2
 import numpy as np
 
 from .errors import DenoiserError
@@ -78,6 +86,80 @@ def random_impulse(clean, amount, *, rng):
     return noisy
 
 
+# Brooks et al. draw the shot-noise variance log-uniformly in [1e-4, 1.2e-2] and the
+# read-noise variance from a line in log-log space fitted to real sensors.
+SHOT_PER_ISO = 1e-6
+READ_LOG_SLOPE, READ_LOG_OFFSET = 2.18, 1.20
+MAX_ISO = 25600
+RED_GAIN, BLUE_GAIN = (1.9, 2.4), (1.5, 1.9)
+
+
+def _srgb_to_linear(image):
+    # Inverse of Brooks et al.'s smoothstep tone curve, then of the sRGB gamma.
+    toned = 0.5 - np.sin(np.arcsin(1.0 - 2.0 * np.clip(image, 0.0, 1.0)) / 3.0)
+    return np.where(toned <= 0.04045, toned / 12.92, ((toned + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(linear):
+    linear = np.clip(linear, 0.0, 1.0)
+    gamma = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return 3.0 * gamma**2 - 2.0 * gamma**3
+
+
+def _mosaic(rgb):
+    """RGGB Bayer mosaic of an RGB image with even height and width."""
+    raw = np.empty(rgb.shape[:2], rgb.dtype)
+    raw[0::2, 0::2] = rgb[0::2, 0::2, 0]
+    raw[0::2, 1::2] = rgb[0::2, 1::2, 1]
+    raw[1::2, 0::2] = rgb[1::2, 0::2, 1]
+    raw[1::2, 1::2] = rgb[1::2, 1::2, 2]
+    return raw
+
+
+def camera_noise_variances(iso):
+    """(shot, read) variances of the linear raw signal at an ISO-like level."""
+    shot = SHOT_PER_ISO * iso
+    read = float(np.exp(READ_LOG_SLOPE * np.log(shot) + READ_LOG_OFFSET)) if shot > 0 else 0.0
+    return shot, read
+
+
+def camera(clean, iso, *, rng, jpeg_quality=90):
+    """A clean sRGB image as a camera at `iso` (0 to 25600) would have photographed it.
+
+    Inverse tone curve and gamma to linear light, inverse white balance with gains
+    drawn from `rng`, an RGGB mosaic, shot and read noise (variance
+    shot * signal + read, with shot = iso * 1e-6 as in Brooks et al.), OpenCV's
+    demosaicing, the white balance, gamma and tone curve again, and JPEG at
+    `jpeg_quality` (1-100; None skips it). A gray image goes through the same
+    camera as three equal channels and comes back as their mean.
+    """
+    clean = _check(clean, rng)
+    _check_range("iso", iso, 0, MAX_ISO)
+    if jpeg_quality is not None:
+        _check_range("jpeg_quality", jpeg_quality, 1, 100)
+    if clean.shape[2] not in (1, 3):
+        raise ValueError(f"expected 1 or 3 channels, got {clean.shape[2]}")
+    gray = clean.shape[2] == 1
+    rgb = np.repeat(clean, 3, axis=2) if gray else clean
+    height, width = rgb.shape[:2]
+    # Demosaicing needs whole 2x2 cells and some context: pad by reflection, crop back.
+    pad_h, pad_w = max(4 - height, 0) + (height % 2), max(4 - width, 0) + (width % 2)
+    rgb = np.pad(rgb, [(0, pad_h), (0, pad_w), (0, 0)], mode="symmetric")
+    gains = np.array([rng.uniform(*RED_GAIN), 1.0, rng.uniform(*BLUE_GAIN)])
+    raw = _mosaic(_srgb_to_linear(rgb.astype(np.float64)) / gains)
+    shot, read = camera_noise_variances(iso)
+    raw = raw + rng.standard_normal(raw.shape) * np.sqrt(shot * raw + read)
+    raw16 = np.rint(np.clip(raw, 0.0, 1.0) * 65535).astype(np.uint16)
+    linear = cv2.cvtColor(raw16, cv2.COLOR_BayerRGGB2RGB).astype(np.float64) / 65535 * gains
+    noisy = _linear_to_srgb(linear)[:height, :width]
+    if jpeg_quality is not None:
+        quantized = np.rint(np.clip(noisy, 0.0, 1.0) * 255).astype(np.uint8)
+        ok, encoded = cv2.imencode(".jpg", quantized[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        noisy = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1] / 255.0
+    noisy = noisy.astype(np.float32)
+    return noisy.mean(axis=2, keepdims=True) if gray else noisy
+
+
 # The slider level (0-75) that the app and CLI expose maps to each model's parameter.
 NOISE_TYPES = {
     "gaussian": (gaussian, lambda level: {"sigma": level}),
@@ -85,6 +167,8 @@ NOISE_TYPES = {
     "salt_and_pepper": (salt_and_pepper, lambda level: {"amount": min(1.0, level / 255.0)}),
     "speckle": (speckle, lambda level: {"sigma": level}),
     "random_impulse": (random_impulse, lambda level: {"amount": min(1.0, level / 255.0)}),
+    # A slider level of 1 is ISO 100, so 0-75 spans ISO 0 to 7500.
+    "camera": (camera, lambda level: {"iso": 100.0 * level}),
 }
 
 

@@ -5,6 +5,10 @@ same shape; `engine.denoise` does the tiling around it.
 LiteRT files made by `export` output the noise estimate ("noise"), which the
 runtime subtracts from the input in float.
 
+A model that takes a noise-level map (the real-photo models) reads one channel
+more than it writes: the engine appends the map, and `channels` counts the
+image's channels alone.
+
 A LiteRT model has one fixed input shape (batch, tile, tile, channels): the
 tiles are padded to it and the last batch is filled up, so the interpreter is
 never resized and is invoked once per batch, not once per patch.
@@ -47,7 +51,11 @@ class KerasRuntime:
 
     @property
     def channels(self):
-        return self.model.input_shape[-1]
+        return self.model.output_shape[-1]
+
+    @property
+    def level_map(self):
+        return self.model.input_shape[-1] == self.channels + 1
 
     @property
     def device(self):
@@ -81,13 +89,18 @@ class LiteRTRuntime:
             raise DenoiserError(f"output must be 'noise' or 'denoised', got {self.output!r}")
         if len(shape) != 4 or shape[1] != shape[2]:
             raise DenoiserError(f"{self.path}: expected a square NHWC input, got shape {list(shape)}")
-        self.batch, self.tile, self._channels = int(shape[0]), int(shape[1]), int(shape[3])
+        self.batch, self.tile, self._inputs = int(shape[0]), int(shape[1]), int(shape[3])
+        self._channels = int(self._output["shape"][-1])
         # One interpreter serves one call at a time; concurrent sessions queue here.
         self._lock = threading.Lock()
 
     @property
     def channels(self):
         return self._channels
+
+    @property
+    def level_map(self):
+        return self._inputs == self._channels + 1
 
     @property
     def device(self):
@@ -115,7 +128,7 @@ class LiteRTRuntime:
         # Edge padding keeps the padded area image-like; the kept pixels are
         # at most `margin` from real context, so the padding barely reaches them.
         padded = np.pad(batch, [(0, 0), (0, self.tile - h), (0, self.tile - w), (0, 0)], mode="edge")
-        out = np.empty_like(padded)
+        out = np.empty((n, self.tile, self.tile, self._channels), np.float32)
         with self._lock:
             for first in range(0, n, self.batch):
                 chunk = padded[first : first + self.batch]
@@ -127,7 +140,7 @@ class LiteRTRuntime:
                     self._interpreter.get_tensor(self._output["index"])
                 )[: len(chunk)]
         out = out[:, :h, :w]
-        return batch - out if self.output == "noise" else out
+        return batch[..., : self._channels] - out if self.output == "noise" else out
 
 
 @dataclass
@@ -138,6 +151,7 @@ class ClassicalRuntime:
     batch: int = 1
     kind: str = "classical"
     device: str = "CPU"
+    level_map: bool = False
 
     def __post_init__(self):
         if self.method not in CLASSICAL:

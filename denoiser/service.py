@@ -90,8 +90,11 @@ def make_noisy(clean, kind, level, seed):
 
 
 def sigma_for(noisy, kind, level):
-    """The Gaussian level as given; for other noise, the blind estimate."""
-    return float(level) if kind == "gaussian" else metrics.estimate_noise_sigma(noisy)
+    """The Gaussian level as given; for camera noise, the photo-noise estimate; for
+    other noise, the white-noise estimate."""
+    if kind == "gaussian":
+        return float(level)
+    return photo_level(noisy) if kind == "camera" else metrics.estimate_noise_sigma(noisy)
 
 
 def run_demo(clean, runtime, *, kind, level, seed, progress=None):
@@ -108,11 +111,17 @@ def run_demo(clean, runtime, *, kind, level, seed, progress=None):
     return result
 
 
-def run_noisy_photo(noisy, runtime, *, progress=None):
-    """Denoises a photo that is already noisy; nothing is added and nothing is scored."""
-    sigma = metrics.estimate_noise_sigma(noisy)
-    result, _ = _run(noisy, runtime, sigma, progress)
-    result.estimated_sigma = sigma
+def photo_level(noisy):
+    """The default strength for a photo that is already noisy: its estimated noise level."""
+    return metrics.estimate_photo_noise(noisy)
+
+
+def run_noisy_photo(noisy, runtime, *, level=None, progress=None):
+    """Denoises a photo that is already noisy at `level` (0-255 scale; default: the
+    estimate); nothing is added and nothing is scored."""
+    estimate = photo_level(noisy)
+    result, _ = _run(noisy, runtime, estimate if level is None else float(level), progress)
+    result.estimated_sigma = estimate
     return result
 
 

@@ -35,6 +35,9 @@ def transfer_weights(source, target):
     the gray noise is the mean of the three colour noises, so the last kernel
     and bias average over their output channels. The gray model then computes
     exactly the channel mean of what the colour model computes.
+
+    A model that also reads a noise-level map starts with zero weights on that
+    channel, so before training it computes exactly what `source` computes.
     """
     sources = {layer.name: layer for layer in source.layers}
     for layer in target.layers:
@@ -46,6 +49,8 @@ def transfer_weights(source, target):
                 have = have.sum(axis=2, keepdims=True)
             if have.ndim in (1, 4) and want.shape[-1] == 1 and have.shape[-1] != 1:
                 have = have.mean(axis=-1, keepdims=True)
+            if have.ndim == 4 and want.shape[2] == have.shape[2] + 1:
+                have = np.concatenate([have, np.zeros_like(have[:, :, :1])], axis=2)
             if want.shape != have.shape:
                 raise ValueError(f"layer {layer.name!r}: cannot fit weights of shape {have.shape} into {want.shape}")
             adapted.append(have)

@@ -8,12 +8,14 @@ from denoiser.catalog import available_models, load_runtime, model_for_channels,
 from denoiser.errors import DenoiserError
 from denoiser.io import DEFAULT_MAX_PIXELS, load_image
 from denoiser.runtimes import keras_device
-from denoiser.service import SAMPLES, ResultCache, check_size, load_sample
+from denoiser.service import SAMPLES, ResultCache, check_size, load_sample, photo_level
 
 APP_MARK = "_navigation_ready"
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
-NOISE_LABELS = {"gaussian": "Gaussian", "poisson": "Poisson", "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
+NOISE_LABELS = {"gaussian": "Gaussian", "camera": "Camera (ISO)", "poisson": "Poisson",
+                "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
+DEFAULT_LEVEL_RANGE = (0.0, 50.0)
 
 
 def max_pixels():
@@ -48,8 +50,8 @@ def manifest():
 
 
 @st.cache_data
-def model_names():
-    return available_models()
+def model_names(real_photo=False):
+    return available_models(real_photo=real_photo)
 
 
 @st.cache_data
@@ -66,9 +68,34 @@ def model_label(name):
     return model_title(name, manifest())
 
 
-def model_picker(key="model", label="Model"):
-    names = model_names()
+def model_picker(key="model", label="Model", real_photo=False):
+    """The model select box; for a photo that is already noisy, the real-photo model comes first."""
+    names = model_names(real_photo)
     return st.selectbox(label, names, format_func=model_label, key=key)
+
+
+@st.cache_data(show_spinner="Estimating the noise…")
+def estimated_level(key, _pixels):
+    return photo_level(_pixels)
+
+
+def strength_control(name, pixels, key):
+    """The noise level the model removes, defaulting to the photo's estimate; None for
+    models that take no level (the Gaussian networks are blind)."""
+    model = runtime(name)
+    estimate = estimated_level(key, pixels)
+    if not (model.level_map or model.kind == "classical"):
+        st.caption(f"Estimated noise level: **{estimate:.1f}**. This model is blind: it takes no strength. "
+                   "The real-photo models do.")
+        return None
+    low, high = manifest().get(name, {}).get("sigma_range", DEFAULT_LEVEL_RANGE)
+    default = float(min(max(round(estimate, 1), low), high))
+    level = st.slider("Strength: the noise level to remove (0–255 scale)", float(low), float(high), default, 0.1,
+                      key=f"strength_{name}_{key}",
+                      help="Starts at the level estimated from the photo. Lower keeps more texture; higher smooths more.")
+    note = " (the slider's end)" if default != round(estimate, 1) else ""
+    st.caption(f"Estimated from the photo: **{estimate:.1f}**{note}")
+    return level
 
 
 def model_card(name):
@@ -143,7 +170,9 @@ def image_input(key="input"):
 
 def noise_controls(key="noise"):
     kind = st.selectbox("Noise type", list(NOISE_LABELS), format_func=NOISE_LABELS.get, key=f"{key}_kind")
-    level = st.slider("Noise level (sigma on the 0–255 scale)", 0, 75, 25, key=f"{key}_level")
+    label = ("Camera ISO, in hundreds (16 is ISO 1600)" if kind == "camera"
+             else "Noise level (sigma on the 0–255 scale)")
+    level = st.slider(label, 0, 75, 16 if kind == "camera" else 25, key=f"{key}_level" + ("_camera" if kind == "camera" else ""))
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed")
     return kind, level, int(seed)
 

@@ -12,6 +12,7 @@ from denoiser.service import (
 )
 from pages.common import (
     device_name, image_input, model_card, model_for_image, model_picker, noise_controls, require_app, result_cache, runtime,
+    strength_control,
 )
 
 require_app()
@@ -25,13 +26,16 @@ with st.sidebar:
     mode = st.radio("Mode", [DEMO, NOISY], key="mode")
     if mode == DEMO:
         kind, level, seed = noise_controls()
-    name = model_for_image(model_picker(), picture)
+    name = model_for_image(model_picker(key="model" if mode == DEMO else "model_real", real_photo=mode == NOISY),
+                           picture)
+    if mode == NOISY:
+        strength = strength_control(name, picture.pixels, image_key(picture.pixels))
     model_card(name)
     st.caption(f"Running on: **{device_name() if runtime(name).kind == 'keras' else 'CPU'}**")
 
 pixels = picture.pixels
 model = runtime(name)
-params = (image_key(pixels), name, mode) + ((kind, level, seed) if mode == DEMO else ())
+params = (image_key(pixels), name, mode) + ((kind, level, seed) if mode == DEMO else (strength,))
 cache = result_cache()
 result = cache.get(params)
 if result is None:
@@ -44,7 +48,7 @@ if result is None:
         if mode == DEMO:
             result = run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress)
         else:
-            result = run_noisy_photo(pixels, model, progress=progress)
+            result = run_noisy_photo(pixels, model, level=strength, progress=progress)
     except DenoiserError as exc:
         bar.empty()
         st.error(str(exc))
@@ -62,7 +66,11 @@ if mode == DEMO:
     if result.ssim_denoised is not None:
         numbers[2].metric("SSIM denoised", f"{result.ssim_denoised:.4f}", f"{result.ssim_denoised - result.ssim_noisy:+.4f} vs noisy")
 else:
-    numbers[0].metric("Estimated noise sigma", f"{result.estimated_sigma:.1f}")
+    numbers[0].metric("Estimated noise level", f"{result.estimated_sigma:.1f}",
+                      help="The standard deviation of the photo's noise on the 0–255 scale, estimated from the "
+                           "photo alone (about ±1.8 on held-out real photos).")
+    if strength is not None:
+        numbers[2].metric("Strength used", f"{result.sigma_used:.1f}")
     numbers[1].metric("PSNR / SSIM", "n/a", help="No clean reference exists for a photo that is already noisy.")
 numbers[3].metric("Time", f"{result.seconds:.2f} s", f"{result.megapixels_per_second:.2f} MP/s", delta_color="off")
 

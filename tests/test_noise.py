@@ -73,3 +73,63 @@ def test_add_noise_dispatches_and_rejects_unknown(rng):
         assert not np.array_equal(noisy, FLAT)
     with pytest.raises(DenoiserError):
         noise.add_noise(FLAT, "pink", 25, rng=rng)
+
+
+def flat(value, side=128):
+    return np.full((side, side, 3), value, np.float32)
+
+
+def test_camera_noise_grows_with_intensity():
+    """Shot noise: in linear light the variance grows with the signal over the whole
+    range; in sRGB too from shadows to mid-tones, before the tone curve compresses
+    the highlights."""
+    def stds(values, space):
+        return [float(np.std(space(noise.camera(flat(v), 1600, rng=np.random.default_rng(0), jpeg_quality=None))))
+                for v in values]
+
+    assert np.all(np.diff(stds((0.05, 0.2, 0.45), lambda x: x)) > 0)
+    assert np.all(np.diff(stds((0.05, 0.2, 0.45, 0.7, 0.9), noise._srgb_to_linear)) > 0)
+
+
+def test_camera_noise_grows_with_iso():
+    stds = [float(noise.camera(flat(0.4), iso, rng=np.random.default_rng(0)).std()) for iso in (200, 1600, 6400)]
+    assert stds[0] < stds[1] < stds[2]
+
+
+def test_camera_noise_is_correlated_between_neighbours():
+    residual = noise.camera(flat(0.4), 3200, rng=np.random.default_rng(0), jpeg_quality=None)[..., 1] - 0.4
+    residual -= residual.mean()
+    horizontal = np.mean(residual[:, 1:] * residual[:, :-1]) / residual.var()
+    assert horizontal > 0.2
+    white = np.random.default_rng(0).standard_normal((128, 128))
+    assert abs(np.mean(white[:, 1:] * white[:, :-1]) / white.var()) < 0.05
+
+
+def test_camera_at_iso_zero_leaves_a_smooth_image_almost_unchanged():
+    from skimage import data, filters
+
+    smooth = filters.gaussian(data.astronaut()[::2, ::2] / 255.0, sigma=2, channel_axis=-1).astype(np.float32)
+    rendered = noise.camera(smooth, 0, rng=np.random.default_rng(0), jpeg_quality=None)
+    assert 10 * np.log10(1 / np.mean((rendered - smooth) ** 2)) > 40
+
+
+def test_camera_same_seed_same_image_any_size_and_gray():
+    image = np.random.default_rng(3).random((33, 17, 3)).astype(np.float32)
+    a = noise.camera(image, 800, rng=np.random.default_rng(5))
+    assert np.array_equal(a, noise.camera(image, 800, rng=np.random.default_rng(5)))
+    assert not np.array_equal(a, noise.camera(image, 800, rng=np.random.default_rng(6)))
+    assert a.shape == image.shape and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    assert noise.camera(image[:1, :1], 800, rng=np.random.default_rng(5)).shape == (1, 1, 3)
+    assert noise.camera(image[..., :1], 800, rng=np.random.default_rng(5)).shape == (33, 17, 1)
+
+
+@pytest.mark.parametrize("options", [{"iso": -1}, {"iso": 10**6}, {"iso": 100, "jpeg_quality": 0},
+                                     {"iso": 100, "jpeg_quality": 101}])
+def test_camera_rejects_levels_out_of_range(options):
+    with pytest.raises(ValueError):
+        noise.camera(FLAT, rng=np.random.default_rng(0), **options)
+
+
+def test_camera_is_a_noise_type_with_an_iso_level():
+    noisy = noise.add_noise(FLAT, "camera", 16, rng=np.random.default_rng(0))
+    assert np.array_equal(noisy, noise.camera(FLAT, 1600, rng=np.random.default_rng(0)))

@@ -2,19 +2,23 @@
 for Image Denoising", IEEE TIP 2017.
 
 The network predicts the noise; the output is the noisy input minus that prediction.
+With `level_map`, it also reads a noise-level map as FFDNet does, which is how the
+real-photo models take their strength.
 """
 
 import keras
 from keras import layers
 
+from .layers import image_and_level_input
 
-def build_dncnn(channels=3, depth=17, features=64, name="dncnn"):
+
+def build_dncnn(channels=3, depth=17, features=64, level_map=False, name="dncnn"):
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if depth < 2:
         raise ValueError(f"depth must be at least 2, got {depth}")
-    noisy = keras.Input(shape=(None, None, channels), name="noisy")
-    x = layers.Conv2D(features, 3, padding="same", name="conv_in")(noisy)
+    inputs, noisy = image_and_level_input(channels, level_map)
+    x = layers.Conv2D(features, 3, padding="same", name="conv_in")(inputs)
     x = layers.ReLU(name="relu_in")(x)
     for i in range(1, depth - 1):
         x = layers.Conv2D(features, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
@@ -24,7 +28,7 @@ def build_dncnn(channels=3, depth=17, features=64, name="dncnn"):
     # shortens the first phase of training considerably.
     noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="conv_out")(x)
     denoised = layers.Subtract(name="denoised")([noisy, noise])
-    return keras.Model(noisy, denoised, name=name)
+    return keras.Model(inputs, denoised, name=name)
 
 
 def dncnn_receptive_radius(model):

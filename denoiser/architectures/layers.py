@@ -49,6 +49,40 @@ class CropLike(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelSlice(layers.Layer):
+    """Channels [start, stop) of the input: the image part of an image-and-level input."""
+
+    def __init__(self, start=0, stop=3, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+def image_and_level_input(channels, level_map):
+    """The model's input, and the image part of it.
+
+    With `level_map`, the input carries one more channel after the image: the noise
+    level at each pixel (the standard deviation on the 0-1 scale), as FFDNet takes
+    it (Zhang et al., "FFDNet: Toward a Fast and Flexible Solution for CNN-Based
+    Image Denoising", IEEE TIP 2018). The network sees both; the residual is
+    subtracted from the image alone.
+    """
+    if not level_map:
+        noisy = keras.Input(shape=(None, None, channels), name="noisy")
+        return noisy, noisy
+    noisy = keras.Input(shape=(None, None, channels + 1), name="noisy_and_level")
+    return noisy, ChannelSlice(0, channels, name="image")(noisy)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class FeatureAttention(layers.Layer):
     """Channel attention: global average pooling, a bottleneck, and a sigmoid gate."""
 

@@ -9,21 +9,21 @@ not bit-equal with, whole-image inference.
 import keras
 from keras import layers
 
-from .layers import EnhancementAttentionModule
+from .layers import EnhancementAttentionModule, image_and_level_input
 
 
-def build_ridnet(channels=3, features=64, blocks=4, reduction=16, name="ridnet"):
+def build_ridnet(channels=3, features=64, blocks=4, reduction=16, level_map=False, name="ridnet"):
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    noisy = keras.Input(shape=(None, None, channels), name="noisy")
-    x = layers.Conv2D(features, 3, padding="same", name="head")(noisy)
+    inputs, noisy = image_and_level_input(channels, level_map)
+    x = layers.Conv2D(features, 3, padding="same", name="head")(inputs)
     for i in range(blocks):
         x = EnhancementAttentionModule(features, reduction, name=f"eam_{i}")(x)
     # The tail predicts the noise, as DnCNN's last layer does, so that every
     # residual model ends in the same subtraction and exports the same way.
     noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="tail")(x)
     denoised = layers.Subtract(name="denoised")([noisy, noise])
-    return keras.Model(noisy, denoised, name=name)
+    return keras.Model(inputs, denoised, name=name)
 
 
 def ridnet_receptive_radius(model):

@@ -1,0 +1,223 @@
+"""Training the real-photo models: a level-map network (FFDNet's input, on a DnCNN
+or RIDNet body) fine-tuned from a Gaussian model on camera noise.
+
+Each batch is half synthetic, half real. The synthetic half runs clean training
+patches through `noise.camera` at an ISO drawn log-uniformly and a JPEG quality
+drawn uniformly (as in CBDNet); its target is the same camera's rendering with no
+noise, so the network learns to remove noise, not demosaicing. The real half is
+aligned crops of noisy shots and their many-shot means. The level a patch gets is
+the standard deviation of its noise, over the synthetic patch or over the whole
+real scene: the quantity `metrics.estimate_photo_noise` estimates on a photo.
+
+Whole scenes are held out for validation, by a fixed rule on their sorted names,
+never crops of a training scene. Batch norm stays frozen, as the Gaussian model
+left it. Batches are pure functions of (seed, step), and the run checkpoints
+every epoch into its folder (`last.keras`, `best.keras`, `state.json`, `log.csv`),
+so `resume` continues it exactly.
+"""
+
+import csv
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import data, metrics, noise
+from .architectures import layers  # noqa: F401  registers the custom layers for loading
+from .architectures.registry import build_model, get_architecture
+from .config import RealConfig
+from .errors import DenoiserError
+from .io import to_float
+from .pairs import pair_files
+from .train import transfer_weights
+
+HOLD_OUT_EVERY = 4  # every 4th scene of each camera, sorted by name, is held out
+ISO_RANGE = (50.0, 12800.0)
+JPEG_RANGE = (60, 100)
+NO_JPEG = 0.2  # the share of synthetic patches saved losslessly
+SYNTHETIC_BORDER = 8  # demosaicing and JPEG blocks behave differently at borders
+VAL_CROP = 256
+
+
+def camera_of(path):
+    """The camera a scene came from: its name up to the first underscore."""
+    return Path(path).name.split("_")[0].lower()
+
+
+def split_scenes(pairs):
+    """(train, validation) scene names: every HOLD_OUT_EVERY-th scene of each camera."""
+    by_camera = {}
+    for scene, (noisy, _) in pairs.items():
+        by_camera.setdefault(camera_of(noisy), []).append(scene)
+    held = {scene for scenes in by_camera.values() for i, scene in enumerate(sorted(scenes)) if i % HOLD_OUT_EVERY == 1}
+    return [s for s in pairs if s not in held], [s for s in pairs if s in held]
+
+
+def read_pair(noisy_path, clean_path):
+    noisy, clean = data.read_training_image(noisy_path, 3), data.read_training_image(clean_path, 3)
+    if noisy.shape != clean.shape:
+        raise DenoiserError(f"{noisy_path.name} and {clean_path.name} differ in size")
+    return noisy, clean
+
+
+def scene_level(noisy, clean):
+    """The scene's noise level: the standard deviation of noisy - clean, 0-255 scale."""
+    return float(np.std(noisy.astype(np.float32) - clean.astype(np.float32)))
+
+
+def synthetic_pair(patch, rng):
+    """(noisy, clean, level) for one clean uint8 patch through a random camera."""
+    clean = to_float(patch)
+    iso = float(np.exp(rng.uniform(*np.log(ISO_RANGE))))
+    quality = None if rng.random() < NO_JPEG else int(rng.integers(JPEG_RANGE[0], JPEG_RANGE[1] + 1))
+    seed = int(rng.integers(2**32))
+    noisy = noise.camera(clean, iso, rng=np.random.default_rng(seed), jpeg_quality=quality)
+    # The same seed draws the same white balance; at ISO 0 the camera adds no noise.
+    rendered = noise.camera(clean, 0.0, rng=np.random.default_rng(seed), jpeg_quality=None)
+    b = SYNTHETIC_BORDER
+    noisy, rendered = noisy[b:-b, b:-b], rendered[b:-b, b:-b]
+    return noisy, rendered, float(np.std(noisy - rendered) * 255.0)
+
+
+def with_level(noisy, level):
+    return np.concatenate([noisy, np.full(noisy.shape[:-1] + (1,), level / 255.0, np.float32)], axis=-1)
+
+
+class RealBatches:
+    """Batches of (noisy and level, clean), pure functions of (seed, step)."""
+
+    def __init__(self, config, patches, scenes):
+        self.config, self.patches, self.scenes = config, patches, scenes
+
+    def __call__(self, step):
+        config = self.config
+        rng = np.random.default_rng([config.seed, step])
+        size = config.patch_size
+        n_real = int(round(config.batch_size * config.real_share)) if self.scenes else 0
+        inputs, targets = [], []
+        for _ in range(config.batch_size - n_real):
+            patch = self.patches[rng.integers(len(self.patches))]
+            y, x = rng.integers(0, patch.shape[0] - size - 2 * SYNTHETIC_BORDER + 1, 2)
+            crop = patch[y : y + size + 2 * SYNTHETIC_BORDER, x : x + size + 2 * SYNTHETIC_BORDER]
+            noisy, clean, level = synthetic_pair(data.augment(crop[None], [rng.integers(8)])[0], rng)
+            inputs.append(with_level(noisy, level))
+            targets.append(clean)
+        for _ in range(n_real):
+            noisy, clean, level = self.scenes[rng.integers(len(self.scenes))]
+            y = rng.integers(0, noisy.shape[0] - size + 1)
+            x = rng.integers(0, noisy.shape[1] - size + 1)
+            mode = [rng.integers(8)]
+            pair = [data.augment(image[None, y : y + size, x : x + size], mode)[0] for image in (noisy, clean)]
+            inputs.append(with_level(to_float(pair[0]), level))
+            targets.append(to_float(pair[1]))
+        return np.stack(inputs), np.stack(targets)
+
+
+def validation_crops(scenes):
+    """Four fixed VAL_CROP crops of each held-out scene: (inputs with level, clean)."""
+    inputs, clean = [], []
+    for noisy, reference, level in scenes:
+        h, w = noisy.shape[:2]
+        for fy, fx in ((0.3, 0.3), (0.3, 0.7), (0.7, 0.3), (0.7, 0.7)):
+            y, x = int(fy * h) - VAL_CROP // 2, int(fx * w) - VAL_CROP // 2
+            inputs.append(with_level(to_float(noisy[y : y + VAL_CROP, x : x + VAL_CROP]), level))
+            clean.append(to_float(reference[y : y + VAL_CROP, x : x + VAL_CROP]))
+    return np.stack(inputs), np.stack(clean)
+
+
+def validate(model, inputs, clean):
+    denoised = model.predict(inputs, batch_size=4, verbose=0)
+    noisy = inputs[..., : clean.shape[-1]]
+    return {
+        "val_psnr": float(np.mean([metrics.psnr(c, d) for c, d in zip(clean, denoised)])),
+        "val_psnr_noisy": float(np.mean([metrics.psnr(c, n) for c, n in zip(clean, noisy)])),
+    }
+
+
+def build(config):
+    """The level-map model, started from `init_from` with zero weights on the level
+    (so it starts as that model), with batch norm frozen."""
+    arch = get_architecture(config.arch)
+    model = build_model(config.arch, 3, level_map=True, **config.overrides)
+    if config.init_from:
+        from .catalog import load_keras_model
+
+        transfer_weights(load_keras_model(config.init_from), model)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss="mae" if arch.loss == "l1" else "mse")
+    return model
+
+
+def load_scenes(pairs, names):
+    out = []
+    for scene in names:
+        noisy, clean = read_pair(*pairs[scene])
+        out.append((noisy, clean, scene_level(noisy, clean)))
+    return out
+
+
+def train_real(config, *, resume=False, log=print):
+    """Trains (or resumes) the real-photo run in `config.run_dir`; returns its state."""
+    run_dir = Path(config.run_dir)
+    state_path = run_dir / "state.json"
+    if resume:
+        if not state_path.exists():
+            raise DenoiserError(f"{run_dir} holds no run to resume")
+        state = json.loads(state_path.read_text())
+        schedule = {"epochs": config.epochs, "max_minutes": config.max_minutes}
+        config = RealConfig(**{**state["config"], **schedule})
+        model = keras.models.load_model(run_dir / "last.keras")
+    elif state_path.exists():
+        raise DenoiserError(f"{run_dir} already holds a run; resume it or choose another run folder")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        keras.utils.set_random_seed(config.seed)
+        model = build(config)
+        state = {"config": asdict(config), "epoch": 0, "train_seconds": 0.0}
+
+    pairs = pair_files(config.pairs_dir) if config.pairs_dir else {}
+    train_names, val_names = split_scenes(pairs) if pairs else ([], [])
+    state["train_scenes"], state["validation_scenes"] = train_names, val_names
+    log(f"real scenes: {len(train_names)} for training, {len(val_names)} held out: {', '.join(val_names)}")
+    patch = config.patch_size + 2 * SYNTHETIC_BORDER
+    files = data.list_images(config.train_dir)
+    patches = data.extract_patches(files, channels=3, patch_size=patch, stride=patch, scales=(1.0, 0.7))
+    batches = RealBatches(config, patches, load_scenes(pairs, train_names))
+    val_inputs, val_clean = validation_crops(load_scenes(pairs, val_names)) if val_names else (None, None)
+    log_path = run_dir / "log.csv"
+    started = time.monotonic()
+    for epoch in range(state["epoch"], config.epochs):
+        lr = config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every))
+        model.optimizer.learning_rate.assign(lr)
+        epoch_started, losses = time.monotonic(), []
+        for index in range(config.steps_per_epoch):
+            inputs, targets = batches(epoch * config.steps_per_epoch + index)
+            losses.append(float(model.train_on_batch(inputs, targets)))
+        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr,
+               "epoch_seconds": time.monotonic() - epoch_started}
+        if val_inputs is not None:
+            row.update(validate(model, val_inputs, val_clean))
+        state["epoch"] = epoch + 1
+        state["steps"] = state["epoch"] * config.steps_per_epoch
+        state["patches_seen"] = state["steps"] * config.batch_size
+        state["train_seconds"] += row["epoch_seconds"]
+        if row.get("val_psnr", 0.0) > state.get("best_val_psnr", -1.0):
+            state["best_val_psnr"], state["best_epoch"] = row.get("val_psnr", 0.0), epoch + 1
+            model.save(run_dir / "best.keras")
+        model.save(run_dir / "last.keras")
+        state_path.write_text(json.dumps(state, indent=2))
+        new_log = not log_path.exists()
+        with log_path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new_log:
+                writer.writeheader()
+            writer.writerow(row)
+        log(" ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}" for key, value in row.items()))
+        if config.max_minutes and time.monotonic() - started > 60 * config.max_minutes:
+            break
+    return state

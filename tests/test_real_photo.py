@@ -1,0 +1,201 @@
+"""Real photos: level-map models, the photo-noise estimate, pairs, and the real-photo
+training run, on tiny models and images that packages ship."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from support import randomize
+from denoiser import metrics, noise
+from denoiser.architectures.registry import build_model
+from denoiser.config import RealConfig
+from denoiser.engine import denoise, denoise_whole, level_map
+from denoiser.errors import DenoiserError
+from denoiser.evaluate import evaluate_pairs
+from denoiser.export import export_file
+from denoiser.pairs import pair_files
+from denoiser.runtimes import KerasRuntime, LiteRTRuntime
+from denoiser.train import transfer_weights
+
+TINY = {"dncnn": {"depth": 5, "features": 8}, "ridnet": {"features": 8, "blocks": 1, "reduction": 4}}
+
+
+@pytest.fixture(scope="module")
+def level_dncnn():
+    return randomize(build_model("dncnn", 3, level_map=True, **TINY["dncnn"]), seed=3)
+
+
+def with_level(image, level):
+    return np.concatenate([image, np.full(image.shape[:2] + (1,), level / 255, np.float32)], axis=2)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_level_map_models_read_one_channel_more_and_round_trip(name, tmp_path):
+    model = randomize(build_model(name, 3, level_map=True, **TINY[name]))
+    assert model.input_shape[-1] == 4 and model.output_shape[-1] == 3
+    x = np.random.default_rng(0).random((1, 19, 23, 4)).astype(np.float32)
+    low, high = x.copy(), x.copy()
+    low[..., 3], high[..., 3] = 0.01, 0.1
+    # The level changes what the model removes.
+    assert np.abs(model.predict_on_batch(low) - model.predict_on_batch(high)).max() > 1e-3
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6)
+
+
+def test_a_level_map_model_started_from_a_blind_one_computes_the_same(tiny_dncnn, astronaut):
+    model = transfer_weights(tiny_dncnn, build_model("dncnn", 3, level_map=True, depth=5, features=8))
+    for level in (0, 30):
+        np.testing.assert_allclose(model.predict_on_batch(with_level(astronaut, level)[None]),
+                                   tiny_dncnn.predict_on_batch(astronaut[None]), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(70, 45, 3), (33, 33, 1), (8, 100, 3)])
+def test_tiled_level_map_model_equals_whole_image(level_dncnn, shape):
+    image = np.random.default_rng(1).random(shape).astype(np.float32)
+    runtime = KerasRuntime(level_dncnn, margin=5, tile=16)
+    assert runtime.level_map and runtime.channels == 3
+    level = np.random.default_rng(2).uniform(0, 30, shape[:2])
+    tiled = denoise(image, runtime, sigma=level, batch=3)
+    reference = image if shape[2] == 3 else np.repeat(image, 3, axis=2)
+    whole = denoise_whole(reference, runtime, sigma=level)
+    np.testing.assert_allclose(tiled, whole if shape[2] == 3 else whole.mean(axis=2, keepdims=True), atol=1e-5)
+
+
+def test_levels_out_of_range_or_of_the_wrong_shape_are_refused(level_dncnn):
+    runtime = KerasRuntime(level_dncnn, margin=5, tile=16)
+    image = np.zeros((20, 20, 3), np.float32)
+    for bad in (-1, 256, float("nan"), np.zeros((5, 5))):
+        with pytest.raises(DenoiserError, match="noise level"):
+            denoise(image, runtime, sigma=bad)
+    assert level_map(10, (4, 6, 3)).shape == (4, 6, 1)
+
+
+def test_without_a_level_the_photo_estimate_is_used(level_dncnn, astronaut):
+    runtime = KerasRuntime(level_dncnn, margin=5, tile=64)
+    estimate = metrics.estimate_photo_noise(astronaut)
+    np.testing.assert_array_equal(denoise(astronaut, runtime), denoise(astronaut, runtime, sigma=estimate))
+
+
+# Stated tolerance of LiteRT against Keras for a level-map model: as for the blind ones.
+LITERT_TOLERANCE = {"float16": (2e-3, 5e-4), "int8_dynamic": (2e-2, 4e-3)}
+
+
+@pytest.mark.parametrize("variant", sorted(LITERT_TOLERANCE))
+def test_level_map_model_exports_to_litert_within_tolerance(level_dncnn, tmp_path, variant):
+    path, output = export_file(level_dncnn, tmp_path / "m.tflite", variant, tile=32, batch=2)
+    lite = LiteRTRuntime(path, margin=5, output=output)
+    assert lite.level_map and lite.channels == 3
+    image = np.random.default_rng(1).random((70, 45, 3)).astype(np.float32)
+    expected = denoise(image, KerasRuntime(level_dncnn, margin=5, tile=32), sigma=12)
+    difference = np.abs(denoise(image, lite, sigma=12) - expected)
+    largest, mean = LITERT_TOLERANCE[variant]
+    assert difference.max() < largest and difference.mean() < mean
+
+
+def white(image, sigma, seed=0):
+    return image + np.random.default_rng(seed).standard_normal(image.shape).astype(np.float32) * sigma / 255
+
+
+def test_photo_estimate_reads_camera_noise_that_the_white_estimate_misses(astronaut_crop):
+    """Camera noise is correlated and JPEG-compressed: the wavelet estimate sees a
+    fraction of it; the photo estimate is within 40% of the true level."""
+    rendered = noise.camera(astronaut_crop, 0, rng=np.random.default_rng(0), jpeg_quality=None)
+    for iso in (1600, 6400):
+        noisy = noise.camera(astronaut_crop, iso, rng=np.random.default_rng(0), jpeg_quality=90)
+        true = float(np.std(noisy - rendered) * 255)
+        assert abs(metrics.estimate_photo_noise(noisy) - true) < 0.4 * true
+        assert metrics.estimate_noise_sigma(noisy) < 0.6 * true
+
+
+def test_photo_estimate_grows_with_the_noise_and_needs_a_block(astronaut_crop):
+    levels = [metrics.estimate_photo_noise(white(astronaut_crop, s)) for s in (0, 5, 10, 20)]
+    assert np.all(np.diff(levels) > 0)
+    with pytest.raises(ValueError, match="at least"):
+        metrics.estimate_photo_noise(np.zeros((8, 40, 3), np.float32))
+
+
+def save(path, image):
+    Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def pairs_dir(tmp_path, astronaut_crop):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for i, name in enumerate(["a", "b", "c"]):
+        clean = astronaut_crop[i * 16 : i * 16 + 128, :128]
+        save(folder / f"{name}_clean.png", clean)
+        save(folder / f"{name}_noisy.png", white(clean, 10, seed=i))
+    save(folder / "d_mean.png", astronaut_crop[:32, :32])  # no noisy partner: left out
+    (folder / "notes_noisy.txt").write_text("not an image")
+    return folder
+
+
+def test_pairs_are_matched_by_name(pairs_dir, tmp_path):
+    pairs = pair_files(pairs_dir)
+    assert list(pairs) == ["a", "b", "c"]
+    assert all(noisy.name.endswith("_noisy.png") and clean.name.endswith("_clean.png") for noisy, clean in pairs.values())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DenoiserError, match="no noisy/clean pairs"):
+        pair_files(tmp_path / "empty")
+
+
+def test_evaluate_pairs_scores_each_model_against_the_clean_reference(pairs_dir, level_dncnn):
+    from denoiser.classical import CLASSICAL  # noqa: F401
+    from denoiser.catalog import load_runtime
+
+    runtimes = {"median": load_runtime("median"), "keras": KerasRuntime(level_dncnn, margin=5, tile=32)}
+    rows = evaluate_pairs(runtimes, pairs_dir, scenes=["a", "c"], crop=96)
+    assert [r.model for r in rows] == ["median", "keras"] and all(r.images == 2 for r in rows)
+    clean = np.asarray(Image.open(pairs_dir / "a_clean.png"), np.float32) / 255
+    noisy = np.asarray(Image.open(pairs_dir / "a_noisy.png"), np.float32) / 255
+    centre = (slice(16, 112), slice(16, 112))
+    expected_noisy = np.mean([metrics.psnr(clean[centre], noisy[centre]),
+                              metrics.psnr(*(np.asarray(Image.open(pairs_dir / f"c_{r}.png"), np.float32)[centre] / 255
+                                             for r in ("clean", "noisy")))])
+    assert rows[0].psnr_noisy == pytest.approx(expected_noisy)
+    assert rows[0].psnr > rows[0].psnr_noisy  # the median filter helps against this noise
+    with pytest.raises(DenoiserError, match="no pairs named"):
+        evaluate_pairs(runtimes, pairs_dir, scenes=["zzz"])
+
+
+def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir, tmp_path, tiny_dncnn):
+    from denoiser.real_training import RealBatches, split_scenes, train_real
+
+    pairs_dir = tmp_path / "real"
+    pairs_dir.mkdir()
+    source = np.asarray(Image.open(sorted(train_dir.iterdir())[0]), np.float32) / 255
+    for camera in ("canon", "nikon"):
+        for i in range(4):
+            save(pairs_dir / f"{camera}_s{i}_mean.png", source)
+            save(pairs_dir / f"{camera}_s{i}_Real.png", white(source, 8, seed=i))
+    train, held = split_scenes(pair_files(pairs_dir))
+    assert held == ["canon_s1", "nikon_s1"] and not set(train) & set(held)
+
+    init = tmp_path / "init.keras"
+    tiny_dncnn.save(init)
+    config = RealConfig(init_from=str(init), train_dir=str(train_dir), pairs_dir=str(pairs_dir),
+                        run_dir=str(tmp_path / "run"), patch_size=24, batch_size=4, steps_per_epoch=2, epochs=1,
+                        overrides={"depth": 5, "features": 8})
+    state = train_real(config, log=lambda line: None)
+    assert state["epoch"] == 1 and state["validation_scenes"] == held
+    with pytest.raises(DenoiserError, match="already holds a run"):
+        train_real(config, log=lambda line: None)
+    resumed = train_real(RealConfig(**{**config.__dict__, "epochs": 2}), resume=True, log=lambda line: None)
+    assert resumed["epoch"] == 2 and resumed["steps"] == 4
+    saved = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert saved["epoch"] == 2 and (tmp_path / "run" / "best.keras").exists()
+    model = keras.models.load_model(tmp_path / "run" / "last.keras")
+    assert model.input_shape[-1] == 4
+    assert not any(layer.trainable for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+
+    batches = RealBatches(config, np.zeros((3, 40, 40, 3), np.uint8) + 128, [])
+    first, again = batches(5), batches(5)
+    assert np.array_equal(first[0], again[0]) and first[0].shape == (4, 24, 24, 4)
+    # The level channel holds each synthetic patch's measured noise level.
+    for inputs, clean in zip(*first):
+        assert inputs[0, 0, 3] * 255 == pytest.approx(np.std(inputs[..., :3] - clean) * 255, rel=1e-4)
