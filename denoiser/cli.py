@@ -68,12 +68,13 @@ def output_path(source, output, many, suffix="_denoised"):
 
 def cmd_denoise(args):
     from .catalog import available_models, load_runtime, model_for_channels
-    from .engine import denoise
+    from .engine import default_level, denoise
     from .io import load_image, save_picture
-    from .metrics import estimate_noise_sigma
 
+    if args.sigma is not None and not 0 <= args.sigma <= 255:
+        raise DenoiserError(f"--sigma must be between 0 and 255, got {args.sigma}")
     files = expand_inputs(args.inputs)
-    chosen = args.model or available_models()[0]
+    chosen = args.model or available_models(real_photo=True)[0]
     runtimes = {}
     for source in files:
         picture = load_image(source)
@@ -83,7 +84,7 @@ def cmd_denoise(args):
             if name != chosen:
                 print(f"gray images go to {name}: {chosen} is a colour model")
         runtime = runtimes[name]
-        sigma = args.sigma if args.sigma is not None else estimate_noise_sigma(picture.pixels)
+        sigma = args.sigma if args.sigma is not None else default_level(picture.pixels, runtime)
         bar = _Bar(source.name, enabled=not args.quiet)
         try:
             denoised = denoise(picture.pixels, runtime, sigma=sigma, tile=args.tile, batch=args.batch, progress=bar)
@@ -91,7 +92,8 @@ def cmd_denoise(args):
             bar.close()
         target = output_path(source, args.output, len(files) > 1)
         save_picture(picture, denoised, target, fmt=args.format, quality=args.quality)
-        print(f"{source} -> {target} (estimated sigma {sigma:.1f})" if args.sigma is None else f"{source} -> {target}")
+        estimated = args.sigma is None and sigma is not None
+        print(f"{source} -> {target}" + (f" (estimated noise level {sigma:.1f})" if estimated else ""))
     return 0
 
 
@@ -165,7 +167,7 @@ def evaluate_gaussian(args):
 def check_manifest(args, tolerance=0.01):
     """Re-measures every manifest number from the test folders; exit 1 on any difference."""
     from .catalog import load_runtime, read_manifest
-    from .evaluate import evaluate
+    from .evaluate import evaluate, evaluate_pairs
 
     manifest = read_manifest()
     names = [name for name in manifest if name in args.models] if args.models else list(manifest)
@@ -176,6 +178,11 @@ def check_manifest(args, tolerance=0.01):
     print("|---|---|---|---|---|---|")
     for name in names:
         entry, runtime = manifest[name], load_runtime(name)
+        for folder, recorded in entry.get("real_quality", {}).items():
+            row = evaluate_pairs({name: runtime}, Path(args.real_root) / folder, scenes=recorded["scenes"])[0]
+            worst = max(worst, abs(row.psnr - recorded["psnr"]))
+            print(f"| {name} | {folder} ({row.images} real pairs) | estimated | {recorded['psnr']:.3f} | "
+                  f"{row.psnr:.3f} | {row.psnr - recorded['psnr']:+.3f} |")
         for label, scores in entry.get("quality", {}).items():
             folder = Path(args.test_root) / label
             sigmas = [float(s) for s in scores]
@@ -260,6 +267,14 @@ def cmd_publish(args):
         return Path(folder) / args.checkpoint, json.loads(state.read_text())
 
     checkpoint, state = run(args.run_dir)
+    if args.pairs:
+        from .publish import publish_real
+
+        publish_real(checkpoint, args.name, title=args.title, run_state=state, pairs_dir=args.pairs,
+                     tile=args.tile, batch=args.batch)
+        return 0
+    if not args.eval:
+        raise DenoiserError("name the evaluation sets with --eval, or the real pairs of a real-photo run with --pairs")
     sets = dict(item.split("=", 1) for item in args.eval)
     publish(checkpoint, args.name, title=args.title, run_state=state,
             train_dir=args.calibration_dir or state["config"]["train_dir"], eval_sets=sets,
@@ -278,6 +293,9 @@ def cmd_models(args):
         for dataset, scores in entry.get("quality", {}).items():
             facts.append(f"{dataset} " + " / ".join(f"{scores[s]['psnr']:.2f}" for s in scores) + " dB at sigma "
                          + " / ".join(scores))
+        for folder, scores in entry.get("real_quality", {}).items():
+            facts.append(f"{scores['images']} held-out real photos of {folder}: {scores['psnr']:.2f} dB "
+                         f"(noisy {scores['psnr_noisy']:.2f})")
         if "cpu_mp_s" in entry:
             facts.append(f"{entry['cpu_mp_s']:.2f} MP/s on CPU")
         if i == 0 and entry:
@@ -295,10 +313,12 @@ def build_parser():
     p = sub.add_parser("denoise", help="denoise images: files, folders or globs")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--model", default=None,
-                   help="a name from `models`, or a .keras/.tflite path (default: the app's default, first in `models`)")
+                   help="a name from `models`, or a .keras/.tflite path (default: the real-photo model that the app "
+                        "uses for photos that are already noisy)")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: the model's)")
     p.add_argument("--batch", type=int, default=None, help="tiles per batch (default: the model's)")
-    p.add_argument("--sigma", type=float, default=None, help="noise sigma 0-255 for classical filters (default: estimated)")
+    p.add_argument("--sigma", type=float, default=None, help="the noise level to remove, 0-255, for real-photo models and classical filters (default: estimated "
+                        "from each photo); the Gaussian models are blind and ignore it")
     p.add_argument("--output", "-o", default=None, help="output file, or folder for several inputs")
     p.add_argument("--format", default=None, choices=["PNG", "JPEG", "TIFF", "WEBP", "BMP"])
     p.add_argument("--quality", type=int, default=95, help="JPEG quality")
@@ -403,7 +423,9 @@ def build_parser():
     p.add_argument("--name", required=True, help="e.g. dncnn_color")
     p.add_argument("--title", required=True, help="e.g. 'DnCNN colour, blind'")
     p.add_argument("--checkpoint", default="best.keras")
-    p.add_argument("--eval", nargs="+", required=True, metavar="LABEL=FOLDER", help="evaluation sets, e.g. CBSD68=../shared/data/test/CBSD68")
+    p.add_argument("--eval", nargs="+", default=None, metavar="LABEL=FOLDER", help="evaluation sets, e.g. CBSD68=../shared/data/test/CBSD68")
+    p.add_argument("--pairs", default=None, metavar="DIR",
+                   help="for a `train-real` run: the real pairs whose held-out scenes it is measured on")
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--calibration-dir", default=None, help="clean training images for int8 calibration (default: the run's)")

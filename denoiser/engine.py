@@ -41,9 +41,12 @@ def level_map(level, shape):
 def default_level(noisy, runtime):
     """The level a model gets when none is given: the real-noise estimate for a
     level-map model, the white-noise estimate for a classical filter."""
-    if runtime.level_map:
-        return estimate_photo_noise(noisy)
-    return estimate_noise_sigma(noisy) if runtime.kind == "classical" else None
+    if not (runtime.level_map or runtime.kind == "classical"):
+        return None
+    try:
+        return estimate_photo_noise(noisy) if runtime.level_map else estimate_noise_sigma(noisy)
+    except ValueError as exc:
+        raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
 def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None):

@@ -18,7 +18,7 @@ from .bench import synthetic_image
 from .catalog import MANIFEST, MODELS_DIR, load_keras_model
 from .engine import denoise
 from .errors import DenoiserError
-from .evaluate import evaluate
+from .evaluate import evaluate, evaluate_pairs
 from .export import calibration_set, export_file
 from .runtimes import KerasRuntime, LiteRTRuntime
 
@@ -189,13 +189,80 @@ def render_quantization_report(manifest):
     return "\n".join(lines) + "\n"
 
 
-def _update_manifest(models_dir, name, entries, quantization):
+def _update_manifest(models_dir, name, entries, quantization, default_key="default"):
     path = Path(models_dir) / MANIFEST
     manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
     manifest["models"].update(entries)
     manifest.setdefault("quantization", {})[name] = quantization
-    # The app's default: the first published model's fast variant, which runs without
+    # The app's default (for Gaussian demos, or with `default_real_photo` for photos that
+    # are already noisy): the first published model's fast variant, which runs without
     # TensorFlow and so fits the memory of a small cloud host.
-    manifest.setdefault("default", f"{name}_int8" if f"{name}_int8" in entries else name)
+    manifest.setdefault(default_key, f"{name}_int8" if f"{name}_int8" in entries else name)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))
+
+
+REAL_LEVEL_RANGE = (0.0, 25.0)  # the levels of the training patches: about 1 to 22, real scenes 3 to 8
+
+
+def measure_real(runtime, pairs_dir, scenes, progress):
+    """Real-pair quality on the held-out scenes at the estimated level, and CPU speed."""
+    row = evaluate_pairs({runtime.name: runtime}, pairs_dir, scenes=scenes)[0]
+    quality = {Path(pairs_dir).name: {
+        "scenes": list(scenes), "images": row.images, "psnr": round(row.psnr, 3), "ssim": round(row.ssim, 4),
+        "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.sigma, 2),
+    }}
+    progress(f"{runtime.name} on {row.images} held-out real scenes: {row.psnr:.2f} dB (noisy {row.psnr_noisy:.2f})")
+    speed = tiled_throughput(runtime, 3)
+    progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
+    return quality, speed
+
+
+def publish_real(model_path, name, *, title, run_state, pairs_dir, models_dir=MODELS_DIR, tile=256, batch=2,
+                 progress=print):
+    """Writes a real-photo model (level-map input) as `name`.keras, `name`_fp16.tflite and
+    `name`_int8.tflite (dynamic range), each measured on the run's held-out real scenes."""
+    models_dir = Path(models_dir)
+    model = load_keras_model(model_path)
+    if model.input_shape[-1] != model.output_shape[-1] + 1:
+        raise DenoiserError(f"{model_path} takes no noise-level map: it is not a real-photo model")
+    scenes = run_state.get("validation_scenes")
+    if not scenes:
+        raise DenoiserError("the run held out no real scenes to measure on")
+    config = run_state["config"]
+    common = dict(
+        architecture=model.name, channels=model.output_shape[-1], parameters=int(model.count_params()),
+        sigma_range=REAL_LEVEL_RANGE, radius=receptive_radius(model), quality={},
+        training={
+            "data": f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
+                    f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)",
+            "epochs": run_state["epoch"], "steps": run_state["steps"], "patches_seen": run_state["patches_seen"],
+            "patch_size": config["patch_size"], "batch_size": config["batch_size"],
+            "train_hours": round(run_state["train_seconds"] / 3600, 2),
+            "best_validation_psnr_real": round(run_state.get("best_val_psnr", float("nan")), 3),
+            "initialised_from": config["init_from"],
+        },
+    )
+    entries, measured = {}, {}
+    keras_path = models_dir / f"{name}.keras"
+    model.save(keras_path)
+    measured[name] = measure_real(KerasRuntime(model, margin=common["radius"], name=name, tile=tile), pairs_dir,
+                                  scenes, progress)
+    entries[name] = (keras_path, "keras", "float32", {"tile": tile})
+    for variant, suffix in (("float16", "fp16"), ("int8_dynamic", "int8")):
+        path, output = export_file(model, models_dir / f"{name}_{suffix}.tflite", variant, tile=tile, batch=batch)
+        runtime = LiteRTRuntime(path, margin=common["radius"], output=output, name=f"{name}_{suffix}")
+        measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, progress)
+        entries[runtime.name] = (path, "litert", PRECISION[variant], {"output": output, "tile": tile, "batch": batch})
+    manifest_entries = {}
+    for entry_name, (path, kind, precision, extra) in entries.items():
+        real_quality, speed = measured[entry_name]
+        label = "Keras float32" if kind == "keras" else f"LiteRT {precision}"
+        manifest_entries[entry_name] = _entry(path, title=f"{title} ({label})", runtime=kind, precision=precision,
+                                              cpu_mp_s=speed, extra={**extra, "level_map": True,
+                                                                     "real_quality": real_quality}, **common)
+    rows = [{"variant": "Keras float32" if kind == "keras" else precision,
+             "psnr": next(iter(measured[n][0].values()))["psnr"], "mp_s": measured[n][1], "shipped": True}
+            for n, (_, kind, precision, _) in entries.items()]
+    _update_manifest(models_dir, name, manifest_entries, rows, default_key="default_real_photo")
+    return manifest_entries

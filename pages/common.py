@@ -113,6 +113,11 @@ def model_card(name):
     for dataset, scores in quality.items():
         psnrs = " / ".join(f"{scores[s]['psnr']:.2f}" for s in ("15", "25", "50") if s in scores)
         lines.append(f"{dataset} PSNR σ15/25/50: {psnrs} dB")
+    for folder, scores in entry.get("real_quality", {}).items():
+        lines.append(f"Real photos ({scores['images']} held-out scenes of {folder}): {scores['psnr']:.2f} dB, "
+                     f"from {scores['psnr_noisy']:.2f} dB noisy")
+    if entry.get("level_map"):
+        lines.append("Takes a strength: the noise level to remove, estimated from the photo by default")
     training = entry.get("training")
     if training:
         start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""

@@ -66,14 +66,46 @@ def test_moving_the_noise_slider_updates_and_moving_back_reuses(app):
     assert metric(app, "Time").value == first_time
 
 
-def test_already_noisy_mode_estimates_sigma_and_claims_no_psnr(app):
-    fast_model(app)
-    app.radio(key="mode").set_value("My photo is already noisy")
-    app.run()
-    assert not app.exception
-    assert float(metric(app, "Estimated noise sigma").value) < 10
+def noisy_mode(at):
+    at.radio(key="mode").set_value("My photo is already noisy")
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_already_noisy_mode_starts_with_the_real_photo_model_and_its_estimated_strength(app):
+    noisy_mode(app)
+    assert app.selectbox(key="model_real").value == available_models(real_photo=True)[0]
+    pixels = service.load_sample("Astronaut").pixels
+    estimate = service.photo_level(pixels)
+    assert metric(app, "Estimated noise level").value == f"{estimate:.1f}"
     assert metric(app, "PSNR / SSIM").value == "n/a"
     assert all(m.label != "PSNR denoised" for m in app.metric)
+    if load_runtime(app.selectbox(key="model_real").value).level_map:
+        strength = next(s for s in app.slider if s.key.startswith("strength_"))
+        assert strength.value == pytest.approx(round(estimate, 1))
+        assert metric(app, "Strength used").value == f"{strength.value:.1f}"
+
+
+def test_the_strength_slider_sets_the_level_the_model_gets(app):
+    noisy_mode(app)
+    app.selectbox(key="model_real").set_value("median")
+    app.run()
+    strength = next(s for s in app.slider if s.key.startswith("strength_median"))
+    before = app.session_state[strength.key]
+    strength.set_value(20.0)
+    app.run()
+    assert not app.exception, app.exception
+    assert metric(app, "Strength used").value == "20.0" and before != 20.0
+
+
+def test_camera_noise_in_demo_mode(app):
+    fast_model(app)
+    app.selectbox(key="noise_kind").set_value("camera")
+    app.run()
+    assert not app.exception, app.exception
+    clean = service.load_sample("Astronaut").pixels
+    expected = service.run_demo(clean, load_runtime("median"), kind="camera", level=16, seed=0)
+    assert metric(app, "PSNR noisy").value == f"{expected.psnr_noisy:.2f} dB"
 
 
 def upload(at, name, data):

@@ -12,6 +12,10 @@
 # runs/gpu/dncnn_color_qat, from runs/gpu/dncnn_color/best.keras when an earlier
 # call on the same machine left one, else from models/dncnn_color.keras; a new
 # colour model needs this before it is published with --int8-from.
+# STAGE=real trains the real-photo models (train-real: level-map DnCNN and RIDNet
+# on camera noise and real pairs) side by side into runs/gpu/{dncnn,ridnet}_real,
+# from models/dncnn_color.keras and models/ridnet_color.keras, with the real pairs
+# in .gpu/data/polyu_train; RESUME=1 continues them. Device time goes here first.
 set -u
 OUT=${OUT:-/tmp/out}; MIN=${MIN:-7}; STEPS=${STEPS:-500}; PY=${PY:-python3}; STAGE=${STAGE:-3}
 mkdir -p "$OUT"
@@ -23,8 +27,12 @@ export PYTHONPATH=${PYTHONPATH:-}:. KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYT
 export JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32
 $PY -c "import jax, keras; print(jax.__version__, jax.devices(), keras.__version__)" || exit 1
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 20 > "$OUT/gpu.csv" 2>&1 &)
-if [ "$STAGE" = qat ]; then runs=runs/gpu/dncnn_color_qat; else runs=runs/gpu; fi
-if [ "${RESUME:-0}" = 1 ]; then resume=--resume; else resume=; rm -rf "$runs"; fi
+case "$STAGE" in
+    qat) runs=runs/gpu/dncnn_color_qat ;;
+    real) runs="runs/gpu/dncnn_real runs/gpu/ridnet_real" ;;
+    *) runs=runs/gpu ;;
+esac
+if [ "${RESUME:-0}" = 1 ]; then resume=--resume; else resume=; rm -rf $runs; fi
 mkdir -p runs/gpu
 if [ "$STAGE" = 2 ]; then
     color=(--lr 2e-4 --lr-halve-every 5 --init-from models/dncnn_color.keras)
@@ -43,7 +51,18 @@ train() {
 }
 colour_dncnn=(--arch dncnn --channels 3 --train-dir .gpu/data/cbsd432 --patch-size 50 --stride 20)
 pids=()
-if [ "$STAGE" = qat ]; then
+if [ "$STAGE" = real ]; then
+    real() {
+        name=$1; shift
+        $PY -m denoiser train-real --run-dir runs/gpu/$name --train-dir .gpu/data/cbsd432 \
+            --pairs-dir .gpu/data/polyu_train --steps-per-epoch "$STEPS" --epochs 60 --max-minutes "$MIN" \
+            $resume "$@" 2>&1 | grep --line-buffered -v -i warn | sed -u "s/^/[$name] /" >> "$OUT/train.log"
+    }
+    real dncnn_real --arch dncnn --init-from models/dncnn_color.keras --batch-size 64 --lr 1e-4 \
+        --lr-halve-every 10 & pids+=($!)
+    real ridnet_real --arch ridnet --init-from models/ridnet_color.keras --batch-size 32 --lr 1e-4 \
+        --lr-halve-every 10 & pids+=($!)
+elif [ "$STAGE" = qat ]; then
     start=runs/gpu/dncnn_color/best.keras
     [ -f "$start" ] || start=models/dncnn_color.keras
     # The recipe of the CPU run training/dncnn_color_qat. The rounded model's first
@@ -63,14 +82,16 @@ fi
 # checkpoint with its optimizer is split in two, and its last.keras is left out.
 # Each snapshot is written aside and then moved, so a killed call leaves whole files.
 snapshot() {
-    for n in dncnn_color dncnn_gray dncnn_color_qat; do
+    for n in dncnn_color dncnn_gray dncnn_color_qat dncnn_real; do
         [ -d runs/gpu/$n ] && tar -cf "$OUT/$n.tmp" -C runs/gpu $n && mv "$OUT/$n.tmp" "$OUT/$n.tar"
     done
-    if [ -f runs/gpu/ridnet_color/best.keras ]; then
-        rm -rf /tmp/parts && mkdir -p /tmp/parts
-        tar -cf - -C runs/gpu --exclude=ridnet_color/last.keras ridnet_color \
-            | split -b 15m - /tmp/parts/ridnet_color.tar.part- && mv /tmp/parts/* "$OUT/"
-    fi
+    for n in ridnet_color ridnet_real; do
+        if [ -f runs/gpu/$n/best.keras ]; then
+            rm -rf /tmp/parts && mkdir -p /tmp/parts
+            tar -cf - -C runs/gpu --exclude=$n/last.keras $n \
+                | split -b 15m - /tmp/parts/$n.tar.part- && mv /tmp/parts/* "$OUT/"
+        fi
+    done
 }
 (while sleep 45; do snapshot; done) & s=$!
 wait "${pids[@]}"
