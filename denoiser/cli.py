@@ -138,7 +138,7 @@ def evaluate_real_pairs(args):
 
     if args.crop is not None and args.crop < 16:
         raise DenoiserError(f"--crop must be at least 16 pixels, got {args.crop}")
-    runtimes = {spec: load_runtime(spec) for spec in args.models or available_models()[:1]}
+    runtimes = {spec: load_runtime(spec) for spec in args.models or available_models(real_photo=True)[:1]}
     bar = _Bar(f"pairs in {Path(args.pairs).name}", enabled=not args.quiet, unit="pair")
     try:
         return evaluate_pairs(runtimes, args.pairs, scenes=args.scenes, crop=args.crop, progress=bar)
@@ -179,7 +179,8 @@ def check_manifest(args, tolerance=0.01):
     for name in names:
         entry, runtime = manifest[name], load_runtime(name)
         for folder, recorded in entry.get("real_quality", {}).items():
-            row = evaluate_pairs({name: runtime}, Path(args.real_root) / folder, scenes=recorded["scenes"])[0]
+            row = evaluate_pairs({name: runtime}, Path(args.real_root) / folder, scenes=recorded["scenes"],
+                                 crop=recorded.get("crop"))[0]
             worst = max(worst, abs(row.psnr - recorded["psnr"]))
             print(f"| {name} | {folder} ({row.images} real pairs) | estimated | {recorded['psnr']:.3f} | "
                   f"{row.psnr:.3f} | {row.psnr - recorded['psnr']:+.3f} |")
@@ -271,7 +272,7 @@ def cmd_publish(args):
         from .publish import publish_real
 
         publish_real(checkpoint, args.name, title=args.title, run_state=state, pairs_dir=args.pairs,
-                     tile=args.tile, batch=args.batch)
+                     crop=args.crop, tile=args.tile, batch=args.batch)
         return 0
     if not args.eval:
         raise DenoiserError("name the evaluation sets with --eval, or the real pairs of a real-photo run with --pairs")
@@ -306,6 +307,7 @@ def cmd_models(args):
 
 def build_parser():
     from .config import RealConfig, TrainConfig
+    from .noise import NOISE_TYPES
 
     parser = argparse.ArgumentParser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -327,8 +329,9 @@ def build_parser():
 
     p = sub.add_parser("add-noise", help="add synthetic noise to images")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("--type", default="gaussian", choices=["gaussian", "poisson", "salt_and_pepper", "speckle", "random_impulse"])
-    p.add_argument("--level", type=float, default=25.0, help="noise level on the 0-255 scale")
+    p.add_argument("--type", default="gaussian", choices=list(NOISE_TYPES))
+    p.add_argument("--level", type=float, default=25.0,
+                   help="noise level on the 0-255 scale; for --type camera, the ISO in hundreds (16 is ISO 1600)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", "-o", default=None)
     p.add_argument("--format", default=None, choices=["PNG", "JPEG", "TIFF", "WEBP", "BMP"])
@@ -426,6 +429,7 @@ def build_parser():
     p.add_argument("--eval", nargs="+", default=None, metavar="LABEL=FOLDER", help="evaluation sets, e.g. CBSD68=../shared/data/test/CBSD68")
     p.add_argument("--pairs", default=None, metavar="DIR",
                    help="for a `train-real` run: the real pairs whose held-out scenes it is measured on")
+    p.add_argument("--crop", type=int, default=None, help="with --pairs: measure on central squares of this size")
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--calibration-dir", default=None, help="clean training images for int8 calibration (default: the run's)")

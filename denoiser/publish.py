@@ -205,11 +205,12 @@ def _update_manifest(models_dir, name, entries, quantization, default_key="defau
 REAL_LEVEL_RANGE = (0.0, 25.0)  # the levels of the training patches: about 1 to 22, real scenes 3 to 8
 
 
-def measure_real(runtime, pairs_dir, scenes, progress):
+def measure_real(runtime, pairs_dir, scenes, crop, progress):
     """Real-pair quality on the held-out scenes at the estimated level, and CPU speed."""
-    row = evaluate_pairs({runtime.name: runtime}, pairs_dir, scenes=scenes)[0]
+    row = evaluate_pairs({runtime.name: runtime}, pairs_dir, scenes=scenes, crop=crop)[0]
     quality = {Path(pairs_dir).name: {
-        "scenes": list(scenes), "images": row.images, "psnr": round(row.psnr, 3), "ssim": round(row.ssim, 4),
+        "scenes": list(scenes), "crop": crop, "images": row.images, "psnr": round(row.psnr, 3),
+        "ssim": round(row.ssim, 4),
         "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.sigma, 2),
     }}
     progress(f"{runtime.name} on {row.images} held-out real scenes: {row.psnr:.2f} dB (noisy {row.psnr_noisy:.2f})")
@@ -218,10 +219,11 @@ def measure_real(runtime, pairs_dir, scenes, progress):
     return quality, speed
 
 
-def publish_real(model_path, name, *, title, run_state, pairs_dir, models_dir=MODELS_DIR, tile=256, batch=2,
-                 progress=print):
+def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, models_dir=MODELS_DIR, tile=256,
+                 batch=2, progress=print):
     """Writes a real-photo model (level-map input) as `name`.keras, `name`_fp16.tflite and
-    `name`_int8.tflite (dynamic range), each measured on the run's held-out real scenes."""
+    `name`_int8.tflite (dynamic range), each measured on the run's held-out real scenes
+    (their central `crop`-pixel squares, or whole)."""
     models_dir = Path(models_dir)
     model = load_keras_model(model_path)
     if model.input_shape[-1] != model.output_shape[-1] + 1:
@@ -247,12 +249,12 @@ def publish_real(model_path, name, *, title, run_state, pairs_dir, models_dir=MO
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
     measured[name] = measure_real(KerasRuntime(model, margin=common["radius"], name=name, tile=tile), pairs_dir,
-                                  scenes, progress)
+                                  scenes, crop, progress)
     entries[name] = (keras_path, "keras", "float32", {"tile": tile})
     for variant, suffix in (("float16", "fp16"), ("int8_dynamic", "int8")):
         path, output = export_file(model, models_dir / f"{name}_{suffix}.tflite", variant, tile=tile, batch=batch)
         runtime = LiteRTRuntime(path, margin=common["radius"], output=output, name=f"{name}_{suffix}")
-        measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, progress)
+        measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, crop, progress)
         entries[runtime.name] = (path, "litert", PRECISION[variant], {"output": output, "tile": tile, "batch": batch})
     manifest_entries = {}
     for entry_name, (path, kind, precision, extra) in entries.items():

@@ -275,16 +275,18 @@ def compare_models(clean, runtimes, *, kind, level, seed, crop_center, crop_size
     )
 
 
-def psnr_sweep(clean, runtimes, sigmas, *, seed=0, progress=None):
-    """PSNR against Gaussian sigma for each runtime: rows of (model, sigma, psnr)."""
+def psnr_sweep(clean, runtimes, sigmas, *, seed=0, kind="gaussian", progress=None):
+    """PSNR against the noise level for each runtime: rows of (model, sigma, psnr), where
+    sigma is the slider level of noise `kind` (for camera noise, the ISO in hundreds)."""
     rows = []
     total = len(runtimes) * len(sigmas)
     done = 0
     for sigma in sigmas:
-        noisy = make_noisy(clean, "gaussian", sigma, seed)
+        noisy = make_noisy(clean, kind, sigma, seed)
+        level = sigma_for(noisy, kind, sigma)
         rows.append({"model": "noisy input", "sigma": sigma, "psnr": metrics.psnr(clean, noisy)})
         for name, runtime in runtimes.items():
-            rows.append({"model": name, "sigma": sigma, "psnr": metrics.psnr(clean, denoise(noisy, runtime, sigma=sigma))})
+            rows.append({"model": name, "sigma": sigma, "psnr": metrics.psnr(clean, denoise(noisy, runtime, sigma=level))})
             done += 1
             if progress is not None:
                 progress(done, total)

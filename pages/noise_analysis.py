@@ -5,17 +5,28 @@ import plotly.express as px
 import streamlit as st
 
 from denoiser.service import image_key, psnr_sweep
-from pages.common import image_input, model_label, model_names, note_colour_models_on_gray, result_cache, runtime, require_app
+from pages.common import (
+    NOISE_LABELS, image_input, model_label, model_names, note_colour_models_on_gray, result_cache, runtime, require_app,
+)
+
+# Each sweep's levels and default: Gaussian sigma, or the camera's ISO in hundreds.
+SWEEPS = {"gaussian": ([5, 10, 15, 25, 35, 50, 75], [15, 25, 50]), "camera": ([2, 4, 8, 16, 32, 64], [4, 16, 64])}
 
 require_app()
 
 st.title("Noise analysis")
-st.write("How each model's PSNR falls as Gaussian noise grows, on one image.")
+st.write("How each model's PSNR falls as the noise grows, on one image: white Gaussian noise, or a "
+         "simulated camera at rising ISO.")
 
 with st.sidebar:
     picture, source_name = image_input(key="analysis_input")
-    chosen = st.multiselect("Models", model_names(), default=model_names()[:3], format_func=model_label, key="analysis_models")
-    sigmas = st.multiselect("Sigmas", [5, 10, 15, 25, 35, 50, 75], default=[15, 25, 50], key="analysis_sigmas")
+    kind = st.selectbox("Noise type", SWEEPS, format_func=NOISE_LABELS.get, key="analysis_kind")
+    camera = kind == "camera"
+    chosen = st.multiselect("Models", model_names(camera), default=model_names(camera)[:3], format_func=model_label,
+                            key=f"analysis_models{'_camera' if camera else ''}")
+    options, default = SWEEPS[kind]
+    sigmas = st.multiselect("ISO in hundreds" if camera else "Sigmas", options, default=default,
+                            key=f"analysis_sigmas{'_camera' if camera else ''}")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="analysis_seed")
 
 if not chosen or not sigmas:
@@ -23,13 +34,13 @@ if not chosen or not sigmas:
     st.stop()
 note_colour_models_on_gray(picture, chosen)
 
-key = ("sweep", image_key(picture.pixels), tuple(chosen), tuple(sorted(sigmas)), int(seed))
+key = ("sweep", kind, image_key(picture.pixels), tuple(chosen), tuple(sorted(sigmas)), int(seed))
 cache = result_cache()
 rows = cache.get(key)
 if rows is None:
     bar = st.progress(0.0, text="Measuring…")
     rows = psnr_sweep(
-        picture.pixels, {name: runtime(name) for name in chosen}, sorted(sigmas), seed=int(seed),
+        picture.pixels, {name: runtime(name) for name in chosen}, sorted(sigmas), seed=int(seed), kind=kind,
         progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} runs"),
     )
     bar.empty()
@@ -38,6 +49,7 @@ if rows is None:
 table = pd.DataFrame(rows)
 table["model"] = table["model"].map(lambda name: name if name == "noisy input" else model_label(name))
 figure = px.line(table, x="sigma", y="psnr", color="model", markers=True,
-                 labels={"sigma": "noise sigma (0–255)", "psnr": "PSNR (dB)"}, title=f"PSNR against sigma on {source_name}")
+                 labels={"sigma": "ISO in hundreds" if camera else "noise sigma (0–255)", "psnr": "PSNR (dB)"},
+                 title=f"PSNR against {'ISO' if camera else 'sigma'} on {source_name}")
 st.plotly_chart(figure, key="analysis_chart")
 st.dataframe(table.pivot(index="sigma", columns="model", values="psnr").round(2), key="analysis_table")

@@ -128,3 +128,21 @@ def test_denoise_without_a_model_uses_the_apps_real_photo_default(tmp_path, astr
     assert main(["denoise", str(source), "-o", str(tmp_path / "named.png"),
                  "--model", available_models(real_photo=True)[0], "--quiet"]) == 0
     assert (tmp_path / "default.png").read_bytes() == (tmp_path / "named.png").read_bytes()
+
+
+def test_evaluate_pairs_prints_a_table_for_each_model(tmp_path, astronaut):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for scene in ("one", "two"):
+        clean = np.rint(astronaut[:64, :64] * 255).astype(np.uint8)
+        noisy = np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(clean).save(folder / f"{scene}_clean.png")
+        Image.fromarray(noisy).save(folder / f"{scene}_noisy.png")
+    table = tmp_path / "pairs.md"
+    assert main(["evaluate", "--pairs", str(folder), "--models", "median", "bilateral", "--markdown", str(table),
+                 "--csv", str(tmp_path / "pairs.csv"), "--quiet"]) == 0
+    lines = table.read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["median", "bilateral"]
+    assert all("| pairs | " in line and "| 2 |" in line for line in lines[2:])
+    assert main(["evaluate", "--pairs", str(folder), "--crop", "4", "--quiet"]) == 2

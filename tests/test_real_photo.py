@@ -199,3 +199,20 @@ def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir
     # The level channel holds each synthetic patch's measured noise level.
     for inputs, clean in zip(*first):
         assert inputs[0, 0, 3] * 255 == pytest.approx(np.std(inputs[..., :3] - clean) * 255, rel=1e-4)
+
+
+@pytest.mark.parametrize("sample", ["astronaut", "chelsea", "coffee"])
+def test_do_no_harm_a_clean_photo_comes_back_almost_unchanged(sample):
+    """The app's "already noisy" path, at its default strength, on clean photos that
+    scikit-image ships: the real-photo model must not smear what has no noise."""
+    from skimage import data
+
+    from denoiser.catalog import available_models, load_runtime
+    from denoiser.io import to_float
+    from denoiser.service import run_noisy_photo
+
+    runtime = load_runtime(available_models(real_photo=True)[0])
+    assert runtime.level_map
+    clean = to_float(getattr(data, sample)()[..., :3])
+    result = run_noisy_photo(clean, runtime)
+    assert metrics.psnr(clean, result.denoised_float) >= 38.0
