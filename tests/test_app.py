@@ -200,3 +200,17 @@ def test_about_page_lists_every_model(app):
     captions = " ".join(caption.value for caption in app.caption)
     aware = [entry for entry in read_manifest().values() if "quantization_aware" in entry]
     assert captions.count("fine-tuned for int8") == len(aware)
+
+
+def test_noise_analysis_page_sweeps_camera_iso(app):
+    app.switch_page("pages/noise_analysis.py")
+    app.run()
+    app.selectbox(key="analysis_kind").set_value("camera")
+    app.run()
+    app.multiselect(key="analysis_models_camera").set_value(["median"])
+    app.multiselect(key="analysis_sigmas_camera").set_value([4, 64])
+    app.run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table.index) == [4, 64]
+    assert table.loc[4, "noisy input"] > table.loc[64, "noisy input"]
