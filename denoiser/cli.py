@@ -230,6 +230,7 @@ def cmd_train_real(args):
     config = RealConfig(
         arch=args.arch, init_from=args.init_from, train_dir=args.train_dir, pairs_dir=args.pairs_dir,
         run_dir=args.run_dir, patch_size=args.patch_size, batch_size=args.batch_size, real_share=args.real_share,
+        clean_share=args.clean_share,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
         seed=args.seed, max_minutes=args.max_minutes,
     )
@@ -400,6 +401,8 @@ def build_parser():
     p.add_argument("--patch-size", type=int, default=RealConfig.patch_size)
     p.add_argument("--batch-size", type=int, default=RealConfig.batch_size)
     p.add_argument("--real-share", type=float, default=RealConfig.real_share, help="share of real crops in a batch")
+    p.add_argument("--clean-share", type=float, default=RealConfig.clean_share,
+                   help="share of clean patches in a batch, to be returned unchanged at their estimated level")
     p.add_argument("--steps-per-epoch", type=int, default=RealConfig.steps_per_epoch)
     p.add_argument("--epochs", type=int, default=RealConfig.epochs)
     p.add_argument("--lr", type=float, default=RealConfig.lr)

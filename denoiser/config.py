@@ -52,6 +52,9 @@ class RealConfig:
     patch_size: int = 64
     batch_size: int = 16
     real_share: float = 0.5
+    # Clean patches (training images and real means) at their estimated level, to be
+    # returned unchanged: a clean photo must come back as it was.
+    clean_share: float = 0.25
     steps_per_epoch: int = 100
     epochs: int = 20
     lr: float = 1e-4

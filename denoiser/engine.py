@@ -25,6 +25,11 @@ def count_tiles(image_shape, runtime, *, tile=None):
     return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin))
 
 
+def takes_level(runtime):
+    """Whether `runtime` reads a noise-level map (a runtime without the attribute does not)."""
+    return getattr(runtime, "level_map", False)
+
+
 def level_map(level, shape):
     """The noise level (0-255 scale; one number, or one per pixel as an HxW array) as
     an HxWx1 map on the 0-1 scale, the extra input channel of a level-map model."""
@@ -41,10 +46,10 @@ def level_map(level, shape):
 def default_level(noisy, runtime):
     """The level a model gets when none is given: the real-noise estimate for a
     level-map model, the white-noise estimate for a classical filter."""
-    if not (runtime.level_map or runtime.kind == "classical"):
+    if not (takes_level(runtime) or runtime.kind == "classical"):
         return None
     try:
-        return estimate_photo_noise(noisy) if runtime.level_map else estimate_noise_sigma(noisy)
+        return estimate_photo_noise(noisy) if takes_level(runtime) else estimate_noise_sigma(noisy)
     except ValueError as exc:
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
@@ -66,7 +71,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
     batch = batch or runtime.batch
     if sigma is None:
         sigma = default_level(noisy, runtime)
-    level = level_map(sigma, noisy.shape) if runtime.level_map else None
+    level = level_map(sigma, noisy.shape) if takes_level(runtime) else None
 
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
@@ -96,6 +101,6 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
 def denoise_whole(noisy, runtime, *, sigma=None):
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = _check_image(noisy)
-    if runtime.level_map:
+    if takes_level(runtime):
         noisy = np.concatenate([noisy, level_map(sigma, noisy.shape)], axis=2)
     return runtime.predict(noisy[None], sigma=sigma)[0]

@@ -9,7 +9,15 @@ aligned crops of noisy shots and their many-shot means. The level a patch gets i
 the standard deviation of its noise, over the synthetic patch or over the whole
 real scene: the quantity `metrics.estimate_photo_noise` estimates on a photo.
 
-Whole scenes are held out for validation, by a fixed rule on their sorted names,
+A share of each batch (`clean_share`) is clean: training patches and crops of the
+real means, each at the level that `estimate_photo_noise` reads on its whole image,
+with itself as the target. Texture and film grain read as noise to any estimate
+made from one photo; these patches teach the network to tell them from camera
+noise, so that a clean photo at its default strength comes back unchanged.
+
+The real targets carry the shot's slow brightness drift (`aligned_mean`); validation
+and every evaluation score against the plain mean, as the protocol says. Whole
+scenes are held out for validation, by a fixed rule on their sorted names,
 never crops of a training scene. Batch norm stays frozen, as the Gaussian model
 left it. Batches are pure functions of (seed, step), and the run checkpoints
 every epoch into its folder (`last.keras`, `best.keras`, `state.json`, `log.csv`),
@@ -40,6 +48,7 @@ JPEG_RANGE = (60, 100)
 NO_JPEG = 0.2  # the share of synthetic patches saved losslessly
 SYNTHETIC_BORDER = 8  # demosaicing and JPEG blocks behave differently at borders
 VAL_CROP = 256
+DRIFT_SIGMA = 24.0
 
 
 def camera_of(path):
@@ -61,6 +70,21 @@ def read_pair(noisy_path, clean_path):
     if noisy.shape != clean.shape:
         raise DenoiserError(f"{noisy_path.name} and {clean_path.name} differ in size")
     return noisy, clean
+
+
+def aligned_mean(noisy, clean):
+    """The clean mean with the noisy shot's slow brightness and colour drift.
+
+    A noisy shot and the mean of many shots differ, besides noise, by exposure and
+    illumination drift over tens of pixels (up to 4 grey levels in a 256-pixel crop
+    here). A denoiser cannot know that drift and should not learn to guess it: the
+    target gets the shot's own low frequencies (a Gaussian of DRIFT_SIGMA pixels,
+    far wider than the noise's correlation of 1 to 4 pixels)."""
+    import cv2
+
+    drift = noisy.astype(np.float32) - clean.astype(np.float32)
+    drift = cv2.GaussianBlur(drift, (0, 0), DRIFT_SIGMA)
+    return np.clip(np.rint(clean + drift), 0, 255).astype(np.uint8)
 
 
 def scene_level(noisy, clean):
@@ -87,18 +111,41 @@ def with_level(noisy, level):
 
 
 class RealBatches:
-    """Batches of (noisy and level, clean), pure functions of (seed, step)."""
+    """Batches of (noisy and level, clean), pure functions of (seed, step).
 
-    def __init__(self, config, patches, scenes):
+    `patch_levels` holds the estimated level of each patch's whole source image, for
+    the clean share; `scenes` are (noisy, clean, level, clean's estimated level).
+    """
+
+    def __init__(self, config, patches, scenes, patch_levels=None):
         self.config, self.patches, self.scenes = config, patches, scenes
+        self.patch_levels = np.zeros(len(patches)) if patch_levels is None else patch_levels
+
+    def _clean(self, rng, size):
+        if self.scenes and rng.random() < 0.5:
+            _, image, _, level = self.scenes[rng.integers(len(self.scenes))]
+            y, x = rng.integers(0, image.shape[0] - size + 1), rng.integers(0, image.shape[1] - size + 1)
+            crop = image[y : y + size, x : x + size]
+        else:
+            index = rng.integers(len(self.patches))
+            patch, level = self.patches[index], self.patch_levels[index]
+            y, x = rng.integers(0, patch.shape[0] - size + 1, 2)
+            crop = patch[y : y + size, x : x + size]
+        clean = to_float(data.augment(crop[None], [rng.integers(8)])[0])
+        return with_level(clean, level), clean
 
     def __call__(self, step):
         config = self.config
         rng = np.random.default_rng([config.seed, step])
         size = config.patch_size
         n_real = int(round(config.batch_size * config.real_share)) if self.scenes else 0
+        n_clean = int(round(config.batch_size * config.clean_share))
         inputs, targets = [], []
-        for _ in range(config.batch_size - n_real):
+        for _ in range(n_clean):
+            noisy, clean = self._clean(rng, size)
+            inputs.append(noisy)
+            targets.append(clean)
+        for _ in range(config.batch_size - n_real - n_clean):
             patch = self.patches[rng.integers(len(self.patches))]
             y, x = rng.integers(0, patch.shape[0] - size - 2 * SYNTHETIC_BORDER + 1, 2)
             crop = patch[y : y + size + 2 * SYNTHETIC_BORDER, x : x + size + 2 * SYNTHETIC_BORDER]
@@ -106,7 +153,7 @@ class RealBatches:
             inputs.append(with_level(noisy, level))
             targets.append(clean)
         for _ in range(n_real):
-            noisy, clean, level = self.scenes[rng.integers(len(self.scenes))]
+            noisy, clean, level, _ = self.scenes[rng.integers(len(self.scenes))]
             y = rng.integers(0, noisy.shape[0] - size + 1)
             x = rng.integers(0, noisy.shape[1] - size + 1)
             mode = [rng.integers(8)]
@@ -119,7 +166,7 @@ class RealBatches:
 def validation_crops(scenes):
     """Four fixed VAL_CROP crops of each held-out scene: (inputs with level, clean)."""
     inputs, clean = [], []
-    for noisy, reference, level in scenes:
+    for noisy, reference, level, _ in scenes:
         h, w = noisy.shape[:2]
         for fy, fx in ((0.3, 0.3), (0.3, 0.7), (0.7, 0.3), (0.7, 0.7)):
             y, x = int(fy * h) - VAL_CROP // 2, int(fx * w) - VAL_CROP // 2
@@ -153,12 +200,27 @@ def build(config):
     return model
 
 
-def load_scenes(pairs, names):
+def load_scenes(pairs, names, *, align=False):
+    """(noisy, clean, noise level, the clean image's estimated level) per scene; with
+    `align`, the clean image carries the shot's drift (`aligned_mean`)."""
     out = []
     for scene in names:
         noisy, clean = read_pair(*pairs[scene])
-        out.append((noisy, clean, scene_level(noisy, clean)))
+        if align:
+            clean = aligned_mean(noisy, clean)
+        out.append((noisy, clean, scene_level(noisy, clean), metrics.estimate_photo_noise(to_float(clean))))
     return out
+
+
+def training_patches(files, size):
+    """Patches of every training image, and the estimated level of each one's image."""
+    patches, levels = [], []
+    for path in files:
+        image = data.read_training_image(path, 3)
+        cut = data.extract_patches([path], channels=3, patch_size=size, stride=size, scales=(1.0, 0.7))
+        patches.append(cut)
+        levels.append(np.full(len(cut), metrics.estimate_photo_noise(to_float(image))))
+    return np.concatenate(patches), np.concatenate(levels)
 
 
 def train_real(config, *, resume=False, log=print):
@@ -185,9 +247,8 @@ def train_real(config, *, resume=False, log=print):
     state["train_scenes"], state["validation_scenes"] = train_names, val_names
     log(f"real scenes: {len(train_names)} for training, {len(val_names)} held out: {', '.join(val_names)}")
     patch = config.patch_size + 2 * SYNTHETIC_BORDER
-    files = data.list_images(config.train_dir)
-    patches = data.extract_patches(files, channels=3, patch_size=patch, stride=patch, scales=(1.0, 0.7))
-    batches = RealBatches(config, patches, load_scenes(pairs, train_names))
+    patches, patch_levels = training_patches(data.list_images(config.train_dir), patch)
+    batches = RealBatches(config, patches, load_scenes(pairs, train_names, align=True), patch_levels)
     val_inputs, val_clean = validation_crops(load_scenes(pairs, val_names)) if val_names else (None, None)
     log_path = run_dir / "log.csv"
     started = time.monotonic()

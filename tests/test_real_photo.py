@@ -216,3 +216,17 @@ def test_do_no_harm_a_clean_photo_comes_back_almost_unchanged(sample):
     clean = to_float(getattr(data, sample)()[..., :3])
     result = run_noisy_photo(clean, runtime)
     assert metrics.psnr(clean, result.denoised_float) >= 38.0
+
+
+def test_real_targets_take_the_shots_slow_drift_but_not_its_noise():
+    from denoiser.real_training import aligned_mean
+
+    rng = np.random.default_rng(0)
+    clean = np.full((200, 200, 3), 100.0)
+    drift = np.linspace(-4, 4, 200)[None, :, None] * np.ones((200, 1, 3))
+    noise = rng.normal(0, 6, clean.shape)
+    noisy = np.clip(np.rint(clean + drift + noise), 0, 255).astype(np.uint8)
+    target = aligned_mean(noisy, clean.astype(np.uint8)).astype(np.float64)
+    inner = (slice(50, 150), slice(50, 150))
+    assert np.abs(target - clean - drift)[inner].mean() < 0.6  # the drift is in the target
+    assert np.std((noisy - target)[inner]) == pytest.approx(6, rel=0.1)  # the noise is not
