@@ -120,7 +120,7 @@ def to_markdown(rows):
     ]
     for r in rows:
         lines.append(
-            f"| {r.model} | {r.dataset} | {r.sigma:g} | {r.images} | {r.psnr_noisy:.2f} | {r.psnr:.2f} | {r.ssim:.4f} |"
+            f"| {r.model} | {r.dataset} | {r.sigma:.3g} | {r.images} | {r.psnr_noisy:.2f} | {r.psnr:.2f} | {r.ssim:.4f} |"
         )
     return "\n".join(lines)
 

@@ -68,7 +68,7 @@ if mode == DEMO:
 else:
     numbers[0].metric("Estimated noise level", f"{result.estimated_sigma:.1f}",
                       help="The standard deviation of the photo's noise on the 0–255 scale, estimated from the "
-                           "photo alone (about ±1.8 on held-out real photos).")
+                           "photo alone; on 6 held-out real photos it read 1.05 low on average (rmse 1.23).")
     if strength is not None:
         numbers[2].metric("Strength used", f"{result.sigma_used:.1f}")
     numbers[1].metric("PSNR / SSIM", "n/a", help="No clean reference exists for a photo that is already noisy.")
