@@ -82,6 +82,8 @@ def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(cap
         assert lines[name].startswith(entry["title"])
         for dataset, scores in entry["quality"].items():
             assert dataset in lines[name] and f"{scores['25']['psnr']:.2f}" in lines[name]
+        for folder, scores in entry.get("real_quality", {}).items():
+            assert f"real photos of {folder}: {scores['psnr']:.2f} dB" in lines[name]
         assert f"{entry['cpu_mp_s']:.2f} MP/s" in lines[name]
     assert lines[available_models()[0]].endswith("the app's default")
     assert lines["nlm"] == "Non-local means (classical)"

@@ -230,3 +230,13 @@ def test_real_targets_take_the_shots_slow_drift_but_not_its_noise():
     inner = (slice(50, 150), slice(50, 150))
     assert np.abs(target - clean - drift)[inner].mean() < 0.6  # the drift is in the target
     assert np.std((noisy - target)[inner]) == pytest.approx(6, rel=0.1)  # the noise is not
+
+
+def test_the_shipped_real_photo_models_strength_changes_what_it_removes(astronaut_crop):
+    """More strength removes more: the change to a camera-noisy photo grows with the level."""
+    from denoiser.catalog import available_models, load_runtime
+
+    runtime = load_runtime(available_models(real_photo=True)[0])
+    noisy = noise.camera(astronaut_crop, 1600, rng=np.random.default_rng(0))
+    removed = [float(np.std(noisy - denoise(noisy, runtime, sigma=level))) * 255 for level in (0, 4, 12)]
+    assert removed[0] < removed[1] < removed[2] and removed[2] > 1.5 * removed[0]
