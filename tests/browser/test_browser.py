@@ -37,6 +37,11 @@ def test_upload_choose_model_and_level_see_psnr(app_page, tmp_path):
     app_page.get_by_test_id("stSidebar").get_by_text("30", exact=True).first.wait_for()
     wait_idle(app_page)
     expected = run_demo(image.astype(np.float32) / 255.0, load_runtime(FAST_MODEL[0]), kind="gaussian", level=30, seed=0)
+    # On a loaded machine the run for an intermediate level may still be on screen.
+    for _ in range(20):
+        if metric_value(app_page, "PSNR denoised") == f"{expected.psnr_denoised:.2f} dB":
+            break
+        wait_idle(app_page)
     assert metric_value(app_page, "PSNR denoised") == f"{expected.psnr_denoised:.2f} dB"
     assert metric_value(app_page, "PSNR noisy") == f"{expected.psnr_noisy:.2f} dB"
 
