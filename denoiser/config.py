@@ -28,8 +28,6 @@ class TrainConfig:
     val_fraction: float = 0.05
     seed: int = 0
     max_minutes: float = 0.0
-    # Architecture options beyond the preset; they must match `init_from`.
-    overrides: dict = field(default_factory=dict)
     init_from: str = ""
     # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`).
     quantization_aware: bool = False
