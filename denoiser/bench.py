@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .catalog import MODELS_DIR, load_runtime
-from .engine import denoise, denoise_whole, level_map
+from .engine import denoise, denoise_whole, with_level
 from .errors import DenoiserError
 
 
@@ -27,7 +27,7 @@ def _whole_litert(runtime, image):
     from ai_edge_litert.interpreter import Interpreter
 
     if runtime.level_map:
-        image = np.concatenate([image, level_map(25, image.shape)], axis=2)
+        image = with_level(image, 25)
     interpreter = Interpreter(model_path=str(runtime.path), num_threads=runtime.threads)
     index = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(index, [1, *image.shape])

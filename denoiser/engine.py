@@ -43,6 +43,12 @@ def level_map(level, shape):
     return np.broadcast_to(level / np.float32(255), tuple(shape[:2])).astype(np.float32)[..., None]
 
 
+def with_level(image, level):
+    """`image` (HWC) with the map of `level` appended as its last channel: the input of
+    a level-map model."""
+    return np.concatenate([image, level_map(level, image.shape)], axis=2)
+
+
 def default_level(noisy, runtime):
     """The level a model gets when none is given: the real-noise estimate for a
     level-map model, the white-noise estimate for a classical filter."""
@@ -71,20 +77,21 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
     batch = batch or runtime.batch
     if sigma is None:
         sigma = default_level(noisy, runtime)
+    # Built once, before any work, so that a bad level fails first.
     level = level_map(sigma, noisy.shape) if takes_level(runtime) else None
 
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
 
-    def with_level(image):
+    def model_input(image):
         return image if level is None else np.concatenate([image, level], axis=2)
 
     options = dict(tile=tile, margin=runtime.margin, batch=batch)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
-        return run_tiled(with_level(noisy), predict, progress=progress, **options)
+        return run_tiled(model_input(noisy), predict, progress=progress, **options)
     if channels == 3:
-        colour = run_tiled(with_level(np.repeat(noisy, 3, axis=2)), predict, progress=progress, **options)
+        colour = run_tiled(model_input(np.repeat(noisy, 3, axis=2)), predict, progress=progress, **options)
         return colour.mean(axis=2, keepdims=True)
     total = count_tiles(noisy.shape, runtime, tile=tile)
     per_plane = total // 3
@@ -94,7 +101,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
             if progress is not None:
                 progress(offset + done, total)
 
-        planes.append(run_tiled(with_level(noisy[..., c : c + 1]), predict, progress=plane_progress, **options))
+        planes.append(run_tiled(model_input(noisy[..., c : c + 1]), predict, progress=plane_progress, **options))
     return np.concatenate(planes, axis=2)
 
 
@@ -102,5 +109,5 @@ def denoise_whole(noisy, runtime, *, sigma=None):
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = _check_image(noisy)
     if takes_level(runtime):
-        noisy = np.concatenate([noisy, level_map(sigma, noisy.shape)], axis=2)
+        noisy = with_level(noisy, sigma)
     return runtime.predict(noisy[None], sigma=sigma)[0]

@@ -37,6 +37,7 @@ from . import data, metrics, noise
 from .architectures import layers  # noqa: F401  registers the custom layers for loading
 from .architectures.registry import build_model, get_architecture
 from .config import RealConfig
+from .engine import with_level
 from .errors import DenoiserError
 from .io import to_float
 from .pairs import pair_files
@@ -104,10 +105,6 @@ def synthetic_pair(patch, rng):
     b = SYNTHETIC_BORDER
     noisy, rendered = noisy[b:-b, b:-b], rendered[b:-b, b:-b]
     return noisy, rendered, float(np.std(noisy - rendered) * 255.0)
-
-
-def with_level(noisy, level):
-    return np.concatenate([noisy, np.full(noisy.shape[:-1] + (1,), level / 255.0, np.float32)], axis=-1)
 
 
 class RealBatches:
