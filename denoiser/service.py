@@ -116,10 +116,11 @@ def photo_level(noisy):
     return metrics.estimate_photo_noise(noisy)
 
 
-def run_noisy_photo(noisy, runtime, *, level=None, progress=None):
+def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, progress=None):
     """Denoises a photo that is already noisy at `level` (0-255 scale; default: the
-    estimate); nothing is added and nothing is scored."""
-    estimate = photo_level(noisy)
+    estimate, which a caller that has it already passes as `estimate`); nothing is
+    added and nothing is scored."""
+    estimate = photo_level(noisy) if estimate is None else float(estimate)
     result, _ = _run(noisy, runtime, estimate if level is None else float(level), progress)
     result.estimated_sigma = estimate
     return result

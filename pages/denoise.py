@@ -11,8 +11,8 @@ from denoiser.service import (
     comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
 )
 from pages.common import (
-    device_name, image_input, model_card, model_for_image, model_picker, noise_controls, require_app, result_cache, runtime,
-    strength_control,
+    device_name, estimated_level, image_input, model_card, model_for_image, model_picker, noise_controls, require_app,
+    result_cache, runtime, strength_control,
 )
 
 require_app()
@@ -23,19 +23,20 @@ st.title("Denoise")
 
 with st.sidebar:
     picture, source_name = image_input()
+    picture_key = image_key(picture.pixels)
     mode = st.radio("Mode", [DEMO, NOISY], key="mode")
     if mode == DEMO:
         kind, level, seed = noise_controls()
     name = model_for_image(model_picker(key="model" if mode == DEMO else "model_real", real_photo=mode == NOISY),
                            picture)
     if mode == NOISY:
-        strength = strength_control(name, picture.pixels, image_key(picture.pixels))
+        strength = strength_control(name, picture.pixels, picture_key)
     model_card(name)
     st.caption(f"Running on: **{device_name() if runtime(name).kind == 'keras' else 'CPU'}**")
 
 pixels = picture.pixels
 model = runtime(name)
-params = (image_key(pixels), name, mode) + ((kind, level, seed) if mode == DEMO else (strength,))
+params = (picture_key, name, mode) + ((kind, level, seed) if mode == DEMO else (strength,))
 cache = result_cache()
 result = cache.get(params)
 if result is None:
@@ -48,7 +49,8 @@ if result is None:
         if mode == DEMO:
             result = run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress)
         else:
-            result = run_noisy_photo(pixels, model, level=strength, progress=progress)
+            result = run_noisy_photo(pixels, model, level=strength, estimate=estimated_level(picture_key, pixels),
+                                     progress=progress)
     except DenoiserError as exc:
         bar.empty()
         st.error(str(exc))
