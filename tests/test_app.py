@@ -178,16 +178,22 @@ def test_compare_page_runs_every_chosen_model(app):
     assert (table["PSNR (dB)"] > 20).all()
 
 
-def test_noise_analysis_page_sweeps_sigma(app):
+@pytest.mark.parametrize("kind,suffix,levels,column", [
+    ("gaussian", "", [15, 50], "Median filter (classical)"),
+    ("camera", "_camera", [4, 64], "noisy input"),
+])
+def test_noise_analysis_page_sweeps_sigma_or_camera_iso(app, kind, suffix, levels, column):
     app.switch_page("pages/noise_analysis.py")
     app.run()
-    app.multiselect(key="analysis_models").set_value(["median"])
-    app.multiselect(key="analysis_sigmas").set_value([15, 50])
+    app.selectbox(key="analysis_kind").set_value(kind)
+    app.run()
+    app.multiselect(key=f"analysis_models{suffix}").set_value(["median"])
+    app.multiselect(key=f"analysis_sigmas{suffix}").set_value(levels)
     app.run()
     assert not app.exception, app.exception
     table = app.dataframe[0].value
-    assert list(table.index) == [15, 50]
-    assert table.loc[15, "Median filter (classical)"] > table.loc[50, "Median filter (classical)"]
+    assert list(table.index) == levels
+    assert table.loc[levels[0], column] > table.loc[levels[1], column]
 
 
 def test_about_page_lists_every_model(app):
@@ -200,17 +206,3 @@ def test_about_page_lists_every_model(app):
     captions = " ".join(caption.value for caption in app.caption)
     aware = [entry for entry in read_manifest().values() if "quantization_aware" in entry]
     assert captions.count("fine-tuned for int8") == len(aware)
-
-
-def test_noise_analysis_page_sweeps_camera_iso(app):
-    app.switch_page("pages/noise_analysis.py")
-    app.run()
-    app.selectbox(key="analysis_kind").set_value("camera")
-    app.run()
-    app.multiselect(key="analysis_models_camera").set_value(["median"])
-    app.multiselect(key="analysis_sigmas_camera").set_value([4, 64])
-    app.run()
-    assert not app.exception, app.exception
-    table = app.dataframe[0].value
-    assert list(table.index) == [4, 64]
-    assert table.loc[4, "noisy input"] > table.loc[64, "noisy input"]
