@@ -232,9 +232,9 @@ def cmd_train_real(args):
         run_dir=args.run_dir, patch_size=args.patch_size, batch_size=args.batch_size, real_share=args.real_share,
         clean_share=args.clean_share,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
-        seed=args.seed, max_minutes=args.max_minutes,
+        seed=args.seed, max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
     )
-    state = train_real(config, resume=args.resume, log=lambda line: print(line, flush=True))
+    state = train_real(config, resume=args.resume, workers=args.workers, log=lambda line: print(line, flush=True))
     print(f"epoch {state['epoch']}, best validation PSNR on held-out real scenes: "
           f"{state.get('best_val_psnr', float('nan')):.2f} dB")
     return 0
@@ -410,6 +410,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=RealConfig.seed)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (for a GPU)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that make batches ahead of training (0: in the training loop)")
     p.set_defaults(func=cmd_train_real)
 
     p = sub.add_parser("export", help="convert a .keras model to LiteRT")

@@ -21,6 +21,7 @@ from .errors import DenoiserError
 from .evaluate import evaluate, evaluate_pairs
 from .export import calibration_set, export_file
 from .runtimes import KerasRuntime, LiteRTRuntime
+from .train import float32_copy
 
 PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
 THROUGHPUT_SIDE = 1024
@@ -225,7 +226,7 @@ def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, mo
     `name`_int8.tflite (dynamic range), each measured on the run's held-out real scenes
     (their central `crop`-pixel squares, or whole)."""
     models_dir = Path(models_dir)
-    model = load_keras_model(model_path)
+    model = float32_copy(load_keras_model(model_path))
     if model.input_shape[-1] != model.output_shape[-1] + 1:
         raise DenoiserError(f"{model_path} takes no noise-level map: it is not a real-photo model")
     scenes = run_state.get("validation_scenes")

@@ -26,7 +26,11 @@ so `resume` continues it exactly.
 
 import csv
 import json
+import multiprocessing
+import os
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -159,6 +163,69 @@ class RealBatches:
             targets.append(to_float(pair[1]))
         return np.stack(inputs), np.stack(targets)
 
+    def save(self, folder):
+        """Writes the batches' sources to `folder`, for `load` in another process."""
+        folder = Path(folder)
+        np.save(folder / "patches.npy", self.patches)
+        np.save(folder / "patch_levels.npy", self.patch_levels)
+        for i, (noisy, clean, _, _) in enumerate(self.scenes):
+            np.save(folder / f"scene{i}_noisy.npy", noisy)
+            np.save(folder / f"scene{i}_clean.npy", clean)
+        levels = [[level, clean_level] for _, _, level, clean_level in self.scenes]
+        (folder / "batches.json").write_text(json.dumps({"config": asdict(self.config), "levels": levels}))
+
+    @classmethod
+    def load(cls, folder):
+        """The batches that `save` wrote, their arrays memory-mapped (shared, read-only)."""
+        folder = Path(folder)
+        meta = json.loads((folder / "batches.json").read_text())
+        arrays = [
+            (np.load(folder / f"scene{i}_noisy.npy", mmap_mode="r"), np.load(folder / f"scene{i}_clean.npy", mmap_mode="r"))
+            for i in range(len(meta["levels"]))
+        ]
+        scenes = [(noisy, clean, level, clean_level) for (noisy, clean), (level, clean_level) in zip(arrays, meta["levels"])]
+        return cls(RealConfig(**meta["config"]), np.load(folder / "patches.npy", mmap_mode="r"), scenes,
+                   np.load(folder / "patch_levels.npy"))
+
+
+_worker_batches = None
+
+
+def _start_worker(folder):
+    global _worker_batches
+    _worker_batches = RealBatches.load(folder)
+
+
+def _worker_batch(step):
+    return _worker_batches(step)
+
+
+@contextmanager
+def batch_stream(batches, workers=0):
+    """A function from an iterable of steps to their batches, in order.
+
+    With `workers`, that many processes make the batches ahead of the training loop:
+    on a GPU one CPU core making camera noise is the bottleneck. Batches are pure
+    functions of the step, so the result is the same either way."""
+    if workers < 1:
+        yield lambda steps: map(batches, steps)
+        return
+    with tempfile.TemporaryDirectory(prefix="real_batches_") as folder:
+        batches.save(folder)
+        # Spawned, not forked: the parent's JAX or TensorFlow threads may hold locks.
+        # The workers only make numpy batches, so they must not take a GPU.
+        platforms = os.environ.get("JAX_PLATFORMS")
+        os.environ["JAX_PLATFORMS"] = "cpu"
+        try:
+            pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (folder,))
+        finally:
+            if platforms is None:
+                del os.environ["JAX_PLATFORMS"]
+            else:
+                os.environ["JAX_PLATFORMS"] = platforms
+        with pool:
+            yield lambda steps: pool.imap(_worker_batch, steps, chunksize=2)
+
 
 def validation_crops(scenes):
     """Four fixed VAL_CROP crops of each held-out scene: (inputs with level, clean)."""
@@ -185,7 +252,12 @@ def build(config):
     """The level-map model, started from `init_from` with zero weights on the level
     (so it starts as that model), with batch norm frozen."""
     arch = get_architecture(config.arch)
-    model = build_model(config.arch, 3, level_map=True, **config.overrides)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
+    try:
+        model = build_model(config.arch, 3, level_map=True, **config.overrides)
+    finally:
+        keras.config.set_dtype_policy(policy)
     if config.init_from:
         from .catalog import load_keras_model
 
@@ -220,8 +292,9 @@ def training_patches(files, size):
     return np.concatenate(patches), np.concatenate(levels)
 
 
-def train_real(config, *, resume=False, log=print):
-    """Trains (or resumes) the real-photo run in `config.run_dir`; returns its state."""
+def train_real(config, *, resume=False, workers=0, log=print):
+    """Trains (or resumes) the real-photo run in `config.run_dir`; returns its state.
+    `workers` processes make the batches (`batch_stream`)."""
     run_dir = Path(config.run_dir)
     state_path = run_dir / "state.json"
     if resume:
@@ -247,14 +320,21 @@ def train_real(config, *, resume=False, log=print):
     patches, patch_levels = training_patches(data.list_images(config.train_dir), patch)
     batches = RealBatches(config, patches, load_scenes(pairs, train_names, align=True), patch_levels)
     val_inputs, val_clean = validation_crops(load_scenes(pairs, val_names)) if val_names else (None, None)
-    log_path = run_dir / "log.csv"
+    with batch_stream(batches, workers) as stream:
+        return _epochs(model, config, state, stream, (val_inputs, val_clean), log)
+
+
+def _epochs(model, config, state, stream, validation, log):
+    run_dir = Path(config.run_dir)
+    state_path, log_path = run_dir / "state.json", run_dir / "log.csv"
+    val_inputs, val_clean = validation
     started = time.monotonic()
     for epoch in range(state["epoch"], config.epochs):
         lr = config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every))
         model.optimizer.learning_rate.assign(lr)
         epoch_started, losses = time.monotonic(), []
-        for index in range(config.steps_per_epoch):
-            inputs, targets = batches(epoch * config.steps_per_epoch + index)
+        first = epoch * config.steps_per_epoch
+        for inputs, targets in stream(range(first, first + config.steps_per_epoch)):
             losses.append(float(model.train_on_batch(inputs, targets)))
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr,
                "epoch_seconds": time.monotonic() - epoch_started}

@@ -27,6 +27,17 @@ CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
 VAL_CROP = 128
 
 
+def float32_copy(model):
+    """`model` with every layer computing in float32, as trained in mixed precision or
+    not: what is published and exported (the weights are float32 either way)."""
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def transfer_weights(source, target):
     """Copies `source`'s weights into `target`, layer by layer and name by name.
 

@@ -201,6 +201,43 @@ def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir
         assert inputs[0, 0, 3] * 255 == pytest.approx(np.std(inputs[..., :3] - clean) * 255, rel=1e-4)
 
 
+@pytest.mark.parametrize("arch", ["dncnn", "ridnet"])
+def test_mixed_precision_training_keeps_the_image_float32_and_publishes_float32(arch, tmp_path):
+    from denoiser.real_training import build
+    from denoiser.train import float32_copy
+
+    overrides = {"dncnn": {"depth": 4, "features": 8}, "ridnet": {"features": 16, "blocks": 1, "reduction": 4}}[arch]
+    model = build(RealConfig(arch=arch, init_from="", mixed_precision=True, overrides=overrides))
+    assert keras.config.dtype_policy().name == "float32"  # the policy was only lent to the build
+    assert model.get_layer("conv_in" if arch == "dncnn" else "head").compute_dtype == "bfloat16"
+    x = np.random.default_rng(0).random((1, 24, 24, 4)).astype(np.float32)
+    # Untrained, the residual is zero: the image passes through exactly, not in
+    # bfloat16's steps of up to 2**-8.
+    out = keras.ops.convert_to_numpy(model(x))
+    assert out.dtype == np.float32 and np.array_equal(out, x[..., :3])
+    model.train_on_batch(x, x[..., :3] * 0.9)
+    out = keras.ops.convert_to_numpy(model(x))
+
+    model.save(tmp_path / "mixed.keras")
+    published = float32_copy(keras.models.load_model(tmp_path / "mixed.keras"))
+    assert {layer.dtype_policy.name for layer in published.layers} == {"float32"}
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(published(x)), out, atol=0.02)
+
+
+def test_batches_made_by_worker_processes_equal_the_serial_ones(astronaut_crop):
+    from denoiser.real_training import RealBatches, batch_stream
+
+    clean = (astronaut_crop * 255).astype(np.uint8)
+    noisy = np.clip(clean.astype(int) + np.random.default_rng(0).integers(-9, 10, clean.shape), 0, 255).astype(np.uint8)
+    patches = np.stack([clean[:40, :40], clean[-40:, -40:]])
+    batches = RealBatches(RealConfig(patch_size=16, batch_size=8), patches, [(noisy, clean, 5.0, 1.0)],
+                          np.array([1.0, 2.0]))
+    steps = range(3, 9)
+    with batch_stream(batches, 0) as serial, batch_stream(batches, 2) as parallel:
+        for (x, y), (xp, yp) in zip(serial(steps), parallel(steps), strict=True):
+            assert np.array_equal(x, xp) and np.array_equal(y, yp)
+
+
 @pytest.mark.parametrize("sample", ["astronaut", "chelsea", "coffee"])
 def test_do_no_harm_a_clean_photo_comes_back_almost_unchanged(sample):
     """The app's "already noisy" path, at its default strength, on clean photos that

@@ -14,8 +14,12 @@
 # colour model needs this before it is published with --int8-from.
 # STAGE=real trains the real-photo models (train-real: level-map DnCNN and RIDNet
 # on camera noise and real pairs) side by side into runs/gpu/{dncnn,ridnet}_real,
-# from models/dncnn_color.keras and models/ridnet_color.keras, with the real pairs
-# in .gpu/data/polyu_train; RESUME=1 continues them. Device time goes here first.
+# from models/dncnn_real.keras and models/ridnet_color.keras, in bfloat16 mixed
+# precision with worker processes making the batches. The device takes 64 MiB, so
+# it reads every third CBSD432 image (.gpu/data/cbsd432_every3rd) and the real pairs
+# as lossless JPEG crops (jpegtran -perfect -crop: 2304x1472 of each training scene,
+# 1024x1024 of each held-out one; .gpu/data/polyu_train_crops). RESUME=1 continues
+# them. Device time goes here first.
 set -u
 OUT=${OUT:-/tmp/out}; MIN=${MIN:-7}; STEPS=${STEPS:-500}; PY=${PY:-python3}; STAGE=${STAGE:-3}
 mkdir -p "$OUT"
@@ -54,14 +58,14 @@ pids=()
 if [ "$STAGE" = real ]; then
     real() {
         name=$1; shift
-        $PY -m denoiser train-real --run-dir runs/gpu/$name --train-dir .gpu/data/cbsd432 \
-            --pairs-dir .gpu/data/polyu_train --steps-per-epoch "$STEPS" --epochs 60 --max-minutes "$MIN" \
+        $PY -m denoiser train-real --run-dir runs/gpu/$name --train-dir .gpu/data/cbsd432_every3rd \
+            --pairs-dir .gpu/data/polyu_train_crops --epochs 60 --max-minutes "$MIN" --mixed-precision \
             $resume "$@" 2>&1 | grep --line-buffered -v -i warn | sed -u "s/^/[$name] /" >> "$OUT/train.log"
     }
-    real dncnn_real --arch dncnn --init-from models/dncnn_color.keras --batch-size 64 --lr 1e-4 \
-        --lr-halve-every 10 & pids+=($!)
+    real dncnn_real --arch dncnn --init-from models/dncnn_real.keras --batch-size 128 --lr 5e-5 \
+        --lr-halve-every 5 --steps-per-epoch "$STEPS" --workers 7 & pids+=($!)
     real ridnet_real --arch ridnet --init-from models/ridnet_color.keras --batch-size 32 --lr 1e-4 \
-        --lr-halve-every 10 & pids+=($!)
+        --lr-halve-every 5 --steps-per-epoch "$((STEPS / 2))" --workers 5 & pids+=($!)
 elif [ "$STAGE" = qat ]; then
     start=runs/gpu/dncnn_color/best.keras
     [ -f "$start" ] || start=models/dncnn_color.keras

@@ -9,7 +9,7 @@ real-photo models take their strength.
 import keras
 from keras import layers
 
-from .layers import image_and_level_input
+from .layers import FULL_PRECISION, image_and_level_input
 
 
 def build_dncnn(channels=3, depth=17, features=64, level_map=False, name="dncnn"):
@@ -27,7 +27,7 @@ def build_dncnn(channels=3, depth=17, features=64, level_map=False, name="dncnn"
     # A zero last layer makes the untrained network the identity, which
     # shortens the first phase of training considerably.
     noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="conv_out")(x)
-    denoised = layers.Subtract(name="denoised")([noisy, noise])
+    denoised = layers.Subtract(name="denoised", dtype=FULL_PRECISION)([noisy, noise])
     return keras.Model(inputs, denoised, name=name)
 
 

@@ -48,6 +48,11 @@ class CropLike(layers.Layer):
         return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
 
+# The image and the residual's subtraction stay float32 when a model trains in mixed
+# precision: bfloat16 keeps 8 bits of mantissa, one grey level near white.
+FULL_PRECISION = "float32"
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelSlice(layers.Layer):
     """Channels [start, stop) of the input: the image part of an image-and-level input."""
@@ -79,7 +84,7 @@ def image_and_level_input(channels, level_map):
         noisy = keras.Input(shape=(None, None, channels), name="noisy")
         return noisy, noisy
     noisy = keras.Input(shape=(None, None, channels + 1), name="noisy_and_level")
-    return noisy, ChannelSlice(0, channels, name="image")(noisy)
+    return noisy, ChannelSlice(0, channels, name="image", dtype=FULL_PRECISION)(noisy)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

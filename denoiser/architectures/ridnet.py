@@ -9,7 +9,7 @@ not bit-equal with, whole-image inference.
 import keras
 from keras import layers
 
-from .layers import EnhancementAttentionModule, image_and_level_input
+from .layers import FULL_PRECISION, EnhancementAttentionModule, image_and_level_input
 
 
 def build_ridnet(channels=3, features=64, blocks=4, reduction=16, level_map=False, name="ridnet"):
@@ -22,7 +22,7 @@ def build_ridnet(channels=3, features=64, blocks=4, reduction=16, level_map=Fals
     # The tail predicts the noise, as DnCNN's last layer does, so that every
     # residual model ends in the same subtraction and exports the same way.
     noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="tail")(x)
-    denoised = layers.Subtract(name="denoised")([noisy, noise])
+    denoised = layers.Subtract(name="denoised", dtype=FULL_PRECISION)([noisy, noise])
     return keras.Model(inputs, denoised, name=name)
 
 
