@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .classical import CLASSICAL, TITLES
 from .errors import DenoiserError
-from .runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime
+from .runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime, native_logs_hidden
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MANIFEST = "manifest.json"
@@ -69,7 +69,8 @@ def model_for_channels(name, channels, models_dir=MODELS_DIR):
 
 
 def load_keras_model(path):
-    import keras
+    with native_logs_hidden():
+        import keras
 
     from . import qat  # noqa: F401  registers QuantizedConv2D
     from .architectures import layers  # noqa: F401  registers the custom layers
@@ -97,7 +98,8 @@ def load_runtime(spec, *, models_dir=MODELS_DIR):
         return LiteRTRuntime(path, margin=margin, output=output, name=spec if entry else path.stem)
     if path.suffix == ".keras":
         # Imported here: Keras brings TensorFlow, some 600 MB that LiteRT models never need.
-        from .architectures.registry import receptive_radius
+        with native_logs_hidden():
+            from .architectures.registry import receptive_radius
 
         model = load_keras_model(path)
         # A wide-margin model (RIDNet) is published and run on larger tiles than the default.

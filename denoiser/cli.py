@@ -37,33 +37,89 @@ class _Bar:
             self.bar.close()
 
 
-def expand_inputs(inputs):
+def expand_inputs(inputs, skip_suffix=None):
+    """The files that `inputs` (files, folders, globs) name. From a folder or a glob,
+    files whose name ends in `skip_suffix` are this command's earlier outputs: they
+    are skipped, with a word; a file named on its own is always taken."""
     from .data import IMAGE_SUFFIXES
 
     files = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.exists():
             files.append(path)
+            continue
         else:
-            matches = sorted(Path(p) for p in glob.glob(item))
-            if not matches:
+            found = sorted(Path(p) for p in glob.glob(item))
+            if not found:
                 raise DenoiserError(f"{item}: no such file, folder or matching files")
-            files += matches
+        for match in found:
+            if skip_suffix and match.stem.endswith(skip_suffix):
+                print(f"skipping {match}: an earlier output (name it on its own to process it)")
+            else:
+                files.append(match)
     if not files:
         raise DenoiserError("no input images found")
     return files
 
 
-def output_path(source, output, many, suffix="_denoised"):
+def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False):
+    """Each input's output path, checked before any work: a known format, never an
+    input, no two inputs to one file, no existing file unless `overwrite`, and a
+    folder that takes files."""
+    from .io import WRITE_FORMATS, format_for_path
+
+    extension = WRITE_FORMATS[fmt] if fmt else ".png"
+    folder = None
     if output is None:
-        return source.with_name(f"{source.stem}{suffix}.png")
-    output = Path(output)
-    if many or output.is_dir() or not output.suffix:
-        return output / f"{source.stem}{suffix}.png"
-    return output
+        targets = [source.with_name(f"{source.stem}{suffix}{extension}") for source in files]
+    else:
+        output = Path(output)
+        if len(files) > 1 and output.exists() and not output.is_dir():
+            raise DenoiserError(f"--output {output} is a file, but there are {len(files)} inputs: name a folder")
+        if len(files) > 1 or output.is_dir() or (not output.exists() and not output.suffix):
+            folder = output
+            targets = [output / f"{source.stem}{suffix}{extension}" for source in files]
+        else:
+            targets = [output]
+    # Same-stem inputs (photo.jpg, photo.png) keep their suffix in the name.
+    shared = {target for target in targets if targets.count(target) > 1}
+    targets = [
+        target.with_name(f"{source.stem}_{source.suffix.lstrip('.').lower()}{suffix}{extension}")
+        if target in shared else target
+        for source, target in zip(files, targets)
+    ]
+    inputs = {source.resolve() for source in files}
+    seen = set()
+    for target in targets:
+        resolved = target.resolve()
+        if resolved in seen:
+            raise DenoiserError(f"two inputs would both be written to {target}")
+        seen.add(resolved)
+        if resolved in inputs:
+            raise DenoiserError(f"{target} is an input: refusing to write over it; choose another --output")
+        if target.exists() and not target.is_file():
+            raise DenoiserError(f"{target} exists and is not a regular file")
+        if target.exists() and not overwrite:
+            raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+        if fmt is None:
+            format_for_path(target)
+    for parent in {target.parent for target in targets} | ({folder} if folder else set()):
+        _check_writable(parent)
+    return targets
+
+
+def _check_writable(folder):
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise DenoiserError(f"cannot write in {folder}: {exc.strerror or exc}") from None
 
 
 def cmd_denoise(args):
@@ -73,10 +129,12 @@ def cmd_denoise(args):
 
     if args.sigma is not None and not 0 <= args.sigma <= 255:
         raise DenoiserError(f"--sigma must be between 0 and 255, got {args.sigma}")
-    files = expand_inputs(args.inputs)
+    files = expand_inputs(args.inputs, skip_suffix=DENOISED_SUFFIX)
+    targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format, overwrite=args.overwrite)
     chosen = args.model or available_models(real_photo=True)[0]
-    runtimes = {}
-    for source in files:
+    runtimes = {chosen: load_runtime(chosen)}
+    check_tiling(runtimes[chosen], args.tile)
+    for source, target in zip(files, targets):
         picture = load_image(source)
         name = model_for_channels(chosen, picture.channels)
         if name not in runtimes:
@@ -90,25 +148,44 @@ def cmd_denoise(args):
             denoised = denoise(picture.pixels, runtime, sigma=sigma, tile=args.tile, batch=args.batch, progress=bar)
         finally:
             bar.close()
-        target = output_path(source, args.output, len(files) > 1)
         save_picture(picture, denoised, target, fmt=args.format, quality=args.quality)
         estimated = args.sigma is None and sigma is not None
-        print(f"{source} -> {target}" + (f" (estimated noise level {sigma:.1f})" if estimated else ""))
+        print(f"{source} -> {target}" + (f" (estimated noise level {sigma:.1f})" if estimated else "")
+              + _dropped_alpha(picture, target, args.format))
     return 0
+
+
+DENOISED_SUFFIX = "_denoised"
+
+
+def check_tiling(runtime, tile):
+    if tile is not None and tile <= 2 * runtime.margin:
+        raise DenoiserError(f"--tile must be more than twice the model's margin of {runtime.margin} pixels, got {tile}")
+    if tile is not None and runtime.kind == "litert" and tile > runtime.tile:
+        raise DenoiserError(f"--tile: this model takes tiles of at most {runtime.tile} pixels, not {tile}")
+
+
+def _dropped_alpha(picture, target, fmt):
+    from .io import format_for_path
+
+    if picture.alpha is not None and (fmt or format_for_path(target)) == "JPEG":
+        return " (JPEG holds no transparency: the alpha channel was dropped)"
+    return ""
 
 
 def cmd_add_noise(args):
     from .io import load_image, save_picture
     from .noise import add_noise
 
-    files = expand_inputs(args.inputs)
+    suffix = f"_{args.type}{args.level:g}"
+    files = expand_inputs(args.inputs, skip_suffix=suffix)
+    targets = plan_outputs(files, args.output, suffix=suffix, fmt=args.format, overwrite=args.overwrite)
     rng = np.random.default_rng(args.seed)
-    for source in files:
+    for source, target in zip(files, targets):
         picture = load_image(source)
         noisy = add_noise(picture.pixels, args.type, args.level, rng=rng)
-        target = output_path(source, args.output, len(files) > 1, suffix=f"_{args.type}{args.level:g}")
         save_picture(picture, noisy, target, fmt=args.format, quality=args.quality)
-        print(f"{source} -> {target}")
+        print(f"{source} -> {target}" + _dropped_alpha(picture, target, args.format))
     return 0
 
 
@@ -306,11 +383,34 @@ def cmd_models(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line, as every other error does (argparse adds the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _quality(text):
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {text}")
+    return value
+
+
 def build_parser():
     from .config import RealConfig, TrainConfig
+    from .io import WRITE_FORMATS
     from .noise import NOISE_TYPES
 
-    parser = argparse.ArgumentParser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
+    parser = _Parser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
+    parser.add_argument("--verbose", action="store_true", help="let TensorFlow and LiteRT print their start-up lines")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("denoise", help="denoise images: files, folders or globs")
@@ -318,13 +418,14 @@ def build_parser():
     p.add_argument("--model", default=None,
                    help="a name from `models`, or a .keras/.tflite path (default: the real-photo model that the app "
                         "uses for photos that are already noisy)")
-    p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: the model's)")
-    p.add_argument("--batch", type=int, default=None, help="tiles per batch (default: the model's)")
+    p.add_argument("--tile", type=_positive, default=None, help="tile size in pixels (default: the model's)")
+    p.add_argument("--batch", type=_positive, default=None, help="tiles per batch (default: the model's)")
     p.add_argument("--sigma", type=float, default=None, help="the noise level to remove, 0-255, for real-photo models and classical filters (default: estimated "
                         "from each photo); the Gaussian models are blind and ignore it")
     p.add_argument("--output", "-o", default=None, help="output file, or folder for several inputs")
-    p.add_argument("--format", default=None, choices=["PNG", "JPEG", "TIFF", "WEBP", "BMP"])
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    p.add_argument("--format", default=None, choices=list(WRITE_FORMATS))
+    p.add_argument("--quality", type=_quality, default=95, help="JPEG quality, 1-100")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_denoise)
 
@@ -335,8 +436,9 @@ def build_parser():
                    help="noise level on the 0-255 scale; for --type camera, the ISO in hundreds (16 is ISO 1600)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", "-o", default=None)
-    p.add_argument("--format", default=None, choices=["PNG", "JPEG", "TIFF", "WEBP", "BMP"])
-    p.add_argument("--quality", type=int, default=95)
+    p.add_argument("--format", default=None, choices=list(WRITE_FORMATS))
+    p.add_argument("--quality", type=_quality, default=95, help="JPEG quality, 1-100")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.set_defaults(func=cmd_add_noise)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol")
@@ -451,8 +553,16 @@ def build_parser():
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    from .runtimes import VERBOSE_VARIABLE
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument (already printed)
+        return exc.code
+    if args.verbose:
+        os.environ[VERBOSE_VARIABLE] = "1"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         return args.func(args)
     except DenoiserError as exc:

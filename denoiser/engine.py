@@ -10,10 +10,32 @@ from .tiling import plan_tiles, run_tiled
 MAX_LEVEL = 255.0
 
 
-def _check_image(image):
-    image = np.asarray(image, dtype=np.float32)
+MIN_SIDE = 8
+# Noisy values may stray beyond [0, 1] (the protocol does not clip); values beyond
+# these bounds mean another scale, such as 0-255 floats.
+VALUE_BOUNDS = (-2.0, 3.0)
+
+
+def check_image(image):
+    """`image` as float32 HWC, or a DenoiserError that says what is wrong with it:
+    the shape, a side under MIN_SIDE pixels, integer samples, non-finite values, or
+    values on another scale than [0, 1]. The CLI and the app check through here."""
+    image = np.asarray(image)
+    if image.dtype.kind != "f":
+        raise DenoiserError(f"expected float samples in [0, 1], got {image.dtype}; convert integers with io.to_float")
     if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise DenoiserError(f"expected an HWC image with 1 or 3 channels, got shape {image.shape}")
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise DenoiserError(f"the image is {width}x{height} pixels; it needs at least {MIN_SIDE} pixels on each side")
+    image = image.astype(np.float32, copy=False)
+    # One sum is NaN or infinite exactly when a value is, without a full-size mask.
+    if not np.isfinite(image.sum(dtype=np.float64)):
+        bad = np.count_nonzero(~np.isfinite(image))
+        raise DenoiserError(f"the image holds {bad} non-finite values (NaN or infinity)")
+    low, high = float(image.min()), float(image.max())
+    if low < VALUE_BOUNDS[0] or high > VALUE_BOUNDS[1]:
+        raise DenoiserError(f"the values run from {low:g} to {high:g}; expected the range 0 to 1")
     return image
 
 
@@ -70,7 +92,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
     ignore it. When it is None, `default_level` estimates it. `progress(done, total)`
     counts tiles.
     """
-    noisy = _check_image(noisy)
+    noisy = check_image(noisy)
     tile = tile or runtime.tile
     if runtime.kind == "litert" and tile > runtime.tile:
         raise DenoiserError(f"this model takes tiles of at most {runtime.tile} pixels, not {tile}")
@@ -107,7 +129,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
 
 def denoise_whole(noisy, runtime, *, sigma=None):
     """Whole-image inference in one call, the reference that tiling must match."""
-    noisy = _check_image(noisy)
+    noisy = check_image(noisy)
     if takes_level(runtime):
         noisy = with_level(noisy, sigma)
     return runtime.predict(noisy[None], sigma=sigma)[0]

@@ -6,6 +6,8 @@ aside on reading and can be put back unchanged on writing.
 """
 
 import io as _io
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,10 +276,31 @@ def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_
 def save_image(pixels, path, *, fmt=None, **options):
     """Writes an image; the format comes from `fmt` or the file's suffix."""
     path = Path(path)
-    data = encode_image(pixels, fmt or format_for_path(path), **options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    write_atomically(path, encode_image(pixels, fmt or format_for_path(path), **options))
     return path
+
+
+def write_atomically(path, data):
+    """Writes `data` to a temporary file beside `path` and renames it into place, so
+    that a failed or killed write (a full disk, a file-size limit) leaves any earlier
+    file whole. Raises ImageError on failure, with the temporary file removed."""
+    path = Path(path)
+    temp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp's files are private; outputs are not
+        os.replace(temp, path)
+    except OSError as exc:
+        if temp is not None and os.path.exists(temp):
+            os.unlink(temp)
+        raise ImageError(f"{path}: could not write the file ({exc.strerror or exc})") from None
 
 
 def save_picture(picture, pixels, path, *, fmt=None, quality=95):

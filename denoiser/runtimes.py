@@ -15,7 +15,9 @@ never resized and is invoked once per batch, not once per patch.
 """
 
 import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +40,29 @@ def keras_device():
 
         return "GPU" if jax.default_backend() == "gpu" else "CPU"
     return "CPU"
+
+
+VERBOSE_VARIABLE = "DENOISER_VERBOSE"
+
+
+@contextmanager
+def native_logs_hidden():
+    """Hides what native code prints to the process's stderr meanwhile: TensorFlow's
+    and LiteRT's start-up lines ("Created TensorFlow Lite XNNPACK delegate", oneDNN
+    notices), which bypass Python's logging. Python's own exceptions still surface,
+    after it. Set DENOISER_VERBOSE=1 (the CLI's --verbose) to see them."""
+    if os.environ.get(VERBOSE_VARIABLE):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @dataclass
@@ -75,11 +100,12 @@ class LiteRTRuntime:
     kind: str = "litert"
 
     def __post_init__(self):
-        from ai_edge_litert.interpreter import Interpreter
-
+        with native_logs_hidden():
+            from ai_edge_litert.interpreter import Interpreter
         try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-            self._interpreter.allocate_tensors()
+            with native_logs_hidden():
+                self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise DenoiserError(f"{self.path}: not a usable LiteRT model ({exc})") from None
         self._input = self._interpreter.get_input_details()[0]

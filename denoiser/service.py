@@ -13,8 +13,7 @@ import cv2
 import numpy as np
 
 from . import metrics
-from .engine import denoise
-from .errors import ImageError
+from .engine import check_image, denoise
 from .io import Picture, encode_image, to_float, to_integer
 from .noise import add_noise
 
@@ -27,7 +26,6 @@ SAMPLES = {
     "Hubble deep field": "hubble_deep_field",
     "Retina": "retina",
 }
-MIN_SIDE = 8
 
 
 def load_sample(label):
@@ -39,11 +37,9 @@ def load_sample(label):
     return Picture(to_float(values), format="PNG")
 
 
-def check_size(picture):
-    if min(picture.height, picture.width) < MIN_SIDE:
-        raise ImageError(
-            f"the image is {picture.width}x{picture.height} pixels; it needs at least {MIN_SIDE} pixels on each side"
-        )
+def check_picture(picture):
+    """`picture`, if the engine can take its pixels (`engine.check_image`)."""
+    check_image(picture.pixels)
     return picture
 
 

@@ -8,7 +8,7 @@ from denoiser.catalog import available_models, load_runtime, model_for_channels,
 from denoiser.errors import DenoiserError
 from denoiser.io import DEFAULT_MAX_PIXELS, load_image
 from denoiser.runtimes import keras_device
-from denoiser.service import SAMPLES, ResultCache, check_size, load_sample, photo_level
+from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
 
 APP_MARK = "_navigation_ready"
 
@@ -167,7 +167,7 @@ def image_input(key="input"):
         st.info("Upload a photo to begin, or choose a sample.")
         st.stop()
     try:
-        return check_size(load_image(uploaded.getvalue(), max_pixels=max_pixels())), uploaded.name
+        return check_picture(load_image(uploaded.getvalue(), max_pixels=max_pixels())), uploaded.name
     except DenoiserError as exc:
         st.error(f"Cannot use {uploaded.name}: {exc}")
         st.stop()
