@@ -7,8 +7,10 @@ aside on reading and can be put back unchanged on writing.
 
 import io as _io
 import os
+import struct
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ DEFAULT_MAX_PIXELS = 50_000_000
 READ_FORMATS = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
 WRITE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 SIXTEEN_BIT = {"PNG", "TIFF"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -78,12 +81,15 @@ def _orient(array, orientation):
 
 
 def _sixteen_bit(raw):
-    """Decodes 16-bit PNG/TIFF with OpenCV, which keeps all 16 bits of colour images."""
+    """Decodes 16-bit PNG/TIFF with OpenCV, which keeps all 16 bits of colour images.
+    A gray+alpha PNG, which Pillow and OpenCV both widen to colour, stays gray."""
     array = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16:
         return None
     if array.ndim == 2:
         return array[..., None], None
+    if _png_colour_type(raw) == 4:
+        return array[..., :1], array[..., 3]
     if array.shape[2] == 4:
         rgba = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
         return rgba[..., :3], rgba[..., 3]
@@ -124,6 +130,10 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
     raw, name = _read_bytes(source)
     if not raw:
         raise ImageError(f"{name}: the file is empty")
+    floats = _float_tiff(raw, name, max_pixels)
+    if floats is not None:
+        pixels, alpha = floats
+        return Picture(to_float(pixels), None if alpha is None else to_float(alpha), 16, "TIFF")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -166,6 +176,41 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
     if alpha is not None:
         alpha = to_float(_orient(alpha, orientation))
     return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes)
+
+
+def _png_colour_type(raw):
+    return raw[25] if raw[:8] == PNG_SIGNATURE and len(raw) > 25 else None
+
+
+def _float_tiff(raw, name, max_pixels):
+    """(pixels, alpha) of a TIFF of float samples, which Pillow clips or refuses; None
+    for any other file. Values must lie in [0, 1]: no other range can be guessed."""
+    if raw[:4] not in (b"II*\0", b"MM\0*"):
+        return None
+    try:
+        with tifffile.TiffFile(_io.BytesIO(raw)) as tif:
+            page = tif.pages[0]
+            if np.dtype(page.dtype).kind != "f":
+                return None
+            if page.imagewidth * page.imagelength > max_pixels:
+                raise ImageError(f"{name}: {page.imagewidth}x{page.imagelength} is over the limit of "
+                                 f"{max_pixels / 1e6:.0f} megapixels")
+            values = page.asarray().astype(np.float32)
+    except (tifffile.TiffFileError, ValueError, OSError):
+        return None
+    values = values[..., None] if values.ndim == 2 else values
+    if values.ndim != 3 or values.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"{name}: a float TIFF of shape {values.shape} is not a gray or colour image")
+    if not np.isfinite(values).all():
+        raise ImageError(f"{name}: the float TIFF holds NaN or infinite values")
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 1:
+        raise ImageError(f"{name}: the float TIFF's values run from {low:g} to {high:g}; "
+                         "only float images in the range 0 to 1 can be read")
+    samples = np.rint(values * 65535).astype(np.uint16)
+    if samples.shape[2] in (2, 4):
+        return samples[..., :-1], samples[..., -1]
+    return samples, None
 
 
 def _colour_sixteen_bit(raw, im, fmt):
@@ -244,16 +289,8 @@ def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_
                          extrasamples=["unassalpha"] if alpha is not None else None, iccprofile=icc_profile)
         return buffer.getvalue()
     if depth == 16 and (not gray or alpha is not None):
-        # Pillow cannot write 16-bit colour PNG; OpenCV can, without metadata.
-        if values.shape[2] == 2:
-            bgra = cv2.cvtColor(values[..., 0], cv2.COLOR_GRAY2BGRA)
-            bgra[..., 3] = values[..., 1]
-        else:
-            bgra = cv2.cvtColor(values, cv2.COLOR_RGB2BGR if values.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-        ok, encoded = cv2.imencode(".png", bgra)
-        if not ok:
-            raise ImageError("could not encode the 16-bit PNG")
-        return encoded.tobytes()
+        # Pillow cannot write 16-bit colour or gray+alpha PNG.
+        return _png16(values, icc_profile)
     if depth == 16:
         im = Image.fromarray(values[..., 0].astype("<u2"))
     else:
@@ -271,6 +308,27 @@ def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_
     buffer = _io.BytesIO()
     im.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png16(values, icc_profile=None):
+    """A 16-bit PNG of uint16 HWC `values` (gray+alpha, RGB or RGBA), with its ICC
+    profile. Every row uses the Up filter: neighbouring rows of a photo are alike."""
+    height, width, channels = values.shape
+    colour_type = {2: 4, 3: 2, 4: 6}[channels]
+    rows = np.ascontiguousarray(values, ">u2").view(np.uint8).reshape(height, width * channels * 2)
+    up = rows.copy()
+    up[1:] -= rows[:-1]  # modulo 256, as the filter is defined
+    scanlines = np.concatenate([np.full((height, 1), 2, np.uint8), up], axis=1)
+    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))]
+    if icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(icc_profile)))
+    chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)))
+    chunks.append(_png_chunk(b"IEND", b""))
+    return PNG_SIGNATURE + b"".join(chunks)
 
 
 def save_image(pixels, path, *, fmt=None, **options):

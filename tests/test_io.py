@@ -193,3 +193,47 @@ def test_loaded_pixels_are_exactly_the_conversion_of_the_file_samples(rng):
 def test_float_samples_are_refused():
     with pytest.raises(ValueError, match="uint8 or uint16"):
         to_float(np.zeros((2, 2), np.float32))
+
+
+def srgb_profile():
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_16bit_colour_png_keeps_its_icc_profile(rng, tmp_path):
+    pixels = rng.integers(0, 65536, (12, 17, 3)).astype(np.float32) / 65535
+    profile = srgb_profile()
+    save_image(pixels, tmp_path / "p.png", bit_depth=16, icc_profile=profile)
+    back = load_image(tmp_path / "p.png")
+    assert back.bit_depth == 16 and back.icc_profile == profile
+    np.testing.assert_array_equal(back.pixels, pixels)
+
+
+def test_16bit_gray_and_alpha_stays_gray_and_alpha(rng, tmp_path):
+    gray = rng.integers(0, 65536, (9, 11, 1)).astype(np.float32) / 65535
+    alpha = rng.integers(0, 65536, (9, 11)).astype(np.float32) / 65535
+    save_image(gray, tmp_path / "la.png", bit_depth=16, alpha=alpha)
+    back = load_image(tmp_path / "la.png")
+    assert back.bit_depth == 16 and back.channels == 1
+    np.testing.assert_array_equal(back.pixels, gray)
+    np.testing.assert_array_equal(back.alpha, alpha)
+
+
+@pytest.mark.parametrize("shape", [(10, 12), (10, 12, 3)])
+def test_float_tiffs_in_0_1_are_read_at_their_values(shape, rng, tmp_path):
+    import tifffile
+
+    values = rng.random(shape).astype(np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", values, photometric="rgb" if len(shape) == 3 else "minisblack")
+    back = load_image(tmp_path / "f.tif")
+    assert back.bit_depth == 16 and back.pixels.shape == (10, 12, len(shape) == 3 and 3 or 1)
+    np.testing.assert_allclose(back.pixels, values.reshape(back.pixels.shape), atol=0.5 / 65535)
+
+
+def test_float_tiffs_on_another_scale_are_refused_with_their_range(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "f.tif", np.linspace(20, 220, 100, dtype=np.float32).reshape(10, 10))
+    with pytest.raises(ImageError, match="run from 20 to 220"):
+        load_image(tmp_path / "f.tif")
