@@ -130,10 +130,10 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
     raw, name = _read_bytes(source)
     if not raw:
         raise ImageError(f"{name}: the file is empty")
-    floats = _float_tiff(raw, name, max_pixels)
-    if floats is not None:
-        pixels, alpha = floats
-        return Picture(to_float(pixels), None if alpha is None else to_float(alpha), 16, "TIFF")
+    tiff = _tiff_beyond_pillow(raw, name, max_pixels)
+    if tiff is not None:
+        pixels, alpha, icc = tiff
+        return Picture(to_float(pixels), None if alpha is None else to_float(alpha), 16, "TIFF", icc)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -182,22 +182,28 @@ def _png_colour_type(raw):
     return raw[25] if raw[:8] == PNG_SIGNATURE and len(raw) > 25 else None
 
 
-def _float_tiff(raw, name, max_pixels):
-    """(pixels, alpha) of a TIFF of float samples, which Pillow clips or refuses; None
-    for any other file. Values must lie in [0, 1]: no other range can be guessed."""
+def _tiff_beyond_pillow(raw, name, max_pixels):
+    """(pixels, alpha, ICC profile) of a TIFF that Pillow clips or refuses: float
+    samples, or 16-bit gray+alpha; None for any other file. Float values must lie in
+    [0, 1]: no other range can be guessed."""
     if raw[:4] not in (b"II*\0", b"MM\0*"):
         return None
     try:
         with tifffile.TiffFile(_io.BytesIO(raw)) as tif:
             page = tif.pages[0]
-            if np.dtype(page.dtype).kind != "f":
+            kind = np.dtype(page.dtype).kind
+            if kind != "f" and not (page.dtype == np.uint16 and page.samplesperpixel == 2):
                 return None
+            icc = page.tags[34675].value if 34675 in page.tags else None
             if page.imagewidth * page.imagelength > max_pixels:
                 raise ImageError(f"{name}: {page.imagewidth}x{page.imagelength} is over the limit of "
                                  f"{max_pixels / 1e6:.0f} megapixels")
-            values = page.asarray().astype(np.float32)
+            values = page.asarray()
     except (tifffile.TiffFileError, ValueError, OSError):
         return None
+    if kind != "f":
+        return values[..., :1], values[..., 1], icc
+    values = values.astype(np.float32)
     values = values[..., None] if values.ndim == 2 else values
     if values.ndim != 3 or values.shape[2] not in (1, 2, 3, 4):
         raise ImageError(f"{name}: a float TIFF of shape {values.shape} is not a gray or colour image")
@@ -209,8 +215,8 @@ def _float_tiff(raw, name, max_pixels):
                          "only float images in the range 0 to 1 can be read")
     samples = np.rint(values * 65535).astype(np.uint16)
     if samples.shape[2] in (2, 4):
-        return samples[..., :-1], samples[..., -1]
-    return samples, None
+        return samples[..., :-1], samples[..., -1], icc
+    return samples, None, icc
 
 
 def _colour_sixteen_bit(raw, im, fmt):
@@ -304,7 +310,8 @@ def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_
     if fmt == "JPEG":
         options.update(quality=int(quality), subsampling=0 if quality >= 90 else 2)
     if fmt == "WEBP":
-        options.update(lossless=True)
+        # `exact` keeps the colour under fully transparent pixels, which WebP may change.
+        options.update(lossless=True, exact=True)
     buffer = _io.BytesIO()
     im.save(buffer, format=fmt, **options)
     return buffer.getvalue()
