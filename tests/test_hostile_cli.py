@@ -166,3 +166,72 @@ def test_native_start_up_lines_stay_off_stderr_unless_verbose(photo, tmp_path):
     verbose = subprocess.run([command[0], "-m", "denoiser", "--verbose", *command[3:], "-o", str(tmp_path / "b.png")],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert verbose.returncode == 0 and "XNNPACK" in verbose.stderr
+
+
+def png_header_claiming(width, height):
+    """A PNG whose header claims `width` x `height` pixels and holds almost nothing."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def encoded(image, fmt, **options):
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def rotated_jpeg():
+    im = Image.fromarray(np.tile(np.arange(24, dtype=np.uint8)[None, :, None] * 10, (16, 1, 3)))
+    exif = im.getexif()
+    exif[0x0112] = 6  # shown turned a quarter: stored 24 wide and 16 tall, shown 16 wide and 24 tall
+    return encoded(im, "JPEG", exif=exif, quality=95)
+
+
+def animated_gif():
+    frames = [Image.new("P", (16, 16), i) for i in range(3)]
+    import io
+
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+GOOD = np.random.default_rng(1).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+HOSTILE = {
+    # name: (file name, bytes, the error's words or None when it must work, output size)
+    "empty file": ("empty.png", b"", "empty", None),
+    "text file": ("notes.png", b"just some text\n" * 8, "not an image", None),
+    "truncated PNG": ("cut.png", encoded(Image.fromarray(GOOD), "PNG")[:200], "truncated", None),
+    "truncated JPEG": ("cut.jpg", encoded(Image.fromarray(GOOD), "JPEG")[:300], "truncated", None),
+    "decompression bomb": ("bomb.png", png_header_claiming(30000, 30000), "too large", None),
+    "animated GIF": ("moving.gif", animated_gif(), "not supported", None),
+    "SVG": ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "not an image", None),
+    "palette PNG": ("palette.png", encoded(Image.fromarray(GOOD).convert("P"), "PNG"), None, (24, 20)),
+    "CMYK JPEG": ("print.jpg", encoded(Image.fromarray(GOOD).convert("CMYK"), "JPEG"), None, (24, 20)),
+    "EXIF rotation": ("turned.jpg", rotated_jpeg(), None, (16, 24)),
+    "spaces in the path": ("my holiday photo.png", encoded(Image.fromarray(GOOD), "PNG"), None, (24, 20)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_files_get_one_line_or_a_complete_output(case, tmp_path, capsys):
+    name, data, error, size = HOSTILE[case]
+    source = tmp_path / name
+    source.write_bytes(data)
+    code, err = run(["denoise", str(source), "--model", "median", "--sigma", "5"], capsys)
+    assert source.read_bytes() == data
+    outputs = sorted(p for p in tmp_path.iterdir() if p != source)
+    if error is not None:
+        assert error in one_line_error(code, err) and outputs == []
+    else:
+        assert code == 0 and err == ""
+        assert [p.name for p in outputs] == [f"{source.stem}_denoised.png"]
+        assert Image.open(outputs[0]).size == size
