@@ -124,7 +124,7 @@ def _check_writable(folder):
 
 def cmd_denoise(args):
     from .catalog import available_models, load_runtime, model_for_channels
-    from .engine import default_level, denoise
+    from .engine import check_image, default_level, denoise
     from .io import load_image, save_picture
 
     if args.sigma is not None and not 0 <= args.sigma <= 255:
@@ -136,6 +136,7 @@ def cmd_denoise(args):
     check_tiling(runtimes[chosen], args.tile)
     for source, target in zip(files, targets):
         picture = load_image(source)
+        check_image(picture.pixels)
         name = model_for_channels(chosen, picture.channels)
         if name not in runtimes:
             runtimes[name] = load_runtime(name)
