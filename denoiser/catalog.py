@@ -43,6 +43,16 @@ def available_models(models_dir=MODELS_DIR, *, real_photo=False):
     return shipped + sorted(CLASSICAL)
 
 
+# What "Compare models" runs first: fast, and one of each kind. Others are on demand.
+COMPARISON_DEFAULT = ("dncnn_color_int8", "ridnet_color_int8", "nlm")
+
+
+def comparison_default(models_dir=MODELS_DIR):
+    """The models that "Compare models" opens with: COMPARISON_DEFAULT, those available."""
+    names = available_models(models_dir)
+    return [name for name in COMPARISON_DEFAULT if name in names]
+
+
 def model_title(name, manifest):
     """The name a person reads: the manifest entry's title, or the classical filter's."""
     entry = manifest.get(name)

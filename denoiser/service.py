@@ -196,22 +196,34 @@ def png_data_uri(image):
     return "data:image/png;base64," + base64.b64encode(encoded).decode("ascii")
 
 
-def comparison_slider_html(before, after, *, before_label="noisy", after_label="denoised", element_id="cmp"):
-    """A before/after slider in plain HTML, CSS and inline JavaScript: nothing is
-    fetched from the network, and both images travel as lossless PNG."""
+def comparison_slider_html(before, after, *, before_label="noisy", after_label="denoised", element_id="cmp",
+                           fill=True):
+    """A before/after slider in plain HTML, CSS and inline JavaScript, for `st.html`:
+    nothing is fetched from the network, and both images travel as lossless PNG.
+    With `fill` it is as wide as its column; otherwise at most 1:1. The divider
+    follows a drag, or the arrow keys once it has focus (Shift for larger steps)."""
     h, w = before.shape[:2]
+    width = "width:100%" if fill else f"width:100%;max-width:{w}px"
+    image = "position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;"
+    tag = "position:absolute;top:8px;background:#000a;color:#fff;padding:2px 6px;font:13px sans-serif;"
     return f"""
-<div id="{element_id}" class="cmp" style="position:relative;max-width:{w}px;aspect-ratio:{w}/{h};user-select:none;touch-action:none;">
-  <img src="{png_data_uri(after)}" alt="{after_label}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;" draggable="false">
+<style>
+#{element_id}:focus-within .cmp-handle {{ box-shadow: 0 0 0 3px #4f9dff; }}
+</style>
+<div id="{element_id}" class="cmp" style="position:relative;{width};aspect-ratio:{w}/{h};user-select:none;touch-action:none;">
+  <img src="{png_data_uri(after)}" alt="{after_label}" style="{image}" draggable="false">
   <div class="cmp-before" style="position:absolute;inset:0;overflow:hidden;clip-path:inset(0 50% 0 0);">
-    <img src="{png_data_uri(before)}" alt="{before_label}" style="position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;" draggable="false">
+    <img src="{png_data_uri(before)}" alt="{before_label}" style="{image}" draggable="false">
   </div>
   <div class="cmp-handle" style="position:absolute;top:0;bottom:0;left:50%;width:3px;background:#fff;box-shadow:0 0 4px #000;cursor:ew-resize;"></div>
-  <span style="position:absolute;left:8px;top:8px;background:#0008;color:#fff;padding:2px 6px;font:13px sans-serif;">{before_label}</span>
-  <span style="position:absolute;right:8px;top:8px;background:#0008;color:#fff;padding:2px 6px;font:13px sans-serif;">{after_label}</span>
-  <input class="cmp-range" type="range" min="0" max="100" step="0.1" value="50" aria-label="comparison position"
+  <span style="{tag}left:8px;">{before_label}</span>
+  <span style="{tag}right:8px;">{after_label}</span>
+  <input class="cmp-range" type="range" min="0" max="100" step="0.1" value="50"
+         aria-label="divider between {before_label} (left) and {after_label} (right)"
          style="position:absolute;inset:0;width:100%;height:100%;opacity:0;cursor:ew-resize;margin:0;">
 </div>
+<p style="margin:4px 0 0;font:13px sans-serif;opacity:0.8;">Left of the divider: {before_label}. Right: {after_label}.
+Drag it, or click it and use the arrow keys.</p>
 <script>
 (function() {{
   const root = document.getElementById("{element_id}");
@@ -223,6 +235,13 @@ def comparison_slider_html(before, after, *, before_label="noisy", after_label="
     root.dataset.position = v;
   }};
   range.addEventListener("input", update);
+  range.addEventListener("keydown", (event) => {{
+    const step = {{ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1}}[event.key];
+    if (step === undefined) return;
+    event.preventDefault();
+    range.value = Math.min(100, Math.max(0, Number(range.value) + step * (event.shiftKey ? 10 : 2)));
+    update();
+  }});
   update();
 }})();
 </script>

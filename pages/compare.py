@@ -4,6 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from denoiser.catalog import comparison_default
 from denoiser.service import compare_models, for_display, image_key
 from pages.common import (
     image_input, manifest, model_label, model_names, noise_controls, note_colour_models_on_gray, require_app, result_cache,
@@ -17,7 +18,8 @@ st.title("Compare models")
 with st.sidebar:
     picture, source_name = image_input(key="compare_input")
     kind, level, seed = noise_controls(key="compare_noise")
-    chosen = st.multiselect("Models", model_names(), default=model_names(), format_func=model_label, key="compare_models")
+    chosen = st.multiselect("Models", model_names(), default=comparison_default(), format_func=model_label,
+                            key="compare_models", help="Three fast models to begin with; add any others.")
 
 if not chosen:
     st.info("Choose at least one model.")
@@ -52,8 +54,8 @@ table = pd.DataFrame([
 st.caption(f"{source_name}, {width}×{height}; noisy input PSNR {comparison.psnr_noisy:.2f} dB")
 st.dataframe(table, hide_index=True, key="compare_table")
 
-figure = px.scatter(table, x="time (s)", y="PSNR (dB)", text="model", title="Quality against time")
-figure.update_traces(textposition="top center")
+figure = px.scatter(table, x="time (s)", y="PSNR (dB)", color="model", hover_name="model", title="Quality against time")
+figure.update_traces(marker_size=12)
 st.plotly_chart(figure, key="compare_chart")
 
 st.subheader(f"The same {size}×{size} crop, 1:1")

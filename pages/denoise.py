@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from denoiser.errors import DenoiserError
 from denoiser.io import encode_image
@@ -90,7 +89,7 @@ st.subheader("Before / after")
 before, after = views["noisy"][0], views["denoised"][0]
 if factor > 1:
     st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
-components.html(comparison_slider_html(before, after), height=min(720, int(720 * before.shape[0] / max(before.shape[1], 1)) + 20))
+st.html(comparison_slider_html(before, after), unsafe_allow_javascript=True)
 
 st.subheader("1:1 zoom")
 zoom_columns = st.columns(3)
@@ -98,7 +97,8 @@ size = zoom_columns[0].select_slider("Zoom window", [64, 128, 256, 384], value=2
 cx = zoom_columns[1].slider("Centre x", 0, width - 1, width // 2, key="zoom_x")
 cy = zoom_columns[2].slider("Centre y", 0, height - 1, height // 2, key="zoom_y")
 crops = {label: crop(image, cx, cy, size) for label, image in shown.items()}
-components.html(comparison_slider_html(crops["noisy"], crops["denoised"], element_id="zoom"), height=crops["noisy"].shape[0] + 20)
+st.html(comparison_slider_html(crops["noisy"], crops["denoised"], element_id="zoom", fill=False),
+        unsafe_allow_javascript=True)
 crop_columns = st.columns(len(crops))
 for column, (label, image) in zip(crop_columns, crops.items()):
     column.image(for_display(image), caption=f"{label}, 1:1", output_format="PNG")

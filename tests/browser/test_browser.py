@@ -48,8 +48,7 @@ def test_upload_choose_model_and_level_see_psnr(app_page, tmp_path):
 
 def test_drag_the_comparison_slider(app_page):
     metric_value(app_page, "PSNR denoised")
-    frame = app_page.frame_locator("iframe").first
-    root = frame.locator("#cmp")
+    root = app_page.locator("#cmp")
     root.wait_for()
     assert float(root.get_attribute("data-position")) == pytest.approx(50)
     root.scroll_into_view_if_needed()
@@ -62,9 +61,30 @@ def test_drag_the_comparison_slider(app_page):
     app_page.mouse.up()
     position = float(root.get_attribute("data-position"))
     assert position == pytest.approx(80, abs=3)
-    clip = frame.locator(".cmp-before").evaluate("e => e.style.clipPath")
+    clip = root.locator(".cmp-before").evaluate("e => e.style.clipPath")
     hidden = float(re.search(r"inset\(0(?:px)? ([\d.]+)%", clip).group(1))
     assert hidden == pytest.approx(100 - position, abs=0.01)
+
+
+def test_the_slider_fills_its_column_and_follows_the_keyboard(app_page):
+    metric_value(app_page, "PSNR denoised")
+    root = app_page.locator("#cmp")
+    root.wait_for()
+    column = app_page.get_by_test_id("stMainBlockContainer").bounding_box()
+    box = root.bounding_box()
+    padding = app_page.get_by_test_id("stMainBlockContainer").evaluate(
+        "e => parseFloat(getComputedStyle(e).paddingLeft) + parseFloat(getComputedStyle(e).paddingRight)")
+    assert box["width"] == pytest.approx(column["width"] - padding, abs=2)
+    # No blank gap: the next element starts right under the slider and its caption.
+    caption = app_page.get_by_text("Left of the divider: noisy").first.bounding_box()
+    assert 0 <= caption["y"] - (box["y"] + box["height"]) < 12
+    root.locator(".cmp-range").focus()
+    for _ in range(3):
+        app_page.keyboard.press("ArrowLeft")
+    assert float(root.get_attribute("data-position")) == pytest.approx(44)
+    app_page.keyboard.press("Shift+ArrowRight")
+    assert float(root.get_attribute("data-position")) == pytest.approx(54)
+    assert app_page.get_by_text("components.v1.html").count() == 0
 
 
 def test_download_is_a_png_of_the_input_size(app_page, tmp_path):
@@ -94,3 +114,25 @@ def test_corrupt_file_then_good_file(app_page, tmp_path):
     upload(app_page, data)
     assert metric_value(app_page, "PSNR denoised").endswith("dB")
     assert app_page.get_by_test_id("stAlert").filter(has_text="Cannot use").count() == 0
+
+
+def test_compare_opens_with_three_fast_models_and_a_legend(page, server):
+    import time
+
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    page.get_by_text("Denoise", exact=True).first.wait_for()
+    wait_idle(page)
+    started = time.monotonic()
+    page.get_by_test_id("stSidebarNav").get_by_text("Compare models").click()
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for()
+    print(f"Compare models: first results after {time.monotonic() - started:.1f} s")
+    wait_idle(page)
+    page.locator(".legendtext").first.wait_for()
+    for title in ("Non-local means", "RIDNet", "DnCNN"):
+        assert page.locator(".legendtext", has_text=title).count() >= 1
+    assert page.locator(".legendtext").count() == 3
+    # Names are in the legend, not written over the points.
+    assert page.locator(".scatterlayer .textpoint").count() == 0
+    assert page.get_by_text("Deploy", exact=True).count() == 0
