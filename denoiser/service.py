@@ -7,6 +7,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import cv2
@@ -65,6 +66,8 @@ class Result:
     ssim_noisy: float | None = None
     ssim_denoised: float | None = None
     estimated_sigma: float | None = None
+    # Seconds per phase of the run, in order: what the page reports after it.
+    phases: dict = field(default_factory=dict)
 
     @property
     def denoised_float(self):
@@ -93,17 +96,40 @@ def sigma_for(noisy, kind, level):
     return photo_level(noisy) if kind == "camera" else metrics.estimate_noise_sigma(noisy)
 
 
-def run_demo(clean, runtime, *, kind, level, seed, progress=None):
-    """Adds noise to a clean image, denoises it, and scores both against the clean one."""
-    noisy = make_noisy(clean, kind, level, seed)
-    sigma = sigma_for(noisy, kind, level)
-    result, denoised = _run(noisy, runtime, sigma, progress)
-    result.clean = to_integer(clean)
-    result.psnr_noisy = metrics.psnr(clean, noisy)
-    result.psnr_denoised = metrics.psnr(clean, denoised)
-    if min(clean.shape[:2]) >= metrics.SSIM_WINDOW:
-        result.ssim_noisy = metrics.ssim(clean, noisy)
-        result.ssim_denoised = metrics.ssim(clean, denoised)
+class Phases:
+    """The seconds that each named phase of one run took; `announce(name)` hears each
+    phase as it begins (a progress bar's text)."""
+
+    def __init__(self, announce=None):
+        self.seconds, self._announce = {}, announce
+
+    @contextmanager
+    def __call__(self, name):
+        if self._announce is not None:
+            self._announce(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def run_demo(clean, runtime, *, kind, level, seed, progress=None, phase=None):
+    """Adds noise to a clean image, denoises it, and scores both against the clean one.
+    `progress(done, total)` counts tiles; `phase(name)` hears each phase begin."""
+    phases = Phases(phase)
+    with phases("adding noise"):
+        noisy = make_noisy(clean, kind, level, seed)
+        sigma = sigma_for(noisy, kind, level)
+    result, denoised = _run(noisy, runtime, sigma, progress, phases)
+    with phases("metrics"):
+        result.clean = to_integer(clean)
+        result.psnr_noisy = metrics.psnr(clean, noisy)
+        result.psnr_denoised = metrics.psnr(clean, denoised)
+        if min(clean.shape[:2]) >= metrics.SSIM_WINDOW:
+            result.ssim_noisy = metrics.ssim(clean, noisy)
+            result.ssim_denoised = metrics.ssim(clean, denoised)
+    result.phases = phases.seconds
     return result
 
 
@@ -112,24 +138,28 @@ def photo_level(noisy):
     return metrics.estimate_photo_noise(noisy)
 
 
-def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, progress=None):
+def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, progress=None, phase=None):
     """Denoises a photo that is already noisy at `level` (0-255 scale; default: the
     estimate, which a caller that has it already passes as `estimate`); nothing is
     added and nothing is scored."""
-    estimate = photo_level(noisy) if estimate is None else float(estimate)
-    result, _ = _run(noisy, runtime, estimate if level is None else float(level), progress)
-    result.estimated_sigma = estimate
+    phases = Phases(phase)
+    if estimate is None:
+        with phases("estimating the noise"):
+            estimate = photo_level(noisy)
+    result, _ = _run(noisy, runtime, float(estimate) if level is None else float(level), progress, phases)
+    result.estimated_sigma = float(estimate)
+    result.phases = phases.seconds
     return result
 
 
-def _run(noisy, runtime, sigma, progress):
-    started = time.perf_counter()
-    denoised = denoise(noisy, runtime, sigma=sigma, progress=progress)
-    seconds = time.perf_counter() - started
-    result = Result(
-        noisy=to_integer(noisy), denoised=to_integer(denoised), denoised16=to_integer(denoised, 16),
-        sigma_used=sigma, seconds=seconds, megapixels=noisy.shape[0] * noisy.shape[1] / 1e6,
-    )
+def _run(noisy, runtime, sigma, progress, phases):
+    with phases("denoising"):
+        denoised = denoise(noisy, runtime, sigma=sigma, progress=progress)
+    with phases("preparing the images"):
+        result = Result(
+            noisy=to_integer(noisy), denoised=to_integer(denoised), denoised16=to_integer(denoised, 16),
+            sigma_used=sigma, seconds=phases.seconds["denoising"], megapixels=noisy.shape[0] * noisy.shape[1] / 1e6,
+        )
     return result, denoised
 
 

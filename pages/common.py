@@ -156,6 +156,12 @@ def note_colour_models_on_gray(picture, names):
                    "The gray models are the ones made for it.")
 
 
+@st.cache_resource(max_entries=2, show_spinner="Reading the photo…")
+def read_upload(data, limit):
+    """An upload, decoded once rather than on every rerun (a 12 MP PNG takes seconds)."""
+    return check_picture(load_image(data, max_pixels=limit))
+
+
 def image_input(key="input"):
     """A sample or an upload, as a Picture; bad uploads stop the page with an error."""
     source = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_source")
@@ -167,7 +173,7 @@ def image_input(key="input"):
         st.info("Upload a photo to begin, or choose a sample.")
         st.stop()
     try:
-        return check_picture(load_image(uploaded.getvalue(), max_pixels=max_pixels())), uploaded.name
+        return read_upload(uploaded.getvalue(), max_pixels()), uploaded.name
     except DenoiserError as exc:
         st.error(f"Cannot use {uploaded.name}: {exc}")
         st.stop()

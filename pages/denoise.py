@@ -39,17 +39,20 @@ params = (picture_key, name, mode) + ((kind, level, seed) if mode == DEMO else (
 cache = result_cache()
 result = cache.get(params)
 if result is None:
-    bar = st.progress(0.0, text="Denoising…")
+    bar = st.progress(0.0, text="Starting…")
+
+    def phase(name):
+        bar.progress(0.0, text=f"{name.capitalize()}…")
 
     def progress(done, total):
         bar.progress(done / total, text=f"Denoising… tile {done} of {total}")
 
     try:
         if mode == DEMO:
-            result = run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress)
+            result = run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress, phase=phase)
         else:
             result = run_noisy_photo(pixels, model, level=strength, estimate=estimated_level(picture_key, pixels),
-                                     progress=progress)
+                                     progress=progress, phase=phase)
     except DenoiserError as exc:
         bar.empty()
         st.error(str(exc))
@@ -58,7 +61,8 @@ if result is None:
     cache.put(params, result)
 
 height, width = result.denoised.shape[:2]
-st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP")
+st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP. Time: "
+           + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.phases.items()))
 
 numbers = st.columns(4)
 if mode == DEMO:

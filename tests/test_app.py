@@ -53,6 +53,18 @@ def test_denoise_page_shows_the_engines_numbers(app):
     assert not app.error
 
 
+def test_a_run_reports_each_phase_as_it_begins_and_its_time_after(app):
+    clean = service.load_sample("Astronaut").pixels
+    heard = []
+    result = service.run_demo(clean, load_runtime("median"), kind="gaussian", level=25, seed=0, phase=heard.append)
+    assert heard == list(result.phases) == ["adding noise", "denoising", "preparing the images", "metrics"]
+    assert all(seconds >= 0 for seconds in result.phases.values())
+    assert result.seconds == result.phases["denoising"]
+    fast_model(app)
+    caption = next(c.value for c in app.caption if "Time:" in c.value)
+    assert all(name in caption for name in heard)
+
+
 def test_moving_the_noise_slider_updates_and_moving_back_reuses(app):
     fast_model(app)
     first, first_time = metric(app, "PSNR noisy").value, metric(app, "Time").value
