@@ -176,8 +176,9 @@ def _dropped_alpha(picture, target, fmt):
 
 def cmd_add_noise(args):
     from .io import load_image, save_picture
-    from .noise import add_noise
+    from .noise import add_noise, check_level
 
+    check_level(args.level)
     suffix = f"_{args.type}{args.level:g}"
     files = expand_inputs(args.inputs, skip_suffix=suffix)
     targets = plan_outputs(files, args.output, suffix=suffix, fmt=args.format, overwrite=args.overwrite)

@@ -172,6 +172,12 @@ NOISE_TYPES = {
 }
 
 
+def check_level(level):
+    """A slider level must lie in [0, 255] (NaN does not)."""
+    if not 0 <= level <= 255:
+        raise DenoiserError(f"noise level must be in [0, 255], got {level}")
+
+
 def add_noise(clean, kind, level, *, rng):
     """Adds noise of type `kind` at a slider `level` on the 0-255 scale.
 
@@ -181,8 +187,7 @@ def add_noise(clean, kind, level, *, rng):
         fn, params = NOISE_TYPES[kind]
     except KeyError:
         raise DenoiserError(f"unknown noise type {kind!r}; choose one of {sorted(NOISE_TYPES)}") from None
-    if not 0 <= level <= 255:
-        raise DenoiserError(f"noise level must be in [0, 255], got {level}")
+    check_level(level)
     if kind == "gaussian":
         return gaussian(clean, level, rng=rng, clip=True)
     return fn(clean, rng=rng, **params(level))

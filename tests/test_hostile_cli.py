@@ -237,3 +237,10 @@ def test_hostile_files_get_one_line_or_a_complete_output(case, tmp_path, capsys)
         assert code == 0 and err == ""
         assert [p.name for p in outputs] == [f"{source.stem}_denoised.png"]
         assert Image.open(outputs[0]).size == size
+
+
+@pytest.mark.parametrize("level", ["nan", "-10", "300"])
+def test_add_noise_refuses_a_bad_level_before_reading(level, tmp_path, capsys):
+    missing = tmp_path / "never_read.png"
+    code, err = run(["add-noise", str(missing), "--level", level], capsys)
+    assert "noise level" in one_line_error(code, err)
