@@ -127,8 +127,7 @@ def run_demo(clean, runtime, *, kind, level, seed, progress=None, phase=None):
         result.psnr_noisy = metrics.psnr(clean, noisy)
         result.psnr_denoised = metrics.psnr(clean, denoised)
         if min(clean.shape[:2]) >= metrics.SSIM_WINDOW:
-            result.ssim_noisy = metrics.ssim(clean, noisy)
-            result.ssim_denoised = metrics.ssim(clean, denoised)
+            result.ssim_noisy, result.ssim_denoised = metrics.ssim_many(clean, [noisy, denoised])
     result.phases = phases.seconds
     return result
 

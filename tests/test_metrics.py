@@ -30,8 +30,20 @@ def test_ssim_is_gaussian_window_ssim_on_uint8(astronaut, rng):
         metrics.quantize(astronaut), metrics.quantize(estimate), data_range=255, channel_axis=-1,
         gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
     )
-    assert metrics.ssim(astronaut, estimate) == pytest.approx(expected)
+    assert metrics.ssim(astronaut, estimate) == pytest.approx(expected, abs=1e-9)
     assert metrics.ssim(astronaut, astronaut) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("shape", [(40, 53, 1), (11, 11, 3), (300, 70, 3)])
+def test_ssim_many_matches_scikit_image_for_each_estimate(shape, rng):
+    clean = rng.random(shape).astype(np.float32)
+    estimates = [np.clip(clean + rng.normal(0, s, shape), 0, 1).astype(np.float32) for s in (0.02, 0.2)]
+    expected = [
+        structural_similarity(metrics.quantize(clean), metrics.quantize(e), data_range=255, channel_axis=-1,
+                              gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        for e in estimates
+    ]
+    assert metrics.ssim_many(clean, estimates) == pytest.approx(expected, abs=1e-9)
 
 
 def test_strips_give_exactly_the_whole_image_numbers(monkeypatch, rng):
