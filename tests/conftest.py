@@ -59,3 +59,11 @@ def train_dir(tmp_path, astronaut):
         crop = astronaut[i * 10 : i * 10 + 64, i * 5 : i * 5 + 64]
         Image.fromarray(np.rint(crop * 255).astype(np.uint8)).save(folder / f"{i}.png")
     return folder
+
+
+@pytest.fixture
+def photo(tmp_path, astronaut):
+    """A 70x60 colour PNG cut from the astronaut, in the test's own folder."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.rint(astronaut[:60, :70] * 255).astype(np.uint8)).save(path)
+    return path

@@ -12,13 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def photo(tmp_path, astronaut):
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.rint(astronaut[:60, :70] * 255).astype(np.uint8)).save(path)
-    return path
-
-
-@pytest.fixture
 def model_path(tiny_dncnn, tmp_path):
     path = tmp_path / "tiny.keras"
     tiny_dncnn.save(path)

@@ -18,13 +18,6 @@ from denoiser.runtimes import ClassicalRuntime
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def photo(tmp_path, astronaut):
-    path = tmp_path / "good.png"
-    Image.fromarray(np.rint(astronaut[:40, :48] * 255).astype(np.uint8)).save(path)
-    return path
-
-
 def run(args, capsys):
     code = main([*args, "--quiet"] if args[0] in ("denoise",) else args)
     captured = capsys.readouterr()
@@ -73,27 +66,27 @@ def test_an_input_is_never_written_over(photo, capsys):
 
 
 def test_existing_outputs_are_kept_unless_overwrite(photo, capsys):
-    target = photo.with_name("good_denoised.png")
+    target = photo.with_name("photo_denoised.png")
     target.write_bytes(b"an earlier result")
     code, err = run(["denoise", str(photo), "--model", "median"], capsys)
     assert "--overwrite" in one_line_error(code, err)
     assert target.read_bytes() == b"an earlier result"
     assert run(["denoise", str(photo), "--model", "median", "--overwrite"], capsys)[0] == 0
-    assert Image.open(target).size == (48, 40)
+    assert Image.open(target).size == (70, 60)
 
 
 def test_same_stem_inputs_get_distinct_outputs_and_earlier_outputs_are_skipped(photo, tmp_path, capsys):
-    Image.open(photo).convert("RGB").save(tmp_path / "good.jpg", quality=95)
+    Image.open(photo).convert("RGB").save(tmp_path / "photo.jpg", quality=95)
     assert main(["denoise", str(tmp_path), "--model", "median", "--quiet"]) == 0
     outputs = sorted(p.name for p in tmp_path.glob("*_denoised.png"))
-    assert outputs == ["good_jpg_denoised.png", "good_png_denoised.png"]
+    assert outputs == ["photo_jpg_denoised.png", "photo_png_denoised.png"]
     capsys.readouterr()
     # Again over the folder: the earlier outputs are not inputs, and not replaced.
     code, err = run(["denoise", str(tmp_path), "--model", "median"], capsys)
     assert "already exists" in one_line_error(code, err)
     assert main(["denoise", str(tmp_path), "--model", "median", "--quiet", "--overwrite"]) == 0
     out = capsys.readouterr().out
-    assert "skipping" in out and "good_jpg_denoised.png" in out
+    assert "skipping" in out and "photo_jpg_denoised.png" in out
     assert sorted(p.name for p in tmp_path.glob("*_denoised*")) == outputs
 
 
@@ -124,7 +117,7 @@ def test_a_failed_write_leaves_the_earlier_output_whole(photo, tmp_path):
     )
     assert result.returncode == 2 and "could not write" in result.stderr and "Traceback" not in result.stderr
     assert target.read_bytes() == original
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png", "good.png", "large.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png", "large.png", "photo.png"]
 
 
 def test_jpeg_output_says_that_the_alpha_was_dropped(tmp_path, capsys):
