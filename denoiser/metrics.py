@@ -10,7 +10,7 @@ import numpy as np
 from skimage.restoration import estimate_sigma
 
 STRIP_ROWS = 256
-SSIM_STRIP_ROWS = 128  # about ten float64 maps of a strip are alive at once
+SSIM_STRIP_ROWS = 64  # about ten float64 maps of a strip are alive at once
 SSIM_WINDOW = 11  # the Gaussian window of sigma 1.5, truncated at 3.5 sigma
 ESTIMATE_SIDE = 2048
 PHOTO_BLOCK = 16
@@ -43,7 +43,10 @@ def psnr(clean, estimate, *, data_range=255):
     """PSNR in dB of `estimate` against `clean`, both float in [0, 1], on uint8 values."""
     if data_range != 255:
         raise ValueError("the protocol measures on uint8 images; data_range must be 255")
-    clean, estimate = _pair(clean, estimate)
+    return _psnr_quantized(*_pair(clean, estimate))
+
+
+def _psnr_quantized(clean, estimate):
     squared = 0
     # Row strips keep the memory of a 24-megapixel comparison small.
     for start in range(0, clean.shape[0], STRIP_ROWS):
@@ -52,7 +55,26 @@ def psnr(clean, estimate, *, data_range=255):
     mse = squared / clean.size
     if mse == 0:
         return float("inf")
-    return float(10.0 * np.log10(data_range**2 / mse))
+    return float(10.0 * np.log10(255.0**2 / mse))
+
+
+def scores(clean, estimates, *, data_range=255):
+    """[(PSNR, SSIM)] of each of `estimates` against `clean`, quantizing every image
+    once; SSIM is None for an image smaller than its window. Equal to `psnr` and
+    `ssim` one by one, at a fraction of the time and memory for a large photo."""
+    if data_range != 255:
+        raise ValueError("the protocol measures on uint8 images; data_range must be 255")
+    clean = quantize(clean)
+    quantized = []
+    for estimate in estimates:
+        estimate = quantize(estimate)
+        if estimate.shape != clean.shape:
+            raise ValueError(f"shapes differ: {clean.shape} vs {estimate.shape}")
+        quantized.append(estimate)
+    psnrs = [_psnr_quantized(clean, estimate) for estimate in quantized]
+    if min(clean.shape[:2]) < SSIM_WINDOW:
+        return [(value, None) for value in psnrs]
+    return list(zip(psnrs, _ssim_quantized(clean, quantized)))
 
 
 def ssim(clean, estimate, *, data_range=255):
@@ -81,8 +103,6 @@ def ssim_many(clean, estimates, *, data_range=255):
     window's radius inside are kept, as scikit-image keeps them, so the filter's
     border rule never reaches a kept value.
     """
-    import cv2
-
     if data_range != 255:
         raise ValueError("the protocol measures on uint8 images; data_range must be 255")
     clean = quantize(clean)
@@ -90,6 +110,12 @@ def ssim_many(clean, estimates, *, data_range=255):
     for estimate in estimates:
         if estimate.shape != clean.shape:
             raise ValueError(f"shapes differ: {clean.shape} vs {estimate.shape}")
+    return _ssim_quantized(clean, estimates)
+
+
+def _ssim_quantized(clean, estimates, data_range=255):
+    import cv2
+
     if clean.ndim == 3 and clean.shape[2] == 1:  # OpenCV returns one channel as 2-D
         clean, estimates = clean[..., 0], [estimate[..., 0] for estimate in estimates]
     height, width = clean.shape[:2]

@@ -124,10 +124,9 @@ def run_demo(clean, runtime, *, kind, level, seed, progress=None, phase=None):
     result, denoised = _run(noisy, runtime, sigma, progress, phases)
     with phases("metrics"):
         result.clean = to_integer(clean)
-        result.psnr_noisy = metrics.psnr(clean, noisy)
-        result.psnr_denoised = metrics.psnr(clean, denoised)
-        if min(clean.shape[:2]) >= metrics.SSIM_WINDOW:
-            result.ssim_noisy, result.ssim_denoised = metrics.ssim_many(clean, [noisy, denoised])
+        noisy_scores, denoised_scores = metrics.scores(clean, [noisy, denoised])
+        result.psnr_noisy, result.ssim_noisy = noisy_scores
+        result.psnr_denoised, result.ssim_denoised = denoised_scores
     result.phases = phases.seconds
     return result
 

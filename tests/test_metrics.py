@@ -84,3 +84,12 @@ def test_blind_estimate_of_a_clean_smooth_image_is_small():
     y, x = np.mgrid[0:64, 0:64]
     smooth = (0.5 + 0.3 * np.sin(x / 10.0) * np.cos(y / 13.0))[..., None].astype(np.float32)
     assert metrics.estimate_noise_sigma(smooth) < 1.0
+
+
+@pytest.mark.parametrize("shape", [(40, 53, 3), (9, 30, 1)])
+def test_scores_equal_psnr_and_ssim_one_by_one(shape, rng):
+    clean = rng.random(shape).astype(np.float32)
+    estimates = [clean + rng.normal(0, s, shape).astype(np.float32) for s in (0.01, 0.1)]
+    for (p, s), estimate in zip(metrics.scores(clean, estimates), estimates):
+        assert p == metrics.psnr(clean, estimate)
+        assert s == (metrics.ssim(clean, estimate) if min(shape[:2]) >= metrics.SSIM_WINDOW else None)
