@@ -27,7 +27,9 @@ def test_tile_must_exceed_twice_the_margin():
         plan_axis(100, 10, 5)
 
 
-SIZES = [(1, 1), (1, 50), (50, 1), (7, 5), (20, 20), (37, 53), (64, 64), (96, 96), (128, 64), (101, 77)]
+# The engine takes sides of 8 pixels or more (`engine.MIN_SIDE`); `run_tiled` alone
+# down to one pixel is in test_properties.
+SIZES = [(8, 8), (8, 50), (50, 8), (9, 11), (20, 20), (37, 53), (64, 64), (96, 96), (128, 64), (101, 77)]
 
 
 @pytest.mark.parametrize("shape", SIZES)
