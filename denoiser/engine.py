@@ -44,7 +44,13 @@ def count_tiles(image_shape, runtime, *, tile=None):
     height, width = image_shape[:2]
     tile = tile or runtime.tile
     planes = image_shape[2] if runtime.channels == 1 and image_shape[2] == 3 else 1
-    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin))
+    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin, shrink=shrinks_tiles(runtime)))
+
+
+def shrinks_tiles(runtime):
+    """Whether `runtime` takes tiles shorter than its own (a LiteRT model's input shape is
+    fixed, so it does not)."""
+    return not getattr(runtime, "fixed_tile", False)
 
 
 def takes_level(runtime):
@@ -108,7 +114,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
     def model_input(image):
         return image if level is None else np.concatenate([image, level], axis=2)
 
-    options = dict(tile=tile, margin=runtime.margin, batch=batch)
+    options = dict(tile=tile, margin=runtime.margin, batch=batch, shrink=shrinks_tiles(runtime))
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
         return run_tiled(model_input(noisy), predict, progress=progress, **options)

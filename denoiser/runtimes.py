@@ -98,6 +98,7 @@ class LiteRTRuntime:
     output: str = "noise"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     kind: str = "litert"
+    fixed_tile = True  # one input shape; a shorter tile would be padded to it
 
     def __post_init__(self):
         with native_logs_hidden():

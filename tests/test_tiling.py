@@ -8,18 +8,29 @@ from denoiser.tiling import plan_axis, plan_tiles, run_tiled
 
 @pytest.mark.parametrize("size", [1, 2, 31, 32, 33, 64, 95, 96, 97, 200, 513])
 @pytest.mark.parametrize("tile,margin", [(32, 5), (32, 0), (48, 12), (11, 5)])
-def test_every_pixel_is_kept_once_with_full_margin(size, tile, margin):
-    spans = plan_axis(size, tile, margin)
+@pytest.mark.parametrize("shrink", [True, False])
+def test_every_pixel_is_kept_once_with_full_margin(size, tile, margin, shrink):
+    spans = plan_axis(size, tile, margin, shrink=shrink)
     kept = np.zeros(size, int)
+    # The fewest tiles that cover the axis, all of one length: no longer than a tile,
+    # or exactly a tile's length for a runtime of fixed shape.
+    assert len(spans) == (1 if size <= tile else -(-(size - 2 * margin) // (tile - 2 * margin)))
+    assert len({span.length for span in spans}) == 1
     for span in spans:
         assert 0 <= span.start and span.start + span.length <= size
-        assert span.length == min(tile, size)
+        assert span.length <= min(tile, size) if shrink else span.length == min(tile, size)
         kept[span.keep_start : span.keep_stop] += 1
         if span.keep_start > 0:
             assert span.keep_start - span.start >= margin
         if span.keep_stop < size:
             assert span.start + span.length - span.keep_stop >= margin
     assert np.all(kept == 1)
+
+
+def test_tiles_shrink_to_cover_without_waste():
+    # Full 768-pixel tiles would read 1536 pixels of a 1024-pixel axis.
+    spans = plan_axis(1024, 768, 17)
+    assert [(s.start, s.length) for s in spans] == [(0, 529), (495, 529)]
 
 
 def test_tile_must_exceed_twice_the_margin():

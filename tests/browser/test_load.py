@@ -67,14 +67,39 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, tmp_path):
     assert peak < MEMORY_LIMIT_MB
 
 
+async def timed_photo(browser, url, path):
+    """(seconds from the upload to the numbers shown, the model's own seconds as the
+    page states them) for one photo."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    await page.goto(url)
+    await page.get_by_test_id("stSidebar").get_by_text("Upload", exact=True).click()
+    started = time.monotonic()
+    await page.locator('input[type="file"]').first.set_input_files(str(path))
+    await page.get_by_text(f"{path.name}:").first.wait_for()
+    seconds = time.monotonic() - started
+    metric = page.get_by_test_id("stMetric").filter(has_text="Time").first
+    model = float((await metric.get_by_test_id("stMetricValue").inner_text()).split()[0])
+    await context.close()
+    return seconds, model
+
+
+async def run_timed(url, path):
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            return await timed_photo(browser, url, path)
+        finally:
+            await browser.close()
+
+
 def test_twelve_megapixel_photo_within_cloud_memory(server, tmp_path):
     path = png_file(tmp_path / "twelve.png", sample_photo(7, height=3000, width=4000))
-    started = time.monotonic()
-    shown = in_own_loop(run_sessions(server.url, [path]))
-    wall = time.monotonic() - started
+    seconds, model = in_own_loop(run_timed(server.url, path))
     peak = server.peak_rss_mb()
-    print(f"\n12 MP: model {available_models()[0]}, wall {wall:.1f} s (upload, denoise, metrics, page), "
-          f"server peak RSS {peak:.0f} MB")
-    assert shown[0].endswith("dB")
+    print(f"\n12 MP: model {available_models()[0]}, {seconds:.1f} s from the upload to the numbers shown, "
+          f"the model's own {model:.1f} s (ratio {seconds / model:.2f}), server peak RSS {peak:.0f} MB")
+    # The target is 1.3; the margin keeps a loaded machine from failing the run.
+    assert seconds / model < 1.5
     assert peak < MEMORY_LIMIT_MB
-
