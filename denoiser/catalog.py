@@ -112,7 +112,7 @@ def load_runtime(spec, *, models_dir=MODELS_DIR):
             from .architectures.registry import receptive_radius
 
         model = load_keras_model(path)
-        # A wide-margin model (RIDNet) is published and run on larger tiles than the default.
-        tile = {"tile": entry["tile"]} if entry and "tile" in entry else {}
-        return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem, **tile)
+        # Tiles and batches by measurement: large Keras tiles waste less on margins and calls.
+        options = {key: entry[key] for key in ("tile", "batch") if entry and key in entry}
+        return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem, **options)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")
