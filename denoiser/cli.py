@@ -554,8 +554,12 @@ def build_parser():
     return parser
 
 
+# Commands that load Keras whatever the model: the workshop's.
+KERAS_COMMANDS = {"train", "train-real", "export", "publish"}
+
+
 def main(argv=None):
-    from .runtimes import VERBOSE_VARIABLE
+    from .runtimes import VERBOSE_VARIABLE, native_logs_hidden
 
     try:
         args = build_parser().parse_args(argv)
@@ -565,6 +569,10 @@ def main(argv=None):
         os.environ[VERBOSE_VARIABLE] = "1"
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.command in KERAS_COMMANDS:
+        # Imported once here, quietly; TensorFlow prints its start-up lines on import.
+        with native_logs_hidden():
+            import keras  # noqa: F401
     try:
         return args.func(args)
     except DenoiserError as exc:
