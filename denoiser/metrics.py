@@ -32,49 +32,48 @@ def quantize(image):
     return out
 
 
-def _pair(reference, estimate):
-    reference, estimate = quantize(reference), quantize(estimate)
-    if reference.shape != estimate.shape:
-        raise ValueError(f"shapes differ: {reference.shape} vs {estimate.shape}")
-    return reference, estimate
+def _same_shapes(clean, estimates):
+    for estimate in estimates:
+        if np.shape(estimate) != np.shape(clean):
+            raise ValueError(f"shapes differ: {np.shape(clean)} vs {np.shape(estimate)}")
+
+
+def _check_range(data_range):
+    if data_range != 255:
+        raise ValueError("the protocol measures on uint8 images; data_range must be 255")
 
 
 def psnr(clean, estimate, *, data_range=255):
     """PSNR in dB of `estimate` against `clean`, both float in [0, 1], on uint8 values."""
-    if data_range != 255:
-        raise ValueError("the protocol measures on uint8 images; data_range must be 255")
-    return _psnr_quantized(*_pair(clean, estimate))
+    _check_range(data_range)
+    _same_shapes(clean, [estimate])
+    return _psnr_by_strips(clean, estimate)
 
 
-def _psnr_quantized(clean, estimate):
-    squared = 0
-    # Row strips keep the memory of a 24-megapixel comparison small.
-    for start in range(0, clean.shape[0], STRIP_ROWS):
-        diff = clean[start : start + STRIP_ROWS].astype(np.int32) - estimate[start : start + STRIP_ROWS]
+def _psnr_by_strips(clean, estimate):
+    squared, size = 0, 0
+    # Row strips, each quantized on its own, keep a 24-megapixel comparison small.
+    for start in range(0, np.shape(clean)[0], STRIP_ROWS):
+        rows = slice(start, start + STRIP_ROWS)
+        diff = quantize(clean[rows]).astype(np.int32) - quantize(estimate[rows])
         squared += int(np.sum(diff * diff, dtype=np.int64))
-    mse = squared / clean.size
+        size += diff.size
+    mse = squared / size
     if mse == 0:
         return float("inf")
     return float(10.0 * np.log10(255.0**2 / mse))
 
 
 def scores(clean, estimates, *, data_range=255):
-    """[(PSNR, SSIM)] of each of `estimates` against `clean`, quantizing every image
-    once; SSIM is None for an image smaller than its window. Equal to `psnr` and
-    `ssim` one by one, at a fraction of the time and memory for a large photo."""
-    if data_range != 255:
-        raise ValueError("the protocol measures on uint8 images; data_range must be 255")
-    clean = quantize(clean)
-    quantized = []
-    for estimate in estimates:
-        estimate = quantize(estimate)
-        if estimate.shape != clean.shape:
-            raise ValueError(f"shapes differ: {clean.shape} vs {estimate.shape}")
-        quantized.append(estimate)
-    psnrs = [_psnr_quantized(clean, estimate) for estimate in quantized]
-    if min(clean.shape[:2]) < SSIM_WINDOW:
+    """[(PSNR, SSIM)] of each of `estimates` against `clean`, SSIM sharing the clean
+    image's statistics; SSIM is None for an image smaller than its window. Equal to
+    `psnr` and `ssim` one by one."""
+    _check_range(data_range)
+    _same_shapes(clean, estimates)
+    psnrs = [_psnr_by_strips(clean, estimate) for estimate in estimates]
+    if min(np.shape(clean)[:2]) < SSIM_WINDOW:
         return [(value, None) for value in psnrs]
-    return list(zip(psnrs, _ssim_quantized(clean, quantized)))
+    return list(zip(psnrs, _ssim_by_strips(clean, estimates)))
 
 
 def ssim(clean, estimate, *, data_range=255):
@@ -103,22 +102,15 @@ def ssim_many(clean, estimates, *, data_range=255):
     window's radius inside are kept, as scikit-image keeps them, so the filter's
     border rule never reaches a kept value.
     """
-    if data_range != 255:
-        raise ValueError("the protocol measures on uint8 images; data_range must be 255")
-    clean = quantize(clean)
-    estimates = [quantize(estimate) for estimate in estimates]
-    for estimate in estimates:
-        if estimate.shape != clean.shape:
-            raise ValueError(f"shapes differ: {clean.shape} vs {estimate.shape}")
-    return _ssim_quantized(clean, estimates)
+    _check_range(data_range)
+    _same_shapes(clean, estimates)
+    return _ssim_by_strips(clean, estimates)
 
 
-def _ssim_quantized(clean, estimates, data_range=255):
+def _ssim_by_strips(clean, estimates, data_range=255):
     import cv2
 
-    if clean.ndim == 3 and clean.shape[2] == 1:  # OpenCV returns one channel as 2-D
-        clean, estimates = clean[..., 0], [estimate[..., 0] for estimate in estimates]
-    height, width = clean.shape[:2]
+    height, width = np.shape(clean)[:2]
     if min(height, width) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs an image of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {width}x{height}")
     pad = (SSIM_WINDOW - 1) // 2
@@ -128,16 +120,20 @@ def _ssim_quantized(clean, estimates, data_range=255):
     def smooth(values):
         return cv2.sepFilter2D(values, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_REFLECT)
 
+    def strip(image, rows):
+        values = quantize(image[rows]).astype(np.float64)
+        return values[..., 0] if values.ndim == 3 and values.shape[2] == 1 else values  # OpenCV gives 2-D back
+
     totals, count = [0.0] * len(estimates), 0
     for keep_start in range(pad, height - pad, SSIM_STRIP_ROWS):
         keep_stop = min(keep_start + SSIM_STRIP_ROWS, height - pad)
         read_start, read_stop = keep_start - pad, keep_stop + pad
         rows = slice(keep_start - read_start, keep_stop - read_start)
-        x = clean[read_start:read_stop].astype(np.float64)
+        x = strip(clean, slice(read_start, read_stop))
         mx, mxx = smooth(x), smooth(x * x)
         vx = (mxx - mx * mx)[rows, pad : width - pad]
         for i, estimate in enumerate(estimates):
-            y = estimate[read_start:read_stop].astype(np.float64)
+            y = strip(estimate, slice(read_start, read_stop))
             my, myy, mxy = smooth(y), smooth(y * y), smooth(x * y)
             vy = myy - my * my
             vxy = mxy - mx * my
