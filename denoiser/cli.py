@@ -124,7 +124,7 @@ def _check_writable(folder):
 
 def cmd_denoise(args):
     from .catalog import available_models, load_runtime, model_for_channels
-    from .engine import check_image, default_level, denoise
+    from .engine import check_image, check_tiling, default_level, denoise
     from .io import load_image, save_picture
 
     if args.sigma is not None and not 0 <= args.sigma <= 255:
@@ -133,7 +133,8 @@ def cmd_denoise(args):
     targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format, overwrite=args.overwrite)
     chosen = args.model or available_models(real_photo=True)[0]
     runtimes = {chosen: load_runtime(chosen)}
-    check_tiling(runtimes[chosen], args.tile)
+    if args.tile is not None:
+        check_tiling(runtimes[chosen], args.tile)
     for source, target in zip(files, targets):
         picture = load_image(source)
         check_image(picture.pixels)
@@ -157,13 +158,6 @@ def cmd_denoise(args):
 
 
 DENOISED_SUFFIX = "_denoised"
-
-
-def check_tiling(runtime, tile):
-    if tile is not None and tile <= 2 * runtime.margin:
-        raise DenoiserError(f"--tile must be more than twice the model's margin of {runtime.margin} pixels, got {tile}")
-    if tile is not None and runtime.kind == "litert" and tile > runtime.tile:
-        raise DenoiserError(f"--tile: this model takes tiles of at most {runtime.tile} pixels, not {tile}")
 
 
 def _dropped_alpha(picture, target, fmt):

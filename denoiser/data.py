@@ -44,22 +44,32 @@ def read_training_image(path, channels):
 
 def extract_patches(files, *, channels, patch_size=40, stride=20, scales=(1.0, 0.9, 0.8, 0.7)):
     """All patches on a regular grid of every image at every scale, as uint8 NHWC."""
-    patches = []
-    for path in files:
-        image = read_training_image(path, channels)
-        for scale in scales:
-            h, w = int(image.shape[0] * scale), int(image.shape[1] * scale)
-            if min(h, w) < patch_size:
-                continue
-            mode = "L" if channels == 1 else "RGB"
-            pil = Image.fromarray(image.squeeze(-1) if channels == 1 else image, mode)
-            scaled = np.asarray(pil.resize((w, h), Image.BICUBIC)).reshape(h, w, channels)
-            for y in range(0, h - patch_size + 1, stride):
-                for x in range(0, w - patch_size + 1, stride):
-                    patches.append(scaled[y : y + patch_size, x : x + patch_size])
+    patches = [
+        patch
+        for path in files
+        for patch in image_patches(read_training_image(path, channels), patch_size=patch_size, stride=stride,
+                                   scales=scales)
+    ]
     if not patches:
         raise DenoiserError(f"no {patch_size}x{patch_size} patches fit in the training images")
     return np.stack(patches)
+
+
+def image_patches(image, *, patch_size, stride, scales):
+    """The patches on a regular grid of one uint8 HWC image at every scale, as a list."""
+    channels = image.shape[2]
+    patches = []
+    for scale in scales:
+        h, w = int(image.shape[0] * scale), int(image.shape[1] * scale)
+        if min(h, w) < patch_size:
+            continue
+        mode = "L" if channels == 1 else "RGB"
+        pil = Image.fromarray(image.squeeze(-1) if channels == 1 else image, mode)
+        scaled = np.asarray(pil.resize((w, h), Image.BICUBIC)).reshape(h, w, channels)
+        for y in range(0, h - patch_size + 1, stride):
+            for x in range(0, w - patch_size + 1, stride):
+                patches.append(scaled[y : y + patch_size, x : x + patch_size])
+    return patches
 
 
 def augment(patches, modes):

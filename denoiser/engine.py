@@ -47,6 +47,15 @@ def count_tiles(image_shape, runtime, *, tile=None):
     return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin, shrink=shrinks_tiles(runtime)))
 
 
+def check_tiling(runtime, tile):
+    """A DenoiserError unless `runtime` can run on tiles of `tile` pixels: more than
+    twice its margin, and no more than a fixed-shape runtime's own tile."""
+    if tile <= 2 * runtime.margin:
+        raise DenoiserError(f"tiles must be more than twice the model's margin of {runtime.margin} pixels, not {tile}")
+    if not shrinks_tiles(runtime) and tile > runtime.tile:
+        raise DenoiserError(f"this model takes tiles of at most {runtime.tile} pixels, not {tile}")
+
+
 def shrinks_tiles(runtime):
     """Whether `runtime` takes tiles shorter than its own (a LiteRT model's input shape is
     fixed, so it does not)."""
@@ -100,8 +109,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
     """
     noisy = check_image(noisy)
     tile = tile or runtime.tile
-    if runtime.kind == "litert" and tile > runtime.tile:
-        raise DenoiserError(f"this model takes tiles of at most {runtime.tile} pixels, not {tile}")
+    check_tiling(runtime, tile)
     batch = batch or runtime.batch
     if sigma is None:
         sigma = default_level(noisy, runtime)

@@ -144,11 +144,7 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
             width, height = im.size
             if width == 0 or height == 0:
                 raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-                    f"over the limit of {max_pixels / 1e6:.0f} megapixels"
-                )
+            _check_pixel_count(name, width, height, max_pixels)
             im.load()
     except ImageError:
         raise
@@ -178,6 +174,15 @@ def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
     return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes)
 
 
+def _check_pixel_count(name, width, height, max_pixels):
+    """Refuses an image over `max_pixels` from its header, before decoding it."""
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+            f"over the limit of {max_pixels / 1e6:.0f} megapixels"
+        )
+
+
 def _png_colour_type(raw):
     return raw[25] if raw[:8] == PNG_SIGNATURE and len(raw) > 25 else None
 
@@ -195,9 +200,7 @@ def _tiff_beyond_pillow(raw, name, max_pixels):
             if kind != "f" and not (page.dtype == np.uint16 and page.samplesperpixel == 2):
                 return None
             icc = page.tags[34675].value if 34675 in page.tags else None
-            if page.imagewidth * page.imagelength > max_pixels:
-                raise ImageError(f"{name}: {page.imagewidth}x{page.imagelength} is over the limit of "
-                                 f"{max_pixels / 1e6:.0f} megapixels")
+            _check_pixel_count(name, page.imagewidth, page.imagelength, max_pixels)
             values = page.asarray()
     except (tifffile.TiffFileError, ValueError, OSError):
         return None

@@ -286,8 +286,10 @@ def training_patches(files, size):
     patches, levels = [], []
     for path in files:
         image = data.read_training_image(path, 3)
-        cut = data.extract_patches([path], channels=3, patch_size=size, stride=size, scales=(1.0, 0.7))
-        patches.append(cut)
+        cut = data.image_patches(image, patch_size=size, stride=size, scales=(1.0, 0.7))
+        if not cut:
+            raise DenoiserError(f"no {size}x{size} patches fit in {path}")
+        patches.append(np.stack(cut))
         levels.append(np.full(len(cut), metrics.estimate_photo_noise(to_float(image))))
     return np.concatenate(patches), np.concatenate(levels)
 

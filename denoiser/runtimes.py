@@ -101,10 +101,10 @@ class LiteRTRuntime:
     fixed_tile = True  # one input shape; a shorter tile would be padded to it
 
     def __post_init__(self):
-        with native_logs_hidden():
-            from ai_edge_litert.interpreter import Interpreter
         try:
             with native_logs_hidden():
+                from ai_edge_litert.interpreter import Interpreter
+
                 self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
