@@ -49,16 +49,16 @@ def count_tiles(image_shape, runtime, *, tile=None):
 
 def check_tiling(runtime, tile):
     """A DenoiserError unless `runtime` can run on tiles of `tile` pixels: more than
-    twice its margin, and no more than a fixed-shape runtime's own tile."""
+    twice its margin, and no more than a LiteRT model's input."""
     if tile <= 2 * runtime.margin:
         raise DenoiserError(f"tiles must be more than twice the model's margin of {runtime.margin} pixels, not {tile}")
-    if not shrinks_tiles(runtime) and tile > runtime.tile:
+    if runtime.kind == "litert" and tile > runtime.tile:
         raise DenoiserError(f"this model takes tiles of at most {runtime.tile} pixels, not {tile}")
 
 
 def shrinks_tiles(runtime):
-    """Whether `runtime` takes tiles shorter than its own (a LiteRT model's input shape is
-    fixed, so it does not)."""
+    """Whether `runtime` may run on tiles shorter than its own: not a LiteRT model, whose
+    input shape is fixed, nor a model that does not tile exactly (`fixed_tile`)."""
     return not getattr(runtime, "fixed_tile", False)
 
 

@@ -86,6 +86,16 @@ class KerasRuntime:
     def device(self):
         return keras_device()
 
+    @property
+    def fixed_tile(self):
+        """Whether the model runs on tiles of exactly `tile`: an architecture whose output
+        depends on the whole tile (RIDNet's channel attention pools over it) computes
+        what was published only on tiles of the published size."""
+        from .architectures.registry import ARCHITECTURES
+
+        architecture = ARCHITECTURES.get(self.model.name)
+        return architecture is None or not architecture.exact_tiling
+
     def predict(self, batch, *, sigma=None):
         return np.asarray(self.model.predict_on_batch(np.asarray(batch, np.float32)), np.float32)
 

@@ -92,3 +92,18 @@ def test_colour_image_through_gray_model_plane_by_plane(tiny_dncnn_gray, astrona
     np.testing.assert_allclose(out[..., 1:2], denoise(astronaut[..., 1:2], runtime), atol=1e-6)
     total = count_tiles(astronaut.shape, runtime)
     assert seen[-1] == (total, total)
+
+
+def test_a_model_that_does_not_tile_exactly_keeps_its_published_tile_size(tiny_dncnn):
+    """RIDNet's channel attention pools over the whole tile, so its output depends on
+    the tile's extent: shorter tiles would change what was published."""
+    from denoiser.architectures.registry import build_model
+    from denoiser.engine import shrinks_tiles
+    from denoiser.tiling import run_tiled
+
+    ridnet = build_model("ridnet", 3, features=8, blocks=1, reduction=4)
+    runtime = KerasRuntime(ridnet, margin=6, tile=32, batch=2)
+    assert not shrinks_tiles(runtime) and shrinks_tiles(KerasRuntime(tiny_dncnn, margin=5, tile=32))
+    noisy = np.random.default_rng(0).random((50, 45, 3)).astype(np.float32)
+    full_tiles = run_tiled(noisy, runtime.predict, tile=32, margin=6, batch=2, shrink=False)
+    np.testing.assert_array_equal(denoise(noisy, runtime), full_tiles)
