@@ -59,6 +59,40 @@ def model_title(name, manifest):
     return entry.get("title", name) if entry else TITLES.get(name, name)
 
 
+def model_card(name, manifest):
+    """What a person may want to know of a model, one fact a line: the one formatter for
+    the app's model card and `python -m denoiser models`."""
+    entry = manifest.get(name)
+    if entry is None:
+        return ["Classical filter: no training, runs on the CPU. Its strength follows the noise level."]
+    low, high = entry.get("sigma_range", ["?", "?"])
+    lines = [
+        f"{entry.get('architecture', '?')}, {entry.get('channels', '?')} channel(s), "
+        f"{entry.get('runtime', '?')} {entry.get('precision', '')}",
+        f"{entry.get('parameters', 0):,} parameters, {entry.get('file_mb', 0):.1f} MB, sigma {low}–{high}",
+    ]
+    for dataset, scores in entry.get("quality", {}).items():
+        lines.append(f"{dataset} PSNR at sigma {' / '.join(scores)}: "
+                     + " / ".join(f"{score['psnr']:.2f}" for score in scores.values()) + " dB")
+    for folder, scores in entry.get("real_quality", {}).items():
+        lines.append(f"Real photos ({scores['images']} held-out scenes of {folder}): {scores['psnr']:.2f} dB, "
+                     f"from {scores['psnr_noisy']:.2f} dB noisy")
+    if entry.get("level_map"):
+        lines.append("Takes a strength: the noise level to remove, estimated from the photo by default")
+    training = entry.get("training")
+    if training:
+        start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""
+        where = f" on {training['device']}" if "device" in training else ""
+        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{where}{start}")
+    aware = entry.get("quantization_aware")
+    if aware:
+        lines.append(f"Then fine-tuned for int8 with its rounding in the loop: {aware['patches_seen']:,} patches, "
+                     f"{aware['train_hours']} h")
+    if "cpu_mp_s" in entry:
+        lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s")
+    return lines
+
+
 def model_for_channels(name, channels, models_dir=MODELS_DIR):
     """The shipped model to run instead of `name` on an image with `channels` channels.
 
@@ -79,11 +113,11 @@ def model_for_channels(name, channels, models_dir=MODELS_DIR):
 
 
 def load_keras_model(path):
+    # Imported here: Keras brings TensorFlow, some 600 MB that LiteRT models never need.
     with native_logs_hidden():
         import keras
 
-    from . import qat  # noqa: F401  registers QuantizedConv2D
-    from .architectures import layers  # noqa: F401  registers the custom layers
+    from .architectures import layers, quantized  # noqa: F401  registers the saved layers for loading
 
     try:
         return keras.models.load_model(path, compile=False)
@@ -107,12 +141,8 @@ def load_runtime(spec, *, models_dir=MODELS_DIR):
         output = entry.get("output", "noise") if entry else "noise"
         return LiteRTRuntime(path, margin=margin, output=output, name=spec if entry else path.stem)
     if path.suffix == ".keras":
-        # Imported here: Keras brings TensorFlow, some 600 MB that LiteRT models never need.
-        with native_logs_hidden():
-            from .architectures.registry import receptive_radius
-
         model = load_keras_model(path)
         # Tiles and batches by measurement: large Keras tiles waste less on margins and calls.
         options = {key: entry[key] for key in ("tile", "batch") if entry and key in entry}
-        return KerasRuntime(model, margin=receptive_radius(model), name=spec if entry else path.stem, **options)
+        return KerasRuntime(model, name=spec if entry else path.stem, **options)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")

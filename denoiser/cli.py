@@ -1,4 +1,6 @@
-"""Command line: `python -m denoiser {denoise,add-noise,evaluate,bench,train,export,models}`."""
+"""Command line: `python -m denoiser {denoise,add-noise,evaluate,bench,models}` and the
+workshop's `{train,train-real,export,publish}`, whose arguments `denoiser.training.commands`
+adds only when one of them runs."""
 
 import argparse
 import glob
@@ -41,7 +43,7 @@ def expand_inputs(inputs, skip_suffix=None):
     """The files that `inputs` (files, folders, globs) name. From a folder or a glob,
     files whose name ends in `skip_suffix` are this command's earlier outputs: they
     are skipped, with a word; a file named on its own is always taken."""
-    from .data import IMAGE_SUFFIXES
+    from .io import IMAGE_SUFFIXES
 
     files = []
     for item in inputs:
@@ -279,103 +281,13 @@ def cmd_bench(args):
     return 0 if results else 1
 
 
-def cmd_train(args):
-    from .train import TrainConfig, train
-
-    config = TrainConfig(
-        arch=args.arch, channels=args.channels, train_dir=args.train_dir, run_dir=args.run_dir,
-        patch_size=args.patch_size, stride=args.stride, scales=tuple(args.scales),
-        sigma_range=(args.sigma_min, args.sigma_max), batch_size=args.batch_size,
-        steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
-        lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
-        val_fraction=args.val_fraction, init_from=args.init_from or "",
-        quantization_aware=args.quantization_aware,
-    )
-    state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
-    print(f"epoch {state['epoch']}, best validation PSNR at sigma 25: {state.get('best_val_psnr_25', float('nan')):.2f} dB")
-    return 0
-
-
-def cmd_train_real(args):
-    from .config import RealConfig
-    from .real_training import train_real
-
-    config = RealConfig(
-        arch=args.arch, init_from=args.init_from, train_dir=args.train_dir, pairs_dir=args.pairs_dir,
-        run_dir=args.run_dir, patch_size=args.patch_size, batch_size=args.batch_size, real_share=args.real_share,
-        clean_share=args.clean_share,
-        steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
-        seed=args.seed, max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
-    )
-    state = train_real(config, resume=args.resume, workers=args.workers, log=lambda line: print(line, flush=True))
-    print(f"epoch {state['epoch']}, best validation PSNR on held-out real scenes: "
-          f"{state.get('best_val_psnr', float('nan')):.2f} dB")
-    return 0
-
-
-def cmd_export(args):
-    from .catalog import load_keras_model
-    from .export import calibration_set, export_file
-
-    model = load_keras_model(args.model)
-    representative = None
-    if args.variant == "int8_full":
-        if not args.calibration_dir:
-            raise DenoiserError("int8_full needs --calibration-dir, a folder of clean training images")
-        representative = calibration_set(args.calibration_dir, channels=model.input_shape[-1], tile=args.tile,
-                                         count=args.calibration_count, rng=np.random.default_rng(args.seed))
-    path, output = export_file(model, args.output, args.variant, tile=args.tile, batch=args.batch,
-                               representative=representative)
-    print(f"{path}: {args.variant}, tiles {args.batch}x{args.tile}x{args.tile}, outputs the {output}")
-    return 0
-
-
-def cmd_publish(args):
-    import json
-
-    from .publish import publish
-
-    def run(folder):
-        state = Path(folder) / "state.json"
-        if not state.exists():
-            raise DenoiserError(f"{folder} is not a training run: it has no state.json")
-        return Path(folder) / args.checkpoint, json.loads(state.read_text())
-
-    checkpoint, state = run(args.run_dir)
-    if args.pairs:
-        from .publish import publish_real
-
-        publish_real(checkpoint, args.name, title=args.title, run_state=state, pairs_dir=args.pairs,
-                     crop=args.crop, tile=args.tile, batch=args.batch)
-        return 0
-    if not args.eval:
-        raise DenoiserError("name the evaluation sets with --eval, or the real pairs of a real-photo run with --pairs")
-    sets = dict(item.split("=", 1) for item in args.eval)
-    publish(checkpoint, args.name, title=args.title, run_state=state,
-            train_dir=args.calibration_dir or state["config"]["train_dir"], eval_sets=sets,
-            sigmas=args.sigmas, limit=args.limit, tile=args.tile, batch=args.batch,
-            int8_from=run(args.int8_from) if args.int8_from else None)
-    return 0
-
-
 def cmd_models(args):
-    from .catalog import available_models, model_title, read_manifest
+    from .catalog import available_models, model_card, model_title, read_manifest
 
     manifest = read_manifest()
     for i, name in enumerate(available_models()):
-        facts = [model_title(name, manifest)]
-        entry = manifest.get(name, {})
-        for dataset, scores in entry.get("quality", {}).items():
-            facts.append(f"{dataset} " + " / ".join(f"{scores[s]['psnr']:.2f}" for s in scores) + " dB at sigma "
-                         + " / ".join(scores))
-        for folder, scores in entry.get("real_quality", {}).items():
-            facts.append(f"{scores['images']} held-out real photos of {folder}: {scores['psnr']:.2f} dB "
-                         f"(noisy {scores['psnr_noisy']:.2f})")
-        if "cpu_mp_s" in entry:
-            facts.append(f"{entry['cpu_mp_s']:.2f} MP/s on CPU")
-        if i == 0 and entry:
-            facts.append("the app's default")
-        print(f"{name:<20} " + "; ".join(facts))
+        default = " (the app's default)" if i == 0 and name in manifest else ""
+        print(f"{name:<20} {model_title(name, manifest)}{default}; " + "; ".join(model_card(name, manifest)))
     return 0
 
 
@@ -400,16 +312,37 @@ def _quality(text):
     return value
 
 
-def build_parser():
-    from .config import RealConfig, TrainConfig
-    from .io import WRITE_FORMATS
-    from .noise import NOISE_TYPES
+# The workshop's commands and what `--help` says of them; they load Keras whatever the model.
+WORKSHOP_COMMANDS = {
+    "train": "train or resume a model (a resumed run keeps its data and seed)",
+    "train-real": "train or resume a real-photo model (level-map input, camera noise)",
+    "export": "convert a .keras model to LiteRT",
+    "publish": "put a trained run into models/: Keras, LiteRT variants, manifest",
+}
 
+
+def build_parser(command=None):
+    """The parser; a workshop `command`'s arguments are added only when it is that one."""
     parser = _Parser(prog="python -m denoiser", description="Image denoising with DnCNN, RIDNet and classical filters.")
     parser.add_argument("--verbose", action="store_true", help="let TensorFlow and LiteRT print their start-up lines")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_denoise(sub.add_parser("denoise", help="denoise images: files, folders or globs"))
+    _add_add_noise(sub.add_parser("add-noise", help="add synthetic noise to images"))
+    _add_evaluate(sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol"))
+    _add_bench(sub.add_parser("bench", help="throughput of whole-image vs tiled inference, and peak memory"))
+    for name, help_text in WORKSHOP_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == command:
+            from .training.commands import configure
 
-    p = sub.add_parser("denoise", help="denoise images: files, folders or globs")
+            configure(name, p)
+    sub.add_parser("models", help="list the models you can use").set_defaults(func=cmd_models)
+    return parser
+
+
+def _add_denoise(p):
+    from .io import WRITE_FORMATS
+
     p.add_argument("inputs", nargs="+")
     p.add_argument("--model", default=None,
                    help="a name from `models`, or a .keras/.tflite path (default: the real-photo model that the app "
@@ -425,7 +358,11 @@ def build_parser():
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_denoise)
 
-    p = sub.add_parser("add-noise", help="add synthetic noise to images")
+
+def _add_add_noise(p):
+    from .io import WRITE_FORMATS
+    from .noise import NOISE_TYPES
+
     p.add_argument("inputs", nargs="+")
     p.add_argument("--type", default="gaussian", choices=list(NOISE_TYPES))
     p.add_argument("--level", type=float, default=25.0,
@@ -437,7 +374,8 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.set_defaults(func=cmd_add_noise)
 
-    p = sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol")
+
+def _add_evaluate(p):
     p.add_argument("folders", nargs="*", help="folders of clean images")
     p.add_argument("--models", nargs="+", default=None, help="models to evaluate (default: the app's default, first in `models`)")
     p.add_argument("--check-manifest", action="store_true",
@@ -457,116 +395,41 @@ def build_parser():
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("bench", help="throughput of whole-image vs tiled inference, and peak memory")
+
+def _add_bench(p):
     p.add_argument("--models", nargs="+", default=None)
     p.add_argument("--size", type=int, default=1024, help="side of the square throughput image")
     p.add_argument("--megapixels", type=float, default=24.0, help="size of the memory test image (0 skips it)")
     p.add_argument("--repeats", type=int, default=2)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("train", help="train or resume a model (a resumed run keeps its data and seed)")
-    p.add_argument("--arch", default="dncnn", choices=["dncnn", "ridnet", "autoencoder"])
-    p.add_argument("--channels", type=int, default=3, choices=[1, 3])
-    p.add_argument("--train-dir", required=True)
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--patch-size", type=int, default=40)
-    p.add_argument("--stride", type=int, default=20)
-    p.add_argument("--scales", nargs="+", type=float, default=[1.0, 0.9, 0.8, 0.7])
-    p.add_argument("--sigma-min", type=float, default=0.0)
-    p.add_argument("--sigma-max", type=float, default=55.0, help="equal to --sigma-min for a fixed sigma")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps-per-epoch", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--lr-halve-every", type=int, default=10)
-    p.add_argument("--val-fraction", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
-    p.add_argument("--init-from", default=None,
-                   help="start a new run from this .keras model's weights (a colour model may start a gray one)")
-    p.add_argument("--quantization-aware", action="store_true",
-                   help="fine-tune --init-from with dynamic-range int8 rounding in the loop, for `publish --int8-from`")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("train-real", help="train or resume a real-photo model (level-map input, camera noise)")
-    p.add_argument("--arch", default=RealConfig.arch, choices=["dncnn", "ridnet"])
-    p.add_argument("--init-from", default=RealConfig.init_from, help="the Gaussian .keras model to start from")
-    p.add_argument("--train-dir", required=True, help="clean images for the synthetic camera noise")
-    p.add_argument("--pairs-dir", default="", help="real noisy/clean pairs; every 4th scene of a camera is held out")
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--patch-size", type=int, default=RealConfig.patch_size)
-    p.add_argument("--batch-size", type=int, default=RealConfig.batch_size)
-    p.add_argument("--real-share", type=float, default=RealConfig.real_share, help="share of real crops in a batch")
-    p.add_argument("--clean-share", type=float, default=RealConfig.clean_share,
-                   help="share of clean patches in a batch, to be returned unchanged at their estimated level")
-    p.add_argument("--steps-per-epoch", type=int, default=RealConfig.steps_per_epoch)
-    p.add_argument("--epochs", type=int, default=RealConfig.epochs)
-    p.add_argument("--lr", type=float, default=RealConfig.lr)
-    p.add_argument("--lr-halve-every", type=int, default=RealConfig.lr_halve_every)
-    p.add_argument("--seed", type=int, default=RealConfig.seed)
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (for a GPU)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="processes that make batches ahead of training (0: in the training loop)")
-    p.set_defaults(func=cmd_train_real)
-
-    p = sub.add_parser("export", help="convert a .keras model to LiteRT")
-    p.add_argument("model")
-    p.add_argument("output")
-    p.add_argument("--variant", default="float16", choices=["float32", "float16", "int8_dynamic", "int8_full"])
-    p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--calibration-dir", default=None,
-                   help="clean training images to calibrate int8_full on")
-    p.add_argument("--calibration-count", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("publish", help="put a trained run into models/: Keras, LiteRT variants, manifest")
-    p.add_argument("run_dir")
-    p.add_argument("--name", required=True, help="e.g. dncnn_color")
-    p.add_argument("--title", required=True, help="e.g. 'DnCNN colour, blind'")
-    p.add_argument("--checkpoint", default="best.keras")
-    p.add_argument("--eval", nargs="+", default=None, metavar="LABEL=FOLDER", help="evaluation sets, e.g. CBSD68=../shared/data/test/CBSD68")
-    p.add_argument("--pairs", default=None, metavar="DIR",
-                   help="for a `train-real` run: the real pairs whose held-out scenes it is measured on")
-    p.add_argument("--crop", type=int, default=None, help="with --pairs: measure on central squares of this size")
-    p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--calibration-dir", default=None, help="clean training images for int8 calibration (default: the run's)")
-    p.add_argument("--tile", type=int, default=256, help="tile side for every variant; wide-margin models want more")
-    p.add_argument("--batch", type=int, default=2, help="tiles per LiteRT call")
-    p.add_argument("--int8-from", default=None, metavar="RUN_DIR",
-                   help="a `train --quantization-aware` run of this model to convert the int8 variants from")
-    p.set_defaults(func=cmd_publish)
-
-    p = sub.add_parser("models", help="list the models you can use")
-    p.set_defaults(func=cmd_models)
-    return parser
-
-
-# Commands that load Keras whatever the model: the workshop's.
-KERAS_COMMANDS = {"train", "train-real", "export", "publish"}
+def _command(argv):
+    """(the command that `argv` names, whether --verbose comes before it)."""
+    for i, word in enumerate(argv):
+        if not word.startswith("-"):
+            return word, "--verbose" in argv[:i]
+    return None, "--verbose" in argv
 
 
 def main(argv=None):
     from .runtimes import VERBOSE_VARIABLE, native_logs_hidden
 
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a bad argument (already printed)
-        return exc.code
-    if args.verbose:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command, verbose = _command(argv)
+    if verbose:
         os.environ[VERBOSE_VARIABLE] = "1"
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.command in KERAS_COMMANDS:
-        # Imported once here, quietly; TensorFlow prints its start-up lines on import.
+    if command in WORKSHOP_COMMANDS:
+        # The workshop loads Keras whatever the model. Imported once here, quietly:
+        # TensorFlow prints its start-up lines on import.
         with native_logs_hidden():
             import keras  # noqa: F401
+    try:
+        args = build_parser(command).parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument (already printed)
+        return exc.code
     try:
         return args.func(args)
     except DenoiserError as exc:

@@ -1,4 +1,6 @@
-"""The package's one error type for problems a person can fix."""
+"""The package's errors: problems a person can fix, each with a message meant for them.
+Every one is a DenoiserError; ImageError narrows it to an image.
+"""
 
 
 class DenoiserError(Exception):

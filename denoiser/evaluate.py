@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .errors import DenoiserError
-from .data import list_images
 from .engine import denoise
-from .io import load_image
+from .errors import DenoiserError
+from .io import list_images, load_image
 from .pairs import pair_files
 
 

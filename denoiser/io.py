@@ -17,13 +17,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 50_000_000
 READ_FORMATS = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
-WRITE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+# Every format's file-name suffixes, the one it is written with first.
+SUFFIXES = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff"), "WEBP": (".webp",), "BMP": (".bmp",)}
+WRITE_FORMATS = {fmt: suffixes[0] for fmt, suffixes in SUFFIXES.items()}
+IMAGE_SUFFIXES = {suffix for suffixes in SUFFIXES.values() for suffix in suffixes}
 SIXTEEN_BIT = {"PNG", "TIFF"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
@@ -265,10 +268,22 @@ def to_integer(image, bit_depth=8):
 
 def format_for_path(path):
     suffix = Path(path).suffix.lower()
-    for fmt, ext in WRITE_FORMATS.items():
-        if suffix == ext or (fmt == "JPEG" and suffix == ".jpeg") or (fmt == "TIFF" and suffix == ".tiff"):
+    for fmt, suffixes in SUFFIXES.items():
+        if suffix in suffixes:
             return fmt
-    raise ImageError(f"{path}: cannot tell the format from the suffix; use .png, .jpg, .tif, .webp or .bmp")
+    raise ImageError(f"{path}: cannot tell the format from the suffix; use "
+                     f"{', '.join(WRITE_FORMATS.values())}")
+
+
+def list_images(folder):
+    """The image files in `folder`, by name; an error if it is not a folder or holds none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"not a folder of images: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ImageError(f"no images in {folder}")
+    return files
 
 
 def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_profile=None, exif=None):

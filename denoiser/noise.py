@@ -12,6 +12,8 @@ Poisson-Gaussian, and the demosaicing, tone curve and JPEG make it depend on the
 signal and correlate it between neighbours.
 """
 
+from typing import Callable, NamedTuple
+
 import cv2
 import numpy as np
 
@@ -160,15 +162,23 @@ def camera(clean, iso, *, rng, jpeg_quality=90):
     return noisy.mean(axis=2, keepdims=True) if gray else noisy
 
 
-# The slider level (0-75) that the app and CLI expose maps to each model's parameter.
+class NoiseType(NamedTuple):
+    function: Callable
+    parameters: Callable  # level (0-255) -> the function's keyword options
+    title: str
+
+
+# Every noise type, with what the app and the CLI call it: a level on the 0-255 scale
+# (`check_level`) maps to each function's own parameter.
 NOISE_TYPES = {
-    "gaussian": (gaussian, lambda level: {"sigma": level}),
-    "poisson": (poisson, lambda level: {"peak": max(1.0, (255.0 / max(level, 1e-3)) ** 2 / 4.0)}),
-    "salt_and_pepper": (salt_and_pepper, lambda level: {"amount": min(1.0, level / 255.0)}),
-    "speckle": (speckle, lambda level: {"sigma": level}),
-    "random_impulse": (random_impulse, lambda level: {"amount": min(1.0, level / 255.0)}),
-    # A slider level of 1 is ISO 100, so 0-75 spans ISO 0 to 7500.
-    "camera": (camera, lambda level: {"iso": 100.0 * level}),
+    "gaussian": NoiseType(gaussian, lambda level: {"sigma": level}, "Gaussian"),
+    # A level of 1 is ISO 100 (16 is ISO 1600).
+    "camera": NoiseType(camera, lambda level: {"iso": 100.0 * level}, "Camera (ISO)"),
+    "poisson": NoiseType(poisson, lambda level: {"peak": max(1.0, (255.0 / max(level, 1e-3)) ** 2 / 4.0)}, "Poisson"),
+    "salt_and_pepper": NoiseType(salt_and_pepper, lambda level: {"amount": min(1.0, level / 255.0)},
+                                 "Salt and pepper"),
+    "speckle": NoiseType(speckle, lambda level: {"sigma": level}, "Speckle"),
+    "random_impulse": NoiseType(random_impulse, lambda level: {"amount": min(1.0, level / 255.0)}, "Random impulse"),
 }
 
 
@@ -184,7 +194,7 @@ def add_noise(clean, kind, level, *, rng):
     Gaussian noise is clipped here, since the result is shown and saved as an image.
     """
     try:
-        fn, params = NOISE_TYPES[kind]
+        fn, params, _ = NOISE_TYPES[kind]
     except KeyError:
         raise DenoiserError(f"unknown noise type {kind!r}; choose one of {sorted(NOISE_TYPES)}") from None
     check_level(level)

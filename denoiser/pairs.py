@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from .errors import DenoiserError
-from .data import IMAGE_SUFFIXES
+from .io import IMAGE_SUFFIXES
 
 TOKENS = (("real", "mean"), ("noisy", "clean"), ("noisy", "gt"))
 

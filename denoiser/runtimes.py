@@ -27,19 +27,23 @@ from .classical import CLASSICAL
 from .errors import DenoiserError
 
 
-def keras_device():
+def keras_device(*, detailed=False):
+    """Where Keras computes: "GPU" or "CPU"; `detailed` adds the device's kind and the
+    backend's version, for a training run's record."""
     import keras
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+        where = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+        return f"{where}, TensorFlow {tf.__version__}" if detailed else where
     if backend == "jax":
         import jax
 
-        return "GPU" if jax.default_backend() == "gpu" else "CPU"
-    return "CPU"
+        where = "GPU" if jax.default_backend() == "gpu" else "CPU"
+        return f"{jax.devices()[0].device_kind}, JAX {jax.__version__}" if detailed else where
+    return backend if detailed else "CPU"
 
 
 VERBOSE_VARIABLE = "DENOISER_VERBOSE"
@@ -67,12 +71,26 @@ def native_logs_hidden():
 
 @dataclass
 class KerasRuntime:
+    """A Keras model. Its tile margin and whether it must keep full-size tiles are read
+    from its layers (`architectures.graph.tiling_facts`) unless given: a model whose
+    output depends on the whole tile (RIDNet's channel attention pools over it) computes
+    what was published only on tiles of the published size."""
+
     model: object
-    margin: int
+    margin: int | None = None
     name: str = "keras"
     tile: int = 256
     batch: int = 4
+    fixed_tile: bool | None = None
     kind: str = "keras"
+
+    def __post_init__(self):
+        if self.margin is None or self.fixed_tile is None:
+            from .architectures.graph import tiling_facts
+
+            margin, exact = tiling_facts(self.model)
+            self.margin = margin if self.margin is None else self.margin
+            self.fixed_tile = (not exact) if self.fixed_tile is None else self.fixed_tile
 
     @property
     def channels(self):
@@ -85,16 +103,6 @@ class KerasRuntime:
     @property
     def device(self):
         return keras_device()
-
-    @property
-    def fixed_tile(self):
-        """Whether the model runs on tiles of exactly `tile`: an architecture whose output
-        depends on the whole tile (RIDNet's channel attention pools over it) computes
-        what was published only on tiles of the published size."""
-        from .architectures.registry import ARCHITECTURES
-
-        architecture = ARCHITECTURES.get(self.model.name)
-        return architecture is None or not architecture.exact_tiling
 
     def predict(self, batch, *, sigma=None):
         return np.asarray(self.model.predict_on_batch(np.asarray(batch, np.float32)), np.float32)

@@ -5,16 +5,17 @@ import os
 import streamlit as st
 
 from denoiser.catalog import available_models, load_runtime, model_for_channels, model_title, read_manifest
+from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError
-from denoiser.io import DEFAULT_MAX_PIXELS, load_image
+from denoiser.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
+from denoiser.noise import NOISE_TYPES
 from denoiser.runtimes import keras_device
 from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
 
 APP_MARK = "_navigation_ready"
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"]
-NOISE_LABELS = {"gaussian": "Gaussian", "camera": "Camera (ISO)", "poisson": "Poisson",
-                "salt_and_pepper": "Salt and pepper", "speckle": "Speckle"}
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
+NOISE_LABELS = {kind: noise_type.title for kind, noise_type in NOISE_TYPES.items()}
 DEFAULT_LEVEL_RANGE = (0.0, 50.0)
 
 
@@ -42,6 +43,33 @@ def runtime(name):
 @st.cache_resource
 def result_cache():
     return ResultCache()
+
+
+def cached_run(key, run, *, start, step):
+    """`run(progress, phase)`'s result for `key`: from this server's cache, or computed now
+    under a progress bar whose text is `start`, then each phase's name, then
+    `step(done, total)`. A DenoiserError stops the page with its message."""
+    cache = result_cache()
+    value = cache.get(key)
+    if value is not None:
+        return value
+    bar = st.progress(0.0, text=start)
+
+    def progress(done, total):
+        bar.progress(done / total, text=step(done, total))
+
+    def phase(name):
+        bar.progress(0.0, text=f"{name.capitalize()}…")
+
+    try:
+        value = run(progress, phase)
+    except DenoiserError as exc:
+        st.error(str(exc))
+        st.stop()
+    finally:
+        bar.empty()
+    cache.put(key, value)
+    return value
 
 
 @st.cache_data
@@ -99,37 +127,7 @@ def strength_control(name, pixels, key):
 
 
 def model_card(name):
-    entry = manifest().get(name)
-    if entry is None:
-        st.caption("Classical filter: no training, runs on the CPU. Its strength follows the noise level.")
-        return
-    quality = entry.get("quality", {})
-    lines = [
-        f"**{entry.get('architecture', '?')}**, {entry.get('channels', '?')} channel(s), "
-        f"{entry.get('runtime', '?')} {entry.get('precision', '')}",
-        f"{entry.get('parameters', 0):,} parameters, {entry.get('file_mb', 0):.1f} MB, "
-        f"sigma {entry.get('sigma_range', ['?', '?'])[0]}–{entry.get('sigma_range', ['?', '?'])[1]}",
-    ]
-    for dataset, scores in quality.items():
-        psnrs = " / ".join(f"{scores[s]['psnr']:.2f}" for s in ("15", "25", "50") if s in scores)
-        lines.append(f"{dataset} PSNR σ15/25/50: {psnrs} dB")
-    for folder, scores in entry.get("real_quality", {}).items():
-        lines.append(f"Real photos ({scores['images']} held-out scenes of {folder}): {scores['psnr']:.2f} dB, "
-                     f"from {scores['psnr_noisy']:.2f} dB noisy")
-    if entry.get("level_map"):
-        lines.append("Takes a strength: the noise level to remove, estimated from the photo by default")
-    training = entry.get("training")
-    if training:
-        start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""
-        where = f" on {training['device']}" if "device" in training else ""
-        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{where}{start}")
-    aware = entry.get("quantization_aware")
-    if aware:
-        lines.append(f"Then fine-tuned for int8 with its rounding in the loop: {aware['patches_seen']:,} patches, "
-                     f"{aware['train_hours']} h")
-    if "cpu_mp_s" in entry:
-        lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s")
-    st.caption("  \n".join(lines))
+    st.caption("  \n".join(catalog_model_card(name, manifest())))
 
 
 @st.cache_data

@@ -7,7 +7,7 @@ import streamlit as st
 from denoiser.catalog import comparison_default
 from denoiser.service import compare_models, for_display, image_key
 from pages.common import (
-    image_input, manifest, model_label, model_names, noise_controls, note_colour_models_on_gray, require_app, result_cache,
+    cached_run, image_input, manifest, model_label, model_names, noise_controls, note_colour_models_on_gray, require_app,
     runtime,
 )
 
@@ -34,17 +34,15 @@ cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_
 cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y")
 
 key = ("compare", image_key(pixels), tuple(chosen), kind, level, seed, cx, cy)
-cache = result_cache()
-comparison = cache.get(key)
-if comparison is None:
-    bar = st.progress(0.0, text="Running every model…")
-    comparison = compare_models(
+comparison = cached_run(
+    key,
+    lambda progress, phase: compare_models(
         pixels, {name: runtime(name) for name in chosen}, kind=kind, level=level, seed=seed,
         crop_center=(cx, cy), crop_size=size, sizes={name: manifest().get(name, {}).get("file_mb") for name in chosen},
-        progress=lambda done, total: bar.progress(done / total, text=f"Model {done} of {total} done"),
-    )
-    bar.empty()
-    cache.put(key, comparison)
+        progress=progress,
+    ),
+    start="Running every model…", step=lambda done, total: f"Model {done} of {total} done",
+)
 
 table = pd.DataFrame([
     {"model": model_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": round(r.ssim, 4),

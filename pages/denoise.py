@@ -4,14 +4,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from denoiser.errors import DenoiserError
-from denoiser.io import encode_image
+from denoiser.io import WRITE_FORMATS, encode_image
 from denoiser.service import (
     comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
 )
 from pages.common import (
-    device_name, estimated_level, image_input, model_card, model_for_image, model_picker, noise_controls, require_app,
-    result_cache, runtime, strength_control,
+    cached_run, device_name, estimated_level, image_input, model_card, model_for_image, model_picker, noise_controls,
+    require_app, runtime, strength_control,
 )
 
 require_app()
@@ -36,29 +35,16 @@ with st.sidebar:
 pixels = picture.pixels
 model = runtime(name)
 params = (picture_key, name, mode) + ((kind, level, seed) if mode == DEMO else (strength,))
-cache = result_cache()
-result = cache.get(params)
-if result is None:
-    bar = st.progress(0.0, text="Starting…")
 
-    def phase(name):
-        bar.progress(0.0, text=f"{name.capitalize()}…")
 
-    def progress(done, total):
-        bar.progress(done / total, text=f"Denoising… tile {done} of {total}")
+def run(progress, phase):
+    if mode == DEMO:
+        return run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress, phase=phase)
+    return run_noisy_photo(pixels, model, level=strength, estimate=estimated_level(picture_key, pixels),
+                           progress=progress, phase=phase)
 
-    try:
-        if mode == DEMO:
-            result = run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress, phase=phase)
-        else:
-            result = run_noisy_photo(pixels, model, level=strength, estimate=estimated_level(picture_key, pixels),
-                                     progress=progress, phase=phase)
-    except DenoiserError as exc:
-        bar.empty()
-        st.error(str(exc))
-        st.stop()
-    bar.empty()
-    cache.put(params, result)
+
+result = cached_run(params, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
 
 height, width = result.denoised.shape[:2]
 st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP. Time: "
@@ -123,10 +109,9 @@ downloads[0].download_button(
 )
 original = picture.format if picture.format != "PNG" else None
 if original:
-    suffix = {"JPEG": "jpg", "TIFF": "tif", "WEBP": "webp", "BMP": "bmp"}[original]
     downloads[1].download_button(
         f"Download {original} (the original's format)",
         lambda: encode_image(result.denoised_float, original, bit_depth=picture.bit_depth, alpha=picture.alpha,
                              quality=95, icc_profile=picture.icc_profile, exif=picture.exif),
-        file_name=f"{stem}_denoised.{suffix}", key="download_original",
+        file_name=f"{stem}_denoised{WRITE_FORMATS[original]}", key="download_original",
     )

@@ -6,7 +6,7 @@ import streamlit as st
 
 from denoiser.service import image_key, psnr_sweep
 from pages.common import (
-    NOISE_LABELS, image_input, model_label, model_names, note_colour_models_on_gray, result_cache, runtime, require_app,
+    NOISE_LABELS, cached_run, image_input, model_label, model_names, note_colour_models_on_gray, runtime, require_app,
 )
 
 # Each sweep's levels and default: Gaussian sigma, or the camera's ISO in hundreds.
@@ -35,16 +35,14 @@ if not chosen or not sigmas:
 note_colour_models_on_gray(picture, chosen)
 
 key = ("sweep", kind, image_key(picture.pixels), tuple(chosen), tuple(sorted(sigmas)), int(seed))
-cache = result_cache()
-rows = cache.get(key)
-if rows is None:
-    bar = st.progress(0.0, text="Measuring…")
-    rows = psnr_sweep(
+rows = cached_run(
+    key,
+    lambda progress, phase: psnr_sweep(
         picture.pixels, {name: runtime(name) for name in chosen}, sorted(sigmas), seed=int(seed), kind=kind,
-        progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} runs"),
-    )
-    bar.empty()
-    cache.put(key, rows)
+        progress=progress,
+    ),
+    start="Measuring…", step=lambda done, total: f"{done} of {total} runs",
+)
 
 table = pd.DataFrame(rows)
 table["model"] = table["model"].map(lambda name: name if name == "noisy input" else model_label(name))

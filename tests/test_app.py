@@ -160,6 +160,7 @@ def test_gray_upload_is_denoised(app):
     assert metric(app, "PSNR denoised").value.endswith("dB")
 
 
+@pytest.mark.slow
 def test_gray_image_with_a_colour_model_goes_to_the_gray_model_or_says_why_not(app):
     from denoiser.catalog import model_for_channels, read_manifest
 
@@ -179,6 +180,7 @@ def test_gray_image_with_a_colour_model_goes_to_the_gray_model_or_says_why_not(a
     assert metric(app, "PSNR denoised").value.endswith("dB")
 
 
+@pytest.mark.slow
 def test_compare_page_runs_every_chosen_model(app):
     app.switch_page("pages/compare.py")
     app.run()
@@ -190,6 +192,7 @@ def test_compare_page_runs_every_chosen_model(app):
     assert (table["PSNR (dB)"] > 20).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,suffix,levels,column", [
     ("gaussian", "", [15, 50], "Median filter (classical)"),
     ("camera", "_camera", [4, 64], "noisy input"),

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from denoiser.export import convert, equalize_activations, noise_branch
+from denoiser.training.export import convert, equalize_activations, noise_branch
 from denoiser.runtimes import LiteRTRuntime
 
 TILE, BATCH = 32, 2

@@ -151,6 +151,7 @@ def test_noisy_values_beyond_0_1_are_accepted(astronaut):
     assert check_image(noisy) is not None
 
 
+@pytest.mark.slow
 def test_native_start_up_lines_stay_off_stderr_unless_verbose(photo, tmp_path):
     command = [sys.executable, "-m", "denoiser", "denoise", str(photo), "--model", "dncnn_color_int8", "--quiet"]
     quiet = subprocess.run([*command, "-o", str(tmp_path / "a.png")], cwd=ROOT, capture_output=True, text=True,

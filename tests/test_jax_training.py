@@ -11,9 +11,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
-from denoiser import data
-from denoiser.jax_training import dihedral, draw_batch
+from denoiser.training import data
+from denoiser.training.jax_training import dihedral, draw_batch
+
+pytestmark = pytest.mark.slow  # see pytest.ini
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +41,8 @@ def test_device_augmentation_is_the_host_augmentation(rng):
 TRAIN = textwrap.dedent("""
     import sys
     import numpy as np
-    from denoiser.train import TrainConfig, train
+    from denoiser.training.config import TrainConfig
+    from denoiser.training.train import train
     run, train_dir, epochs, init_from = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     config = TrainConfig(
         arch="dncnn", channels=3, train_dir=train_dir, run_dir=run, patch_size=16, stride=16, scales=(1.0,),
@@ -83,7 +87,7 @@ def test_quantization_aware_fine_tuning_runs_on_jax_and_its_checkpoint_rounds_th
     import keras
 
     from denoiser.architectures.registry import build_model
-    from denoiser.qat import QuantizedConv2D, rounded_in_export
+    from denoiser.architectures.quantized import QuantizedConv2D, rounded_in_export
 
     # 16 features: the middle kernel (3x3x16x16) is large enough to be rounded.
     start = build_model("dncnn", 3, depth=3, features=16)

@@ -6,7 +6,9 @@ from PIL import Image
 
 from denoiser.catalog import available_models, load_runtime
 from denoiser.evaluate import evaluate
-from denoiser.publish import publish, sha256
+from denoiser.training.publish import publish, sha256
+
+pytestmark = pytest.mark.slow  # see pytest.ini
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def images(tmp_path, astronaut):
 def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn):
     checkpoint = tmp_path / "best.keras"
     tiny_dncnn.save(checkpoint)
-    state = {"config": {"sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40, "batch_size": 64},
+    state = {"config": {"arch": "dncnn", "sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40, "batch_size": 64},
              "epoch": 3, "steps": 600, "patches_seen": 38400, "train_seconds": 7200.0,
              "validation_files": ["x.png"], "best_val_psnr_25": 25.0}
     models = tmp_path / "models"
@@ -51,7 +53,7 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
 
 
 def test_int8_variants_come_from_the_quantization_aware_run(tmp_path, images, tiny_dncnn):
-    from denoiser.qat import quantization_aware
+    from denoiser.training.qat import quantization_aware
 
     tiny_dncnn.save(tmp_path / "best.keras")
     aware = quantization_aware(tiny_dncnn)
@@ -59,7 +61,7 @@ def test_int8_variants_come_from_the_quantization_aware_run(tmp_path, images, ti
     # A "fine-tuning" that made the noise estimate a twentieth of the original's.
     last.set_weights([last.kernel * 0.05, np.zeros(last.bias.shape, np.float32)])
     aware.save(tmp_path / "aware.keras")
-    config = {"sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40, "batch_size": 64}
+    config = {"arch": "dncnn", "sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40, "batch_size": 64}
     state = {"config": config, "epoch": 3, "steps": 600, "patches_seen": 38400, "train_seconds": 7200.0}
     aware_state = {"config": {**config, "run_dir": "runs/tiny_aware", "init_from": "best.keras"},
                    "epoch": 1, "steps": 10, "patches_seen": 640, "train_seconds": 36.0, "best_val_psnr_25": 26.0}
@@ -77,7 +79,7 @@ def test_int8_variants_come_from_the_quantization_aware_run(tmp_path, images, ti
 
 
 def test_calibration_tiles_come_from_training_images_smaller_than_a_tile(images):
-    from denoiser.export import calibration_set
+    from denoiser.training.export import calibration_set
 
     tiles = calibration_set(images, channels=1, tile=96, count=5, sigma_range=(25, 25), rng=np.random.default_rng(0))
     assert tiles.shape == (5, 96, 96, 1) and tiles.dtype == np.float32

@@ -8,8 +8,9 @@ from support import randomize
 
 from denoiser.architectures.registry import build_model
 from denoiser.errors import DenoiserError
-from denoiser.export import _equalizable, convert, noise_branch
-from denoiser.qat import QuantizedConv2D, quantization_aware, quantize_input, strip_quantization
+from denoiser.training.export import _equalizable, convert, noise_branch
+from denoiser.architectures.quantized import QuantizedConv2D, quantize_input
+from denoiser.training.qat import quantization_aware, strip_quantization
 from denoiser.runtimes import LiteRTRuntime
 
 TILE, BATCH = 32, 2
@@ -74,8 +75,9 @@ def test_quantization_aware_model_round_trips_through_keras_files(dncnn, noisy, 
     np.testing.assert_array_equal(loaded.predict(noisy, verbose=0), aware.predict(noisy, verbose=0))
 
 
+@pytest.mark.slow
 def test_the_catalog_loads_a_quantization_aware_model_in_a_fresh_process(dncnn, tmp_path):
-    # In a fresh process nothing has imported denoiser.qat, which registers the layer.
+    # In a fresh process nothing has imported denoiser.training.qat, which registers the layer.
     import subprocess
     import sys
 
@@ -100,7 +102,7 @@ def test_convolutions_inside_custom_layers_are_refused():
 def test_image_facing_convolutions_stay_float_in_dynamic_range_int8(noisy, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from denoiser.qat import image_convolutions_in_float
+    from denoiser.training.export import image_convolutions_in_float
 
     # 40 features: the 3x3x3x40 first and 3x3x40x3 last kernels (1,080 elements)
     # are over the converter's limit, so it would round them.

@@ -11,14 +11,14 @@ from PIL import Image
 from support import randomize
 from denoiser import metrics, noise
 from denoiser.architectures.registry import build_model
-from denoiser.config import RealConfig
+from denoiser.training.config import RealConfig
 from denoiser.engine import denoise, denoise_whole, level_map
 from denoiser.errors import DenoiserError
 from denoiser.evaluate import evaluate_pairs
-from denoiser.export import export_file
+from denoiser.training.export import export_file
 from denoiser.pairs import pair_files
 from denoiser.runtimes import KerasRuntime, LiteRTRuntime
-from denoiser.train import transfer_weights
+from denoiser.training.train import transfer_weights
 
 TINY = {"dncnn": {"depth": 5, "features": 8}, "ridnet": {"features": 8, "blocks": 1, "reduction": 4}}
 
@@ -164,7 +164,7 @@ def test_evaluate_pairs_scores_each_model_against_the_clean_reference(pairs_dir,
 
 
 def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir, tmp_path, tiny_dncnn):
-    from denoiser.real_training import RealBatches, split_scenes, train_real
+    from denoiser.training.real_training import RealBatches, split_scenes, train_real
 
     pairs_dir = tmp_path / "real"
     pairs_dir.mkdir()
@@ -203,8 +203,8 @@ def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir
 
 @pytest.mark.parametrize("arch", ["dncnn", "ridnet"])
 def test_mixed_precision_training_keeps_the_image_float32_and_publishes_float32(arch, tmp_path):
-    from denoiser.real_training import build
-    from denoiser.train import float32_copy
+    from denoiser.training.real_training import build
+    from denoiser.training.train import float32_copy
 
     overrides = {"dncnn": {"depth": 4, "features": 8}, "ridnet": {"features": 16, "blocks": 1, "reduction": 4}}[arch]
     model = build(RealConfig(arch=arch, init_from="", mixed_precision=True, overrides=overrides))
@@ -224,8 +224,9 @@ def test_mixed_precision_training_keeps_the_image_float32_and_publishes_float32(
     np.testing.assert_allclose(keras.ops.convert_to_numpy(published(x)), out, atol=0.02)
 
 
+@pytest.mark.slow
 def test_batches_made_by_worker_processes_equal_the_serial_ones(astronaut_crop):
-    from denoiser.real_training import RealBatches, batch_stream
+    from denoiser.training.real_training import RealBatches, batch_stream
 
     clean = (astronaut_crop * 255).astype(np.uint8)
     noisy = np.clip(clean.astype(int) + np.random.default_rng(0).integers(-9, 10, clean.shape), 0, 255).astype(np.uint8)
@@ -256,7 +257,7 @@ def test_do_no_harm_a_clean_photo_comes_back_almost_unchanged(sample):
 
 
 def test_real_targets_take_the_shots_slow_drift_but_not_its_noise():
-    from denoiser.real_training import aligned_mean
+    from denoiser.training.real_training import aligned_mean
 
     rng = np.random.default_rng(0)
     clean = np.full((200, 200, 3), 100.0)

@@ -7,7 +7,7 @@ from denoiser import metrics, noise
 from denoiser.catalog import available_models, load_runtime
 from denoiser.engine import denoise, denoise_whole
 from denoiser.errors import DenoiserError
-from denoiser.export import export_file, representative_patches
+from denoiser.training.export import export_file, representative_patches
 from denoiser.runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime
 
 TILE, BATCH, MARGIN = 32, 2, 5

@@ -4,9 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from denoiser import data
+from denoiser.io import list_images
+from denoiser.training import data
 from denoiser.errors import DenoiserError
-from denoiser.train import TrainConfig, learning_rate, train
+from denoiser.training.config import TrainConfig, learning_rate
+from denoiser.training.train import train
 
 
 def test_batches_are_a_pure_function_of_seed_epoch_and_index(rng):
@@ -25,7 +27,7 @@ def test_augment_covers_the_eight_dihedral_transforms(rng):
 
 
 def test_patches_cover_scales_and_stride(train_dir):
-    files = data.list_images(train_dir)
+    files = list_images(train_dir)
     one = data.extract_patches(files, channels=3, patch_size=16, stride=16, scales=(1.0,))
     two = data.extract_patches(files, channels=3, patch_size=16, stride=16, scales=(1.0, 0.5))
     assert one.shape == (6 * 16, 16, 16, 3) and len(two) == 6 * (16 + 4)
@@ -62,12 +64,18 @@ def test_train_checkpoints_and_resumes(train_dir, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert all(float(r["val_psnr_25"]) > 10 for r in rows)
+    # A run folder that was moved resumes where it is now.
+    moved = tmp_path / "moved"
+    run.rename(moved)
+    config.epochs, config.run_dir = 4, str(moved)
+    assert train(config, resume=True, verbose=0)["epoch"] == 4
+    assert not run.exists() and json.loads((moved / "state.json").read_text())["epoch"] == 4
 
 
 def test_batch_norm_recalibration_makes_inference_match_training_mode():
     from support import randomize
     from denoiser.architectures.registry import build_model
-    from denoiser.train import recalibrate_batch_norm
+    from denoiser.training.train import recalibrate_batch_norm
 
     model = randomize(build_model("dncnn", 3, depth=4, features=8))
     batch = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
@@ -80,7 +88,7 @@ def test_batch_norm_recalibration_makes_inference_match_training_mode():
 
 def test_gray_model_started_from_colour_computes_the_colour_models_channel_mean(tiny_dncnn, camera):
     from denoiser.architectures.registry import build_model
-    from denoiser.train import transfer_weights
+    from denoiser.training.train import transfer_weights
 
     gray = transfer_weights(tiny_dncnn, build_model("dncnn", 1, depth=5, features=8))
     noisy = camera[None, :48, :48]
@@ -91,7 +99,7 @@ def test_gray_model_started_from_colour_computes_the_colour_models_channel_mean(
 
 def test_transfer_refuses_weights_that_do_not_fit(tiny_dncnn):
     from denoiser.architectures.registry import build_model
-    from denoiser.train import transfer_weights
+    from denoiser.training.train import transfer_weights
 
     with pytest.raises(ValueError, match="conv_in"):
         transfer_weights(tiny_dncnn, build_model("dncnn", 3, depth=5, features=16))
@@ -119,7 +127,7 @@ def test_a_run_can_start_from_another_models_weights(train_dir, tmp_path, tiny_d
 def test_quantization_aware_fine_tuning_starts_from_a_trained_model(train_dir, tmp_path, tiny_dncnn):
     import keras
 
-    from denoiser.qat import QuantizedConv2D
+    from denoiser.architectures.quantized import QuantizedConv2D
 
     start = tmp_path / "start.keras"
     tiny_dncnn.save(start)

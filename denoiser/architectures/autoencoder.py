@@ -25,9 +25,3 @@ def build_autoencoder(channels=3, features=32, name="autoencoder"):
     x = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", name="dec_out")(x)
     denoised = CropLike(name="denoised")([x, noisy])
     return keras.Model(noisy, denoised, name=name)
-
-
-def autoencoder_receptive_radius(model):
-    # 3x3 conv, two stride-2 3x3 convs, two stride-2 3x3 transposed convs, 3x3 conv.
-    return 1 + 2 + 4 + 4 + 2 + 1
-

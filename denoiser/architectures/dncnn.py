@@ -29,8 +29,3 @@ def build_dncnn(channels=3, depth=17, features=64, level_map=False, name="dncnn"
     noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="conv_out")(x)
     denoised = layers.Subtract(name="denoised", dtype=FULL_PRECISION)([noisy, noise])
     return keras.Model(inputs, denoised, name=name)
-
-
-def dncnn_receptive_radius(model):
-    """Each 3x3 convolution widens the field of view by one pixel on each side."""
-    return sum(isinstance(layer, layers.Conv2D) for layer in model.layers)

@@ -14,6 +14,9 @@ PACKAGE = "denoiser"
 class PadToMultiple(layers.Layer):
     """Zero-pads height and width at the bottom and right up to a multiple of `multiple`."""
 
+    receptive_radius = 0
+    tiles_exactly = False  # where the padding falls depends on the tile's size
+
     def __init__(self, multiple=4, **kwargs):
         super().__init__(**kwargs)
         self.multiple = int(multiple)
@@ -38,6 +41,8 @@ class PadToMultiple(layers.Layer):
 class CropLike(layers.Layer):
     """Crops the first input to the height and width of the second."""
 
+    receptive_radius = 0
+
     def call(self, inputs):
         x, reference = inputs
         shape = ops.shape(reference)
@@ -56,6 +61,8 @@ FULL_PRECISION = "float32"
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelSlice(layers.Layer):
     """Channels [start, stop) of the input: the image part of an image-and-level input."""
+
+    receptive_radius = 0
 
     def __init__(self, start=0, stop=3, **kwargs):
         super().__init__(**kwargs)
@@ -91,6 +98,9 @@ def image_and_level_input(channels, level_map):
 class FeatureAttention(layers.Layer):
     """Channel attention: global average pooling, a bottleneck, and a sigmoid gate."""
 
+    receptive_radius = 0
+    tiles_exactly = False  # the pooling reads the whole tile
+
     def __init__(self, features=64, reduction=16, **kwargs):
         super().__init__(**kwargs)
         self.features = int(features)
@@ -115,6 +125,8 @@ class FeatureAttention(layers.Layer):
 class EnhancementAttentionModule(layers.Layer):
     """RIDNet's EAM: merge-and-run unit, residual block, enhanced residual block,
     and feature attention."""
+
+    tiles_exactly = False  # its feature attention pools over the whole tile
 
     def __init__(self, features=64, reduction=16, **kwargs):
         super().__init__(**kwargs)
@@ -156,6 +168,15 @@ class EnhancementAttentionModule(layers.Layer):
             y = layer(y)
         x = ops.relu(x + y)
         return self.attention(x)
+
+    @property
+    def receptive_radius(self):
+        """The longer dilated branch, then the merge, the residual and the enhanced blocks."""
+        def reach(convs):
+            return sum((conv.kernel_size[0] - 1) // 2 * conv.dilation_rate[0] for conv in convs)
+
+        return (max(reach(self.branch_a), reach(self.branch_b)) + reach([self.merge]) + reach(self.residual)
+                + reach(self.enhanced))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -24,10 +24,3 @@ def build_ridnet(channels=3, features=64, blocks=4, reduction=16, level_map=Fals
     noise = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="tail")(x)
     denoised = layers.Subtract(name="denoised", dtype=FULL_PRECISION)([noisy, noise])
     return keras.Model(inputs, denoised, name=name)
-
-
-def ridnet_receptive_radius(model):
-    """Of the convolutions alone; the feature attention's pooling sees the whole tile."""
-    blocks = sum(isinstance(layer, EnhancementAttentionModule) for layer in model.layers)
-    # Per EAM: dilated branch 3+4, merge 1, residual block 2, enhanced block 2.
-    return 1 + 12 * blocks + 1

@@ -12,6 +12,8 @@ from denoiser.catalog import load_runtime
 
 from helpers import TIMEOUT, choose_model, choose_upload, metric_value, png_file, sample_photo, upload, wait_idle
 
+pytestmark = pytest.mark.slow  # see pytest.ini
+
 FAST_MODEL = ("median", "Median filter (classical)")
 
 

@@ -1,7 +1,11 @@
 """A page's URL opened first on a fresh server still gets the app's navigation
 (Streamlit would otherwise fall back to listing the pages/ folder)."""
 
+import pytest
+
 from helpers import TIMEOUT
+
+pytestmark = pytest.mark.slow  # see pytest.ini
 
 
 def test_deep_link_on_a_fresh_server(page, server):

@@ -7,12 +7,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from playwright.async_api import async_playwright
 
 from denoiser.catalog import available_models, load_runtime
 from denoiser.service import run_demo
 
 from helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT, png_file, sample_photo
+
+pytestmark = pytest.mark.slow  # see pytest.ini
 
 SESSIONS = 8
 MEMORY_LIMIT_MB = 1500

@@ -8,19 +8,17 @@ and speed ships; the comparison of all of them goes to `models/QUANTIZATION.md`.
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from .architectures.registry import receptive_radius
-from .bench import synthetic_image
-from .catalog import MANIFEST, MODELS_DIR, load_keras_model
-from .engine import denoise
-from .errors import DenoiserError
-from .evaluate import evaluate, evaluate_pairs
+from ..architectures.graph import receptive_radius
+from ..bench import tiled_rate
+from ..catalog import MANIFEST, MODELS_DIR, load_keras_model
+from ..errors import DenoiserError
+from ..evaluate import evaluate, evaluate_pairs
+from ..runtimes import KerasRuntime, LiteRTRuntime
 from .export import calibration_set, export_file
-from .runtimes import KerasRuntime, LiteRTRuntime
 from .train import float32_copy
 
 PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
@@ -29,15 +27,6 @@ THROUGHPUT_SIDE = 1024
 
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def tiled_throughput(runtime, channels, repeats=2):
-    image = synthetic_image(THROUGHPUT_SIDE, THROUGHPUT_SIDE, channels)
-    denoise(image, runtime, sigma=25)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        denoise(image, runtime, sigma=25)
-    return THROUGHPUT_SIDE**2 / 1e6 * repeats / (time.perf_counter() - started)
 
 
 def measure(runtime, channels, eval_sets, sigmas, limit, progress):
@@ -50,7 +39,7 @@ def measure(runtime, channels, eval_sets, sigmas, limit, progress):
             for row in rows
         }
         progress(f"{runtime.name} on {label}: " + ", ".join(f"σ{r.sigma:g} {r.psnr:.2f} dB" for r in rows))
-    speed = tiled_throughput(runtime, channels)
+    speed = tiled_rate(runtime, size=THROUGHPUT_SIDE)
     progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
     return quality, speed
 
@@ -66,13 +55,29 @@ def _entry(path, *, title, architecture, channels, parameters, sigma_range, runt
     }
 
 
-def _fine_tuning(run_state):
-    return {
-        "run": Path(run_state["config"]["run_dir"]).name, "initialised_from": run_state["config"]["init_from"],
-        "epochs": run_state["epoch"], "patches_seen": run_state["patches_seen"],
-        "train_hours": round(run_state["train_seconds"] / 3600, 2),
-        "best_validation_psnr_25": round(run_state.get("best_val_psnr_25", float("nan")), 3),
+def training_facts(run_state, data):
+    """What the manifest records of a training run: its data, length, time and best
+    validation score (`best_val_psnr_25` of a Gaussian run, `best_val_psnr` of a
+    real-photo one)."""
+    config = run_state["config"]
+    facts = {
+        "data": data, "epochs": run_state["epoch"], "steps": run_state["steps"],
+        "patches_seen": run_state["patches_seen"], "patch_size": config["patch_size"],
+        "batch_size": config["batch_size"], "train_hours": round(run_state["train_seconds"] / 3600, 2),
     }
+    for key, label in (("best_val_psnr_25", "best_validation_psnr_25"), ("best_val_psnr", "best_validation_psnr_real")):
+        if key in run_state:
+            facts[label] = round(run_state[key], 3)
+    if config.get("init_from"):
+        facts["initialised_from"] = config["init_from"]
+    if run_state.get("device"):
+        facts["device"] = run_state["device"]
+    return facts
+
+
+def _fine_tuning(run_state):
+    return {"run": Path(run_state["config"]["run_dir"]).name,
+            **training_facts(run_state, f"{Path(run_state['config']['train_dir']).name}")}
 
 
 def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=(15, 25, 50), limit=None,
@@ -85,52 +90,51 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     model = load_keras_model(model_path)
-    channels = model.input_shape[-1]
-    radius = receptive_radius(model)
-    int8_model, int8_extra = model, {}
-    if int8_from is not None:
-        int8_model = load_keras_model(int8_from[0])
-        if int8_model.input_shape[-1] != channels or receptive_radius(int8_model) != radius:
-            raise DenoiserError(f"{int8_from[0]} is not a fine-tuning of {model_path}: its shape differs")
-        int8_extra = {"quantization_aware": _fine_tuning(int8_from[1])}
+    channels, radius = model.input_shape[-1], receptive_radius(model)
+    int8_model, int8_extra = _int8_source(model, model_path, int8_from)
     config = run_state["config"]
-    common = dict(
-        architecture=model.name, channels=channels, parameters=int(model.count_params()),
-        sigma_range=config["sigma_range"], radius=radius,
-        training={
-            "data": f"{Path(config['train_dir']).name}, {len(run_state.get('validation_files', []))} images held out",
-            "epochs": run_state["epoch"], "steps": run_state["steps"], "patches_seen": run_state["patches_seen"],
-            "patch_size": config["patch_size"], "batch_size": config["batch_size"],
-            "train_hours": round(run_state["train_seconds"] / 3600, 2),
-            "best_validation_psnr_25": round(run_state.get("best_val_psnr_25", float("nan")), 3),
-            **({"initialised_from": config["init_from"]} if config.get("init_from") else {}),
-            **({"device": run_state["device"]} if run_state.get("device") else {}),
-        },
-    )
+    data = f"{Path(config['train_dir']).name}, {len(run_state.get('validation_files', []))} images held out"
+    common = dict(architecture=config["arch"], channels=channels, parameters=int(model.count_params()),
+                  sigma_range=config["sigma_range"], radius=radius, training=training_facts(run_state, data))
     # Before the long measurements, so that a problem with the training images shows at once.
     # Larger tiles take fewer of them, for the same number of calibration pixels.
     representative = calibration_set(train_dir, channels=channels, tile=tile, count=max(8, 64 * 256**2 // tile**2),
                                      sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
-    entries = {}
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    keras_runtime = KerasRuntime(model, margin=radius, name=name, tile=tile)
-    quality, speed = measure(keras_runtime, channels, eval_sets, sigmas, limit, progress)
-    entries[name] = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
-                           quality=quality, cpu_mp_s=speed, extra={"tile": tile}, **common)
-
+    quality, speed = measure(KerasRuntime(model, margin=radius, name=name, tile=tile), channels, eval_sets, sigmas,
+                             limit, progress)
+    entries = {name: _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
+                            quality=quality, cpu_mp_s=speed, extra={"tile": tile}, **common)}
     variants = {}
     for variant in ("float16", "int8_dynamic", "int8_full"):
         path = models_dir / f"{name}_{variant}.tflite"
         source = model if variant == "float16" else int8_model
         path, output = export_file(source, path, variant, tile=tile, batch=batch, representative=representative)
         runtime = LiteRTRuntime(path, margin=radius, output=output, name=f"{name}_{variant}")
-        quality, speed = measure(runtime, channels, eval_sets, sigmas, limit, progress)
-        variants[variant] = (path, output, quality, speed)
+        variants[variant] = (path, output, *measure(runtime, channels, eval_sets, sigmas, limit, progress))
+    entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, tile, batch, models_dir))
+    return entries
 
-    int8_kind = _better_int8(variants, entries[name])
+
+def _int8_source(model, model_path, int8_from):
+    """(the model the int8 variants are converted from, what the manifest says of it)."""
+    if int8_from is None:
+        return model, {}
+    int8_model = load_keras_model(int8_from[0])
+    if (int8_model.input_shape[-1] != model.input_shape[-1]
+            or receptive_radius(int8_model) != receptive_radius(model)):
+        raise DenoiserError(f"{int8_from[0]} is not a fine-tuning of {model_path}: its shape differs")
+    return int8_model, {"quantization_aware": _fine_tuning(int8_from[1])}
+
+
+def _ship_variants(name, title, variants, float_entry, int8_extra, common, tile, batch, models_dir):
+    """Keeps the float16 variant and the better int8 one under their shipped names, removes
+    the other, and writes the manifest and the quantization report; returns the new entries."""
+    int8_kind = _better_int8(variants, float_entry)
     shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
-    quantization = _quantization_rows(entries[name], variants, shipped, aware=bool(int8_extra))
+    quantization = _quantization_rows(float_entry, variants, shipped, aware=bool(int8_extra))
+    entries = {name: float_entry}
     for variant, (path, output, quality, speed) in variants.items():
         if variant not in shipped:
             path.unlink()
@@ -215,7 +219,7 @@ def measure_real(runtime, pairs_dir, scenes, crop, progress):
         "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.sigma, 2),
     }}
     progress(f"{runtime.name} on {row.images} held-out real scenes: {row.psnr:.2f} dB (noisy {row.psnr_noisy:.2f})")
-    speed = tiled_throughput(runtime, 3)
+    speed = tiled_rate(runtime, size=THROUGHPUT_SIDE)
     progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
     return quality, speed
 
@@ -233,19 +237,11 @@ def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, mo
     if not scenes:
         raise DenoiserError("the run held out no real scenes to measure on")
     config = run_state["config"]
-    common = dict(
-        architecture=model.name, channels=model.output_shape[-1], parameters=int(model.count_params()),
-        sigma_range=REAL_LEVEL_RANGE, radius=receptive_radius(model), quality={},
-        training={
-            "data": f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
-                    f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)",
-            "epochs": run_state["epoch"], "steps": run_state["steps"], "patches_seen": run_state["patches_seen"],
-            "patch_size": config["patch_size"], "batch_size": config["batch_size"],
-            "train_hours": round(run_state["train_seconds"] / 3600, 2),
-            "best_validation_psnr_real": round(run_state.get("best_val_psnr", float("nan")), 3),
-            "initialised_from": config["init_from"],
-        },
-    )
+    data = (f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
+            f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)")
+    common = dict(architecture=config["arch"], channels=model.output_shape[-1], parameters=int(model.count_params()),
+                  sigma_range=REAL_LEVEL_RANGE, radius=receptive_radius(model), quality={},
+                  training=training_facts(run_state, data))
     entries, measured = {}, {}
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains dncnn_color, dncnn_gray and ridnet_color side by side on one GPU with the
-# JAX backend; this is how the GPU runs in training/ were made (NVIDIA H200).
+# JAX backend; this is how the GPU runs in runs/ were made (NVIDIA H200).
 # Run from the repository root on a machine with JAX and no TensorFlow, with the
 # Keras wheel and its pure-Python needs in .whl/ and the training images in
 # .gpu/data/{cbsd432,gray400}. RESUME=1 continues the runs in runs/gpu.
@@ -69,7 +69,7 @@ if [ "$STAGE" = real ]; then
 elif [ "$STAGE" = qat ]; then
     start=runs/gpu/dncnn_color/best.keras
     [ -f "$start" ] || start=models/dncnn_color.keras
-    # The recipe of the CPU run training/dncnn_color_qat. The rounded model's first
+    # The recipe of the CPU run runs/dncnn_color_qat. The rounded model's first
     # steps with a fresh Adam cost validation PSNR, more with 128 patches a step
     # (sigma 25: 29.48 dB after 2 steps, 28.20 after 4) than with 32 (29.64 after 5,
     # 29.56 after 10); with 32 the CPU run was at 29.68 after 250 steps.

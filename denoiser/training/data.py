@@ -7,26 +7,12 @@ generator in tf.data; on JAX, `jax_training` draws the same kind of batch on the
 device instead.
 """
 
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .errors import DenoiserError
-from .io import to_float
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def list_images(folder):
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DenoiserError(f"not a folder of images: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DenoiserError(f"no images in {folder}")
-    return files
-
+from ..errors import DenoiserError
+from ..io import to_float
 
 def split_files(files, val_fraction, *, rng):
     """Holds out a seeded random fraction of the files for validation."""

@@ -11,7 +11,9 @@ to more even ranges (`equalize_activations`); the float function stays the same.
 On held-out training images this took the colour DnCNN's full-integer loss at
 sigma 15 from 1.46 dB to about 0.45. Dynamic-range int8 is left alone: there
 the same rescaling moved quality by -0.12 to +0.1 dB depending on its strength,
-no reliable gain; quantization-aware fine-tuning (`qat`) is what helps there.
+no reliable gain; quantization-aware fine-tuning (`qat`) is what helps there, and
+`image_convolutions_in_float` keeps the convolutions that read or write the image
+out of its rounding.
 """
 
 import tempfile
@@ -19,8 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DenoiserError
-from .io import to_float
+from ..architectures.graph import clone_with, layer_graph
+from ..architectures.quantized import SlicedConv2D, float_slices
+from ..errors import DenoiserError
+from ..io import list_images, to_float
+from .data import extract_patches
+from .qat import strip_quantization
 
 VARIANTS = ("float32", "float16", "int8_dynamic", "int8_full")
 
@@ -48,8 +54,6 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
 
     if variant not in VARIANTS:
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    from .qat import image_convolutions_in_float, strip_quantization
-
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
     target = strip_quantization(target)
@@ -63,30 +67,6 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
         target.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         return _configure(converter, variant, batch, representative).convert(), output
-
-
-def layer_graph(model):
-    """(producer, consumers) of each layer, by name, from the functional config."""
-    producers, consumers = {}, {layer.name: [] for layer in model.layers}
-
-    def sources(value):
-        if isinstance(value, dict):
-            history = value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
-            if history:
-                yield history[0]
-            for item in value.values():
-                yield from sources(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from sources(item)
-
-    for config in model.get_config()["layers"]:
-        inbound = config.get("inbound_nodes", [])
-        names = list(sources(inbound))
-        producers[config["name"]] = names if len(inbound) == 1 else None
-        for name in names:
-            consumers[name].append(config["name"])
-    return producers, consumers
 
 
 def _equalizable(model):
@@ -176,6 +156,38 @@ def equalize_activations(model, samples, *, power=0.5, exceeding=1e-4, batch=2):
     return equalized
 
 
+def image_convolutions_in_float(model):
+    """`model` with its image-facing convolutions computed in slices that stay float.
+
+    Dynamic-range conversion leaves a kernel in float only when it has fewer than
+    MIN_QUANTIZED_ELEMENTS: the gray DnCNN's first and last (3x3x1x64) stay float,
+    the colour model's (3x3x3x64) are rounded, input and all. A convolution that
+    reads or writes at most 4 channels, a tiny share of the work, is split into
+    slices under that size; the function stays the same.
+    """
+
+    import keras
+
+    def slices(layer):
+        if type(layer) is not keras.layers.Conv2D or layer.groups != 1:
+            return None
+        return float_slices(tuple(layer.kernel.shape))
+
+    plans = {layer.name: plan for layer in model.layers if (plan := slices(layer))}
+    if not plans:
+        return model
+
+    def replace(layer):
+        if layer.name not in plans:
+            return None
+        axis, width = plans[layer.name]
+        return SlicedConv2D.from_config({**layer.get_config(), "slice_width": width, "slice_axis": axis})
+
+    sliced = clone_with(model, replace)
+    sliced.set_weights(model.get_weights())
+    return sliced
+
+
 def _configure(converter, variant, batch, representative):
     import tensorflow as tf
 
@@ -222,8 +234,6 @@ def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0)
     are 180x180) give smaller crops, which `representative_patches` reflects to size.
     """
     from PIL import Image
-
-    from .data import extract_patches, list_images
 
     files = list_images(train_dir)[:images]
     # The sizes come from the file headers; extract_patches decodes each image once.

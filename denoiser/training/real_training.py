@@ -37,14 +37,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import data, metrics, noise
-from .architectures import layers  # noqa: F401  registers the custom layers for loading
-from .architectures.registry import build_model, get_architecture
+from .. import metrics, noise
+from . import data
+from ..architectures.registry import build_model, get_architecture
 from .config import RealConfig
-from .engine import with_level
-from .errors import DenoiserError
-from .io import to_float
-from .pairs import pair_files
+from ..engine import with_level
+from ..errors import DenoiserError
+from ..io import list_images, to_float
+from ..pairs import pair_files
 from .train import transfer_weights
 
 HOLD_OUT_EVERY = 4  # every 4th scene of each camera, sorted by name, is held out
@@ -259,7 +259,7 @@ def build(config):
     finally:
         keras.config.set_dtype_policy(policy)
     if config.init_from:
-        from .catalog import load_keras_model
+        from ..catalog import load_keras_model
 
         transfer_weights(load_keras_model(config.init_from), model)
     for layer in model.layers:
@@ -303,7 +303,7 @@ def train_real(config, *, resume=False, workers=0, log=print):
         if not state_path.exists():
             raise DenoiserError(f"{run_dir} holds no run to resume")
         state = json.loads(state_path.read_text())
-        schedule = {"epochs": config.epochs, "max_minutes": config.max_minutes}
+        schedule = {"epochs": config.epochs, "max_minutes": config.max_minutes, "run_dir": str(run_dir)}
         config = RealConfig(**{**state["config"], **schedule})
         model = keras.models.load_model(run_dir / "last.keras")
     elif state_path.exists():
@@ -319,7 +319,7 @@ def train_real(config, *, resume=False, workers=0, log=print):
     state["train_scenes"], state["validation_scenes"] = train_names, val_names
     log(f"real scenes: {len(train_names)} for training, {len(val_names)} held out: {', '.join(val_names)}")
     patch = config.patch_size + 2 * SYNTHETIC_BORDER
-    patches, patch_levels = training_patches(data.list_images(config.train_dir), patch)
+    patches, patch_levels = training_patches(list_images(config.train_dir), patch)
     batches = RealBatches(config, patches, load_scenes(pairs, train_names, align=True), patch_levels)
     val_inputs, val_clean = validation_crops(load_scenes(pairs, val_names)) if val_names else (None, None)
     with batch_stream(batches, workers) as stream:

@@ -15,11 +15,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import data, metrics
-from .architectures.registry import build_model, get_architecture
+from .. import metrics
+from . import data
+from ..architectures.registry import build_model, get_architecture
 from .config import SCHEDULE_FIELDS, TrainConfig, learning_rate
-from .errors import DenoiserError
-from .io import to_float
+from ..errors import DenoiserError
+from ..io import list_images, to_float
+from ..runtimes import keras_device
 from .qat import quantization_aware
 
 VAL_SIGMAS = (15, 25, 50)
@@ -67,20 +69,6 @@ def transfer_weights(source, target):
             adapted.append(have)
         layer.set_weights(adapted)
     return target
-
-
-def describe_device():
-    """What this process trains on, for the run's record."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return f"{jax.devices()[0].device_kind}, JAX {jax.__version__}"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, TensorFlow {tf.__version__}"
-    return backend
 
 
 def validation_set(files, channels, seed):
@@ -167,43 +155,15 @@ class RunKeeper(keras.callbacks.Callback):
 
 def train(config, *, resume=False, verbose=1):
     """Trains (or resumes) the run described by `config`; returns the run's state."""
-    run_dir = Path(config.run_dir)
-    state_path = run_dir / "state.json"
-    if resume and state_path.exists():
-        state = json.loads(state_path.read_text())
-        saved = state["config"]
-        # The data, model and seed are the run's; the length and schedule may change.
-        saved.update({key: getattr(config, key) for key in SCHEDULE_FIELDS})
-        config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"])})
-        model = keras.models.load_model(run_dir / "last.keras")
-    elif state_path.exists() and not resume:
-        raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        state = {"config": asdict(config), "epoch": 0}
-        arch = get_architecture(config.arch)
-        keras.utils.set_random_seed(config.seed)
-        if config.quantization_aware:
-            if not config.init_from:
-                raise DenoiserError("quantization-aware training fine-tunes a trained model: give --init-from")
-            model = quantization_aware(keras.models.load_model(config.init_from))
-        else:
-            model = build_model(config.arch, config.channels, **config.overrides)
-            if config.init_from:
-                transfer_weights(keras.models.load_model(config.init_from), model)
-        # XLA made TensorFlow training slower on CPU here; JAX always compiles.
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.lr), loss="mae" if arch.loss == "l1" else "mse",
-            jit_compile=keras.backend.backend() != "tensorflow",
-        )
+    config, model, state = _start_or_resume(config, resume)
     first_epoch = state["epoch"]
     if first_epoch >= config.epochs:
         return state
-    device, previous = describe_device(), state.get("device", "")
+    device, previous = keras_device(detailed=True), state.get("device", "")
     state["device"] = previous if previous.endswith(device) else ", then ".join(filter(None, (previous, device)))
 
     rng = np.random.default_rng(config.seed)
-    train_files, val_files = data.split_files(data.list_images(config.train_dir), config.val_fraction, rng=rng)
+    train_files, val_files = data.split_files(list_images(config.train_dir), config.val_fraction, rng=rng)
     state["validation_files"] = [p.name for p in val_files]
     patches = data.extract_patches(
         train_files, channels=config.channels, patch_size=config.patch_size, stride=config.stride, scales=config.scales
@@ -212,8 +172,46 @@ def train(config, *, resume=False, verbose=1):
     clean, noisy = validation_set(val_files, config.channels, config.seed)
     callbacks = [
         RunKeeper(config, clean, noisy, state, patches),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        keras.callbacks.CSVLogger(str(Path(config.run_dir) / "log.csv"), append=True),
     ]
+    _fit(model, patches, config, first_epoch, callbacks, verbose)
+    return state
+
+
+def _start_or_resume(config, resume):
+    """(config, compiled model, state): the saved run's, or a new one's."""
+    run_dir = Path(config.run_dir)
+    state_path = run_dir / "state.json"
+    if resume and state_path.exists():
+        state = json.loads(state_path.read_text())
+        saved = state["config"]
+        # The data, model and seed are the run's; the length and schedule may change, and
+        # the run's folder is where it is now, wherever it was made.
+        saved.update({key: getattr(config, key) for key in SCHEDULE_FIELDS}, run_dir=str(run_dir))
+        config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"])})
+        return config, keras.models.load_model(run_dir / "last.keras"), state
+    if state_path.exists():
+        raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    if config.quantization_aware:
+        if not config.init_from:
+            raise DenoiserError("quantization-aware training fine-tunes a trained model: give --init-from")
+        model = quantization_aware(keras.models.load_model(config.init_from))
+    else:
+        model = build_model(config.arch, config.channels, **config.overrides)
+        if config.init_from:
+            transfer_weights(keras.models.load_model(config.init_from), model)
+    # XLA made TensorFlow training slower on CPU here; JAX always compiles.
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.lr), loss="mae" if get_architecture(config.arch).loss == "l1" else "mse",
+        jit_compile=keras.backend.backend() != "tensorflow",
+    )
+    return config, model, {"config": asdict(config), "epoch": 0}
+
+
+def _fit(model, patches, config, first_epoch, callbacks, verbose):
+    """Runs the remaining epochs on the backend's own data path."""
     backend = keras.backend.backend()
     if backend == "jax":
         from . import jax_training
@@ -231,4 +229,3 @@ def train(config, *, resume=False, verbose=1):
         )
     else:
         raise DenoiserError(f"training runs on the tensorflow or jax backend, not {backend!r}")
-    return state

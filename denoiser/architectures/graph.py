@@ -1,0 +1,93 @@
+"""What a built model's layer graph tells: who feeds whom, a copy with layers
+replaced, and the facts that tiling needs (how far a pixel sees, and whether a tile
+computes exactly what the whole image computes).
+
+The tiling facts are read from the layers themselves, so a model tiles the same
+whatever name it was saved under. A custom layer states its own reach with a
+`receptive_radius` attribute, and `tiles_exactly = False` where its output depends
+on the whole tile (global pooling) or on where the tile starts.
+"""
+
+import keras
+from keras import layers
+
+from ..errors import DenoiserError
+
+# Layers that act on each pixel (or each pixel's channels) and see no neighbours.
+POINTWISE = (
+    layers.InputLayer, layers.ReLU, layers.Activation, layers.BatchNormalization, layers.Identity,
+    layers.Add, layers.Subtract, layers.Multiply, layers.Concatenate,
+)
+
+
+def layer_graph(model):
+    """(producer, consumers) of each layer, by name, from the functional config."""
+    producers, consumers = {}, {layer.name: [] for layer in model.layers}
+
+    def sources(value):
+        if isinstance(value, dict):
+            history = value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
+            if history:
+                yield history[0]
+            for item in value.values():
+                yield from sources(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from sources(item)
+
+    for config in model.get_config()["layers"]:
+        inbound = config.get("inbound_nodes", [])
+        names = list(sources(inbound))
+        producers[config["name"]] = names if len(inbound) == 1 else None
+        for name in names:
+            consumers[name].append(config["name"])
+    return producers, consumers
+
+
+def clone_with(model, replace, **options):
+    """A copy of `model`'s graph, unweighted, with `replace(layer)` standing in for
+    each layer where it returns one and a fresh layer of the same kind elsewhere."""
+
+    def clone(layer):
+        replacement = replace(layer)
+        return layer.__class__.from_config(layer.get_config()) if replacement is None else replacement
+
+    return keras.models.clone_model(model, clone_function=clone, **options)
+
+
+def _reach(layer, jump):
+    """(pixels the layer adds to the field of view, in input pixels; the output's
+    spacing in input pixels) for a layer whose input has spacing `jump`."""
+    if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+        (size, _), (dilation, _), (stride, _) = layer.kernel_size, layer.dilation_rate, layer.strides
+        out = jump / stride if isinstance(layer, layers.Conv2DTranspose) else jump * stride
+        return (size - 1) // 2 * dilation * max(jump, out), out
+    if hasattr(layer, "receptive_radius"):
+        return layer.receptive_radius * jump, jump
+    if isinstance(layer, POINTWISE):
+        return 0, jump
+    raise DenoiserError(f"cannot tell how far layer {layer.name!r} ({type(layer).__name__}) sees, "
+                        "so the model cannot be tiled")
+
+
+def tiling_facts(model):
+    """(receptive radius in pixels, whether tiles compute exactly the whole image's result).
+
+    Strided layers and custom layers that say so (`tiles_exactly = False`) make a
+    tile's output depend on where the tile starts or on all of it."""
+    producers, _ = layer_graph(model)
+    radius, jump, exact = {}, {}, True
+    for layer in model.layers:
+        before = producers.get(layer.name) or []
+        start = max((radius[name] for name in before), default=0)
+        spacing = max((jump[name] for name in before), default=1)
+        added, jump[layer.name] = _reach(layer, spacing)
+        radius[layer.name] = start + added
+        strided = any(stride != 1 for stride in getattr(layer, "strides", (1,)))
+        exact = exact and not strided and getattr(layer, "tiles_exactly", True)
+    return int(max(radius.values())), exact
+
+
+def receptive_radius(model):
+    """The tile margin a built model needs: how far an output pixel sees."""
+    return tiling_facts(model)[0]

@@ -1,0 +1,116 @@
+"""The saved layers that compute what a dynamic-range int8 LiteRT model computes.
+
+A dynamic-range int8 convolution rounds its kernel to int8 with one symmetric
+scale per output channel, and its input to int8 with one asymmetric scale per
+image of the batch, taken from that image's minimum and maximum (Jacob et al.,
+"Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
+Inference", CVPR 2018, with the rounding of LiteRT's kernels). `QuantizedConv2D`
+applies that rounding in its forward pass, with straight-through gradients, so that
+quantization-aware fine-tuning (`denoiser.training.qat`) can save and reload it.
+`SlicedConv2D` computes a convolution in slices small enough for the converter to
+leave in float (`denoiser.training.export`).
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .layers import PACKAGE
+
+
+def _straight_through(x, rounded):
+    return x + ops.stop_gradient(rounded - x)
+
+
+def quantize_kernel(kernel):
+    """Symmetric int8 per output channel, levels -127..127, as the converter rounds it."""
+    scale = ops.maximum(ops.max(ops.abs(kernel), axis=(0, 1, 2), keepdims=True), 1e-12) / 127.0
+    return _straight_through(kernel, ops.clip(ops.round(kernel / scale), -127.0, 127.0) * scale)
+
+
+def quantize_input(x):
+    """Asymmetric int8 per image, over a range that holds zero, as the kernels round it."""
+    low = ops.minimum(ops.min(x, axis=(1, 2, 3), keepdims=True), 0.0)
+    high = ops.maximum(ops.max(x, axis=(1, 2, 3), keepdims=True), 0.0)
+    scale = ops.maximum(high - low, 1e-12) / 255.0
+    zero = ops.round(-128.0 - low / scale)
+    levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
+    return _straight_through(x, (levels - zero) * scale)
+
+
+# The converter leaves smaller kernels in float (the gray DnCNN's first and last).
+MIN_QUANTIZED_ELEMENTS = 1024
+# `image_convolutions_in_float` keeps convolutions this narrow on either side in float.
+IMAGE_CHANNELS = 4
+
+
+def float_slices(kernel_shape):
+    """(axis, width) that slice an image-facing kernel the converter would round under
+    its limit, or None. A narrow output is sliced along the inputs and summed, so that
+    each slice reads its own input channels once; a narrow input along the outputs."""
+    height, width, fan_in, filters = kernel_shape
+    if height * width * fan_in * filters < MIN_QUANTIZED_ELEMENTS or min(fan_in, filters) > IMAGE_CHANNELS:
+        return None
+    axis, other = ("inputs", filters) if filters <= IMAGE_CHANNELS else ("filters", fan_in)
+    size = (MIN_QUANTIZED_ELEMENTS - 1) // (height * width * other)
+    return (axis, size) if size >= 1 else None
+
+
+def rounded_in_export(kernel_shape):
+    """Whether the exported dynamic-range model rounds a kernel of this shape, and its input."""
+    return int(np.prod(kernel_shape)) >= MIN_QUANTIZED_ELEMENTS and float_slices(kernel_shape) is None
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class QuantizedConv2D(layers.Conv2D):
+    """A Conv2D that computes what its dynamic-range int8 export computes.
+
+    It takes the same arguments as Conv2D, so `get_config` is Conv2D's.
+    """
+
+    def call(self, inputs):
+        kernel = self.kernel
+        if rounded_in_export(kernel.shape):
+            inputs, kernel = quantize_input(inputs), quantize_kernel(kernel)
+        outputs = ops.conv(
+            inputs, kernel, strides=self.strides, padding=self.padding,
+            data_format=self.data_format, dilation_rate=self.dilation_rate,
+        )
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SlicedConv2D(layers.Conv2D):
+    """A Conv2D computed `slice_width` channels at a time: output channels
+    concatenated (`slice_axis` "filters") or input channels summed ("inputs")."""
+
+    def __init__(self, *args, slice_width=1, slice_axis="filters", **kwargs):
+        super().__init__(*args, **kwargs)
+        if slice_axis not in ("filters", "inputs"):
+            raise ValueError(f"slice_axis must be 'filters' or 'inputs', got {slice_axis!r}")
+        self.slice_width = int(slice_width)
+        self.slice_axis = slice_axis
+
+    def _conv(self, inputs, kernel):
+        return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                        data_format=self.data_format, dilation_rate=self.dilation_rate)
+
+    def call(self, inputs):
+        if self.slice_axis == "inputs":
+            parts = [self._conv(inputs[..., first : first + self.slice_width],
+                                self.kernel[:, :, first : first + self.slice_width])
+                     for first in range(0, self.kernel.shape[2], self.slice_width)]
+            outputs = parts[0]
+            for part in parts[1:]:
+                outputs = outputs + part
+        else:
+            outputs = ops.concatenate([self._conv(inputs, self.kernel[..., first : first + self.slice_width])
+                                       for first in range(0, self.filters, self.slice_width)], axis=-1)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "slice_width": self.slice_width, "slice_axis": self.slice_axis}
