@@ -77,7 +77,8 @@ def level_map(level, shape):
         raise DenoiserError(f"the noise level must be one number or a {shape[1]}x{shape[0]} map, got shape {level.shape}")
     if not np.all(np.isfinite(level)) or level.min() < 0 or level.max() > MAX_LEVEL:
         raise DenoiserError(f"the noise level must be between 0 and {MAX_LEVEL:g}, got {level.min():g} to {level.max():g}")
-    return np.broadcast_to(level / np.float32(255), tuple(shape[:2])).astype(np.float32)[..., None]
+    # A view: one number costs no memory, however large the photo.
+    return np.broadcast_to((level / np.float32(255)).astype(np.float32)[..., None], (*shape[:2], 1))
 
 
 def with_level(image, level):
@@ -97,7 +98,7 @@ def default_level(noisy, runtime):
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
-def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None):
+def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None, out=None):
     """Denoises a float HWC image in [0, 1] with `runtime`, tile by tile.
 
     A gray image goes to a colour model by replication, a colour image to a gray
@@ -105,7 +106,8 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
     take it as their strength, and a level-map model reads it as its map (one
     number, or an HxW array for noise that varies across the image). Other models
     ignore it. When it is None, `default_level` estimates it. `progress(done, total)`
-    counts tiles.
+    counts tiles. The result goes into `out` when given, which may be `noisy` itself
+    (then no second full-size image is made).
     """
     noisy = check_image(noisy)
     tile = tile or runtime.tile
@@ -115,30 +117,29 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None)
         sigma = default_level(noisy, runtime)
     # Built once, before any work, so that a bad level fails first.
     level = level_map(sigma, noisy.shape) if takes_level(runtime) else None
+    if out is not None and out.shape != noisy.shape:
+        raise DenoiserError(f"the output must have the image's shape {noisy.shape}, not {out.shape}")
 
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
 
-    def model_input(image):
-        return image if level is None else np.concatenate([image, level], axis=2)
-
-    options = dict(tile=tile, margin=runtime.margin, batch=batch, shrink=shrinks_tiles(runtime))
+    options = dict(tile=tile, margin=runtime.margin, batch=batch, shrink=shrinks_tiles(runtime), level=level)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
-        return run_tiled(model_input(noisy), predict, progress=progress, **options)
+        return run_tiled(noisy, predict, progress=progress, out=out, **options)
     if channels == 3:
-        colour = run_tiled(model_input(np.repeat(noisy, 3, axis=2)), predict, progress=progress, **options)
-        return colour.mean(axis=2, keepdims=True)
+        colour = run_tiled(np.repeat(noisy, 3, axis=2), predict, progress=progress, **options)
+        return np.mean(colour, axis=2, keepdims=True, out=out)
     total = count_tiles(noisy.shape, runtime, tile=tile)
     per_plane = total // 3
-    planes = []
+    out = np.empty_like(noisy) if out is None else out
     for c in range(3):
         def plane_progress(done, _total, offset=c * per_plane):
             if progress is not None:
                 progress(offset + done, total)
 
-        planes.append(run_tiled(model_input(noisy[..., c : c + 1]), predict, progress=plane_progress, **options))
-    return np.concatenate(planes, axis=2)
+        run_tiled(noisy[..., c : c + 1], predict, progress=plane_progress, out=out[..., c : c + 1], **options)
+    return out
 
 
 def denoise_whole(noisy, runtime, *, sigma=None):

@@ -253,16 +253,20 @@ def to_float(samples):
 
 
 def to_integer(image, bit_depth=8):
-    """Float [0, 1] -> uint8 or uint16, rounded."""
+    """Float [0, 1] -> uint8 or uint16: clipped and rounded to the nearest level.
+
+    The one conversion to integers, and the evaluation protocol's (`metrics.quantize`).
+    The product is taken in float64, where a float32 value times 65535 is exact, so
+    a value just under a half level never rounds up."""
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     top, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
     image = np.asarray(image)
     out = np.empty(image.shape, dtype)
-    # Row strips: no full-size float temporaries for a large photo.
-    for start in range(0, image.shape[0], 256):
-        rows = np.clip(image[start : start + 256].astype(np.float32), 0.0, 1.0)
-        out[start : start + 256] = np.rint(rows * top)
+    # Row strips: no full-size float64 temporaries for a large photo.
+    for start in range(0, image.shape[0], 64):
+        rows = np.clip(image[start : start + 64].astype(np.float64), 0.0, 1.0)
+        out[start : start + 64] = np.rint(rows * top)
     return out
 
 

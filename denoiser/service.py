@@ -51,12 +51,13 @@ def image_key(pixels):
 
 @dataclass
 class Result:
-    """One denoising run: uint8 images for display, the 16-bit result for downloads
-    (half the memory of float32, and exact for 8- and 16-bit files), and the numbers."""
+    """One denoising run: uint8 images for display, the 16-bit result for the downloads
+    of a 16-bit photo (None for an 8-bit one, whose downloads are the uint8 result),
+    and the numbers."""
 
     noisy: np.ndarray
     denoised: np.ndarray
-    denoised16: np.ndarray
+    denoised16: np.ndarray | None
     sigma_used: float
     seconds: float
     megapixels: float
@@ -71,8 +72,8 @@ class Result:
 
     @property
     def denoised_float(self):
-        """Full precision for 16-bit downloads, at half the memory of float32."""
-        return self.denoised16.astype(np.float32) / 65535.0
+        """The result at the precision of the photo's file, for downloads."""
+        return to_float(self.denoised if self.denoised16 is None else self.denoised16)
 
     @property
     def megapixels_per_second(self):
@@ -80,7 +81,7 @@ class Result:
 
     @property
     def nbytes(self):
-        arrays = [self.noisy, self.denoised, self.denoised16, self.clean]
+        arrays = [self.noisy, self.denoised, self.denoised16, self.clean]  # None for those not kept
         return sum(a.nbytes for a in arrays if a is not None)
 
 
@@ -114,17 +115,19 @@ class Phases:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def run_demo(clean, runtime, *, kind, level, seed, progress=None, phase=None):
+def run_demo(clean, runtime, *, kind, level, seed, bit_depth=8, progress=None, phase=None):
     """Adds noise to a clean image, denoises it, and scores both against the clean one.
-    `progress(done, total)` counts tiles; `phase(name)` hears each phase begin."""
+    `bit_depth` is the photo's, for its downloads; `progress(done, total)` counts tiles;
+    `phase(name)` hears each phase begin."""
     phases = Phases(phase)
     with phases("adding noise"):
-        noisy = make_noisy(clean, kind, level, seed)
-        sigma = sigma_for(noisy, kind, level)
-    result, denoised = _run(noisy, runtime, sigma, progress, phases)
+        holder = [make_noisy(clean, kind, level, seed)]
+        sigma = sigma_for(holder[0], kind, level)
+    result = _run(holder, runtime, sigma, bit_depth, progress, phases, owned=True)
     with phases("metrics"):
+        # The protocol scores the uint8 images, which the result holds already.
         result.clean = to_integer(clean)
-        noisy_scores, denoised_scores = metrics.scores(clean, [noisy, denoised])
+        noisy_scores, denoised_scores = metrics.scores(result.clean, [result.noisy, result.denoised])
         result.psnr_noisy, result.ssim_noisy = noisy_scores
         result.psnr_denoised, result.ssim_denoised = denoised_scores
     result.phases = phases.seconds
@@ -136,29 +139,40 @@ def photo_level(noisy):
     return metrics.estimate_photo_noise(noisy)
 
 
-def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, progress=None, phase=None):
+def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, bit_depth=8, progress=None, phase=None):
     """Denoises a photo that is already noisy at `level` (0-255 scale; default: the
     estimate, which a caller that has it already passes as `estimate`); nothing is
-    added and nothing is scored."""
+    added and nothing is scored. `bit_depth` is the photo's, for its downloads."""
     phases = Phases(phase)
     if estimate is None:
         with phases("estimating the noise"):
             estimate = photo_level(noisy)
-    result, _ = _run(noisy, runtime, float(estimate) if level is None else float(level), progress, phases)
+    result = _run([noisy], runtime, float(estimate) if level is None else float(level), bit_depth, progress, phases)
     result.estimated_sigma = float(estimate)
     result.phases = phases.seconds
     return result
 
 
-def _run(noisy, runtime, sigma, progress, phases):
+def _run(holder, runtime, sigma, bit_depth, progress, phases, *, owned=False):
+    """The Result of denoising the image in the one-item list `holder`.
+
+    A 12-megapixel photo is 144 MB in float32, and a small cloud host has little
+    more than six such images of memory. So the image is taken out of `holder`, and
+    each float image lives only until its integer form exists. An `owned` image (one
+    that nobody else holds, such as the demo's noisy one) is denoised in place."""
+    noisy = holder.pop()
+    height, width = noisy.shape[:2]
+    noisy_shown = to_integer(noisy)
     with phases("denoising"):
-        denoised = denoise(noisy, runtime, sigma=sigma, progress=progress)
+        denoised = denoise(noisy, runtime, sigma=sigma, progress=progress, out=noisy if owned else None)
+    del noisy
     with phases("preparing the images"):
         result = Result(
-            noisy=to_integer(noisy), denoised=to_integer(denoised), denoised16=to_integer(denoised, 16),
-            sigma_used=sigma, seconds=phases.seconds["denoising"], megapixels=noisy.shape[0] * noisy.shape[1] / 1e6,
+            noisy=noisy_shown, denoised=to_integer(denoised),
+            denoised16=to_integer(denoised, 16) if bit_depth == 16 else None,
+            sigma_used=sigma, seconds=phases.seconds["denoising"], megapixels=height * width / 1e6,
         )
-    return result, denoised
+    return result
 
 
 class ResultCache:

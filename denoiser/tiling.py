@@ -60,10 +60,15 @@ def plan_tiles(height, width, *, tile, margin, shrink=True):
     return [(r, c) for r in rows for c in columns]
 
 
-def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, shrink=True):
+def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, shrink=True, level=None, out=None):
     """Applies `predict` (NHWC batch -> NHWC batch) to `image` tile by tile.
 
-    `progress(done, total)` is called after each batch with counts of tiles.
+    `level`, an HxWx1 map (a broadcast view costs no memory), is appended to each tile
+    as its last channel: the input of a level-map model, without a full-size copy.
+    The result goes into `out` when given, which may be `image` itself: each band of
+    tiles is kept aside until no tile still to run reads its rows, so a large photo
+    needs no second full-size buffer. `progress(done, total)` is called after each
+    batch with counts of tiles.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3:
@@ -71,20 +76,34 @@ def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, shrink=Tr
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     height, width, _ = image.shape
-    tiles = plan_tiles(height, width, tile=tile, margin=margin, shrink=shrink)
-    output = None
-    done = 0
+    rows = plan_axis(height, tile, margin, shrink=shrink)
+    columns = plan_axis(width, tile, margin, shrink=shrink)
+    tiles = [(band, r, c) for band, r in enumerate(rows) for c in columns]
+
+    def cut(r, c):
+        piece = image[r.start : r.start + r.length, c.start : c.start + c.length]
+        if level is None:
+            return piece
+        return np.concatenate([piece, level[r.start : r.start + r.length, c.start : c.start + c.length]], axis=2)
+
+    pending, done = {}, 0
     for first in range(0, len(tiles), batch):
         group = tiles[first : first + batch]
-        inputs = np.stack([image[r.start : r.start + r.length, c.start : c.start + c.length] for r, c in group])
-        results = np.asarray(predict(inputs), dtype=np.float32)
-        if output is None:
-            output = np.empty((height, width, results.shape[-1]), np.float32)
-        for (r, c), result in zip(group, results):
-            output[r.keep_start : r.keep_stop, c.keep_start : c.keep_stop] = result[
+        results = np.asarray(predict(np.stack([cut(r, c) for _, r, c in group])), dtype=np.float32)
+        if out is None:
+            out = np.empty((height, width, results.shape[-1]), np.float32)
+        for (band, r, c), result in zip(group, results):
+            if band not in pending:
+                pending[band] = np.empty((r.keep_stop - r.keep_start, width, results.shape[-1]), np.float32)
+            pending[band][:, c.keep_start : c.keep_stop] = result[
                 r.keep_start - r.start : r.keep_stop - r.start, c.keep_start - c.start : c.keep_stop - c.start
             ]
         done += len(group)
+        # Every tile still to run reads rows from the first unfinished band's start on.
+        finished = done // len(columns)
+        still_read = rows[finished].start if finished < len(rows) else height
+        for band in [b for b in pending if b < finished and rows[b].keep_stop <= still_read]:
+            out[rows[band].keep_start : rows[band].keep_stop] = pending.pop(band)
         if progress is not None:
             progress(done, len(tiles))
-    return output
+    return out

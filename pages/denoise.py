@@ -39,9 +39,10 @@ params = (picture_key, name, mode) + ((kind, level, seed) if mode == DEMO else (
 
 def run(progress, phase):
     if mode == DEMO:
-        return run_demo(pixels, model, kind=kind, level=level, seed=seed, progress=progress, phase=phase)
+        return run_demo(pixels, model, kind=kind, level=level, seed=seed, bit_depth=picture.bit_depth,
+                        progress=progress, phase=phase)
     return run_noisy_photo(pixels, model, level=strength, estimate=estimated_level(picture_key, pixels),
-                           progress=progress, phase=phase)
+                           bit_depth=picture.bit_depth, progress=progress, phase=phase)
 
 
 result = cached_run(params, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from denoiser import service
+from denoiser import metrics, service
 from denoiser.catalog import available_models, load_runtime
+from denoiser.io import to_integer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
@@ -51,6 +52,35 @@ def test_denoise_page_shows_the_engines_numbers(app):
     assert metric(app, "SSIM denoised").value == f"{expected.ssim_denoised:.4f}"
     assert expected.psnr_denoised > expected.psnr_noisy
     assert not app.error
+
+
+def test_a_demo_run_holds_little_more_than_one_float_image_beside_the_clean_one():
+    import tracemalloc
+
+    clean = np.ascontiguousarray(np.tile(service.load_sample("Astronaut").pixels, (8, 1, 1))[:4000])
+    runtime = load_runtime("median")
+    tracemalloc.start()
+    try:
+        result = service.run_demo(clean, runtime, kind="gaussian", level=25, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The noisy image is denoised in place, and each float image is dropped once its
+    # integer form exists; keeping noisy, denoised and a 16-bit copy took 3.8 times.
+    assert peak < 2.0 * clean.nbytes
+    assert result.denoised16 is None and result.psnr_denoised > result.psnr_noisy
+    # The numbers are those of the float images.
+    noisy = service.make_noisy(clean, "gaussian", 25, 0)
+    assert result.psnr_noisy == metrics.psnr(clean, noisy)
+
+
+def test_downloads_keep_the_photos_bit_depth():
+    photo = np.random.default_rng(1).random((40, 50, 3)).astype(np.float32)
+    for depth in (8, 16):
+        result = service.run_noisy_photo(photo, load_runtime("median"), level=5, bit_depth=depth)
+        assert (result.denoised16 is None) == (depth == 8)
+        download = to_integer(result.denoised_float, depth)
+        np.testing.assert_array_equal(download, result.denoised if depth == 8 else result.denoised16)
 
 
 def test_a_run_reports_each_phase_as_it_begins_and_its_time_after(app):

@@ -183,6 +183,16 @@ def test_integer_samples_become_the_nearest_float_of_k_over_top_and_come_back(dt
     np.testing.assert_array_equal(to_integer(values, 8 if top == 255 else 16), samples)
 
 
+def test_values_just_under_a_half_level_round_down():
+    # The largest float32 below (k + 0.5) / top must give k, for every level. A product
+    # taken in float32 rounds one of them (a 16-bit level) up to k + 0.5 and on to k + 1.
+    for bit_depth, top in ((8, 255), (16, 65535)):
+        levels = np.arange(top, dtype=np.float64)
+        below = np.nextafter(((levels + 0.5) / top).astype(np.float32), np.float32(0))
+        below = np.where(below.astype(np.float64) * top < levels + 0.5, below, np.nextafter(below, np.float32(0)))
+        np.testing.assert_array_equal(to_integer(below[:, None, None], bit_depth)[:, 0, 0], levels)
+
+
 def test_loaded_pixels_are_exactly_the_conversion_of_the_file_samples(rng):
     samples = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
     buffer = io.BytesIO()

@@ -17,6 +17,9 @@ def test_psnr_rounds_and_clips_like_the_protocol(astronaut, rng):
     a, b = metrics.quantize(astronaut), metrics.quantize(estimate)
     assert metrics.psnr(astronaut, estimate) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255))
     assert b.min() >= 0 and b.max() <= 255
+    # The protocol's uint8 images are taken as they are, with the same numbers.
+    assert metrics.quantize(b) is b
+    assert metrics.scores(a, [b]) == metrics.scores(astronaut, [estimate])
 
 
 def test_wrong_data_range_is_refused(astronaut):

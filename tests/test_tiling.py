@@ -54,6 +54,16 @@ def test_tiled_dncnn_equals_whole_image_inference(tiny_dncnn, shape):
     np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
 
 
+def test_denoising_in_place_equals_denoising_into_a_new_image(tiny_dncnn, tiny_dncnn_gray):
+    noisy = np.random.default_rng(5).random((101, 77, 3)).astype(np.float32)
+    for model in (tiny_dncnn, tiny_dncnn_gray):  # the gray model runs plane by plane
+        runtime = KerasRuntime(model, margin=5, tile=32, batch=3)
+        expected = denoise(noisy, runtime)
+        image = noisy.copy()
+        assert denoise(image, runtime, out=image) is image
+        np.testing.assert_allclose(image, expected, atol=1e-6, rtol=0)
+
+
 def test_too_small_margin_shows_seams(tiny_dncnn):
     noisy = np.random.default_rng(0).random((96, 96, 3)).astype(np.float32)
     whole = denoise_whole(noisy, KerasRuntime(tiny_dncnn, margin=5, tile=32))

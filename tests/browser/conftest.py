@@ -67,6 +67,14 @@ def server():
     server.stop()
 
 
+@pytest.fixture
+def fresh_server():
+    """A server of its own, so that its peak memory is one test's."""
+    server = Server()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
