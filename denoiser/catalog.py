@@ -125,9 +125,10 @@ def load_keras_model(path):
         raise DenoiserError(f"{path}: not a loadable Keras model ({exc})") from None
 
 
-def load_runtime(spec, *, models_dir=MODELS_DIR):
+def load_runtime(spec, *, models_dir=MODELS_DIR, threads=None):
     """A runtime for a manifest name ('dncnn_color'), a classical filter ('nlm'),
-    or a path to a .keras or .tflite file."""
+    or a path to a .keras or .tflite file. `threads` holds a LiteRT model to that many
+    threads (default: every core); for the others, see `batch.hold_to_threads`."""
     if spec in CLASSICAL:
         return ClassicalRuntime(spec, channels=None)
     manifest = read_manifest(models_dir)
@@ -139,7 +140,8 @@ def load_runtime(spec, *, models_dir=MODELS_DIR):
     if path.suffix == ".tflite":
         margin = entry["receptive_radius"] if entry else DEFAULT_LITERT_MARGIN
         output = entry.get("output", "noise") if entry else "noise"
-        return LiteRTRuntime(path, margin=margin, output=output, name=spec if entry else path.stem)
+        return LiteRTRuntime(path, margin=margin, output=output, name=spec if entry else path.stem,
+                             **({"threads": threads} if threads else {}))
     if path.suffix == ".keras":
         model = load_keras_model(path)
         # Tiles and batches by measurement: large Keras tiles waste less on margins and calls.

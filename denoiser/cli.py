@@ -54,7 +54,7 @@ def expand_inputs(inputs, skip_suffix=None):
             files.append(path)
             continue
         else:
-            found = sorted(Path(p) for p in glob.glob(item))
+            found = sorted(Path(p) for p in glob.glob(item, recursive=True))
             if not found:
                 raise DenoiserError(f"{item}: no such file, folder or matching files")
         for match in found:
@@ -67,10 +67,14 @@ def expand_inputs(inputs, skip_suffix=None):
     return files
 
 
-def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False):
-    """Each input's output path, checked before any work: a known format, never an
+def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_existing=False):
+    """(inputs, their output paths), checked before any work: a known format, never an
     input, no two inputs to one file, no existing file unless `overwrite`, and a
-    folder that takes files."""
+    folder that takes files. With `skip_existing`, an input whose output exists is
+    finished work (outputs are written atomically) and is left out, with a word.
+    Inputs from several folders keep their folders under an output folder."""
+    from collections import Counter
+
     from .io import WRITE_FORMATS, format_for_path
 
     extension = WRITE_FORMATS[fmt] if fmt else ".png"
@@ -83,19 +87,21 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False):
             raise DenoiserError(f"--output {output} is a file, but there are {len(files)} inputs: name a folder")
         if len(files) > 1 or output.is_dir() or (not output.exists() and not output.suffix):
             folder = output
-            targets = [output / f"{source.stem}{suffix}{extension}" for source in files]
+            root = Path(os.path.commonpath([source.parent.resolve() for source in files]))
+            targets = [output / source.parent.resolve().relative_to(root) / f"{source.stem}{suffix}{extension}"
+                       for source in files]
         else:
             targets = [output]
     # Same-stem inputs (photo.jpg, photo.png) keep their suffix in the name.
-    shared = {target for target in targets if targets.count(target) > 1}
+    counts = Counter(targets)
     targets = [
         target.with_name(f"{source.stem}_{source.suffix.lstrip('.').lower()}{suffix}{extension}")
-        if target in shared else target
+        if counts[target] > 1 else target
         for source, target in zip(files, targets)
     ]
     inputs = {source.resolve() for source in files}
-    seen = set()
-    for target in targets:
+    seen, kept = set(), []
+    for source, target in zip(files, targets):
         resolved = target.resolve()
         if resolved in seen:
             raise DenoiserError(f"two inputs would both be written to {target}")
@@ -105,12 +111,16 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False):
         if target.exists() and not target.is_file():
             raise DenoiserError(f"{target} exists and is not a regular file")
         if target.exists() and not overwrite:
-            raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+            if not skip_existing:
+                raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+            print(f"skipping {source}: {target} exists, finished earlier (add --overwrite to redo it)")
+            continue
         if fmt is None:
             format_for_path(target)
-    for parent in {target.parent for target in targets} | ({folder} if folder else set()):
+        kept.append((source, target))
+    for parent in {target.parent for _, target in kept} | ({folder} if folder else set()):
         _check_writable(parent)
-    return targets
+    return [source for source, _ in kept], [target for _, target in kept]
 
 
 def _check_writable(folder):
@@ -125,48 +135,60 @@ def _check_writable(folder):
 
 
 def cmd_denoise(args):
-    from .catalog import available_models, load_runtime, model_for_channels
-    from .engine import check_image, check_tiling, default_level, denoise
-    from .io import load_image, save_picture
+    from .catalog import available_models
+    from .engine import check_tiling
 
     if args.sigma is not None and not 0 <= args.sigma <= 255:
         raise DenoiserError(f"--sigma must be between 0 and 255, got {args.sigma}")
+    ray = args.engine == "ray"
     files = expand_inputs(args.inputs, skip_suffix=DENOISED_SUFFIX)
-    targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format, overwrite=args.overwrite)
+    files, targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format,
+                                  overwrite=args.overwrite, skip_existing=ray)
     chosen = args.model or available_models(real_photo=True)[0]
-    runtimes = {chosen: load_runtime(chosen)}
+    options = dict(sigma=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality)
+    if not files:
+        print("every output exists already: nothing to do")
+        return 0
+    if ray:
+        from .ray_engine import denoise_files
+
+        summary = Path(args.summary) if args.summary else _summary_beside(targets, args.output)
+        failed = denoise_files(files, targets, chosen, workers=args.workers, address=args.ray_address,
+                               summary=summary, show_progress=not args.quiet, **options)
+        return 1 if failed else 0
+    from .batch import ModelShelf, denoise_file
+
+    shelf = ModelShelf(chosen)
     if args.tile is not None:
-        check_tiling(runtimes[chosen], args.tile)
+        check_tiling(shelf.runtimes[chosen], args.tile)
     for source, target in zip(files, targets):
-        picture = load_image(source)
-        check_image(picture.pixels)
-        name = model_for_channels(chosen, picture.channels)
-        if name not in runtimes:
-            runtimes[name] = load_runtime(name)
-            if name != chosen:
-                print(f"gray images go to {name}: {chosen} is a colour model")
-        runtime = runtimes[name]
-        sigma = args.sigma if args.sigma is not None else default_level(picture.pixels, runtime)
         bar = _Bar(source.name, enabled=not args.quiet)
         try:
-            denoised = denoise(picture.pixels, runtime, sigma=sigma, tile=args.tile, batch=args.batch, progress=bar)
+            done = denoise_file(source, target, shelf, progress=bar, **options)
         finally:
             bar.close()
-        save_picture(picture, denoised, target, fmt=args.format, quality=args.quality)
-        estimated = args.sigma is None and sigma is not None
-        print(f"{source} -> {target}" + (f" (estimated noise level {sigma:.1f})" if estimated else "")
-              + _dropped_alpha(picture, target, args.format))
+        if done.new_model and done.model != chosen:
+            print(f"gray images go to {done.model}: {chosen} is a colour model")
+        print(f"{source} -> {target}" + (f" (estimated noise level {done.level:.1f})" if done.estimated else "")
+              + (DROPPED_ALPHA if done.dropped_alpha else ""))
     return 0
 
 
 DENOISED_SUFFIX = "_denoised"
+DROPPED_ALPHA = " (JPEG holds no transparency: the alpha channel was dropped)"
+
+
+def _summary_beside(targets, output):
+    """Where a Ray run's summary goes by default: the output folder, or the current one."""
+    folder = Path(output) if output and Path(output).is_dir() else (targets[0].parent if targets else Path("."))
+    return folder / "denoise_summary.csv"
 
 
 def _dropped_alpha(picture, target, fmt):
     from .io import format_for_path
 
     if picture.alpha is not None and (fmt or format_for_path(target)) == "JPEG":
-        return " (JPEG holds no transparency: the alpha channel was dropped)"
+        return DROPPED_ALPHA
     return ""
 
 
@@ -177,7 +199,7 @@ def cmd_add_noise(args):
     check_level(args.level)
     suffix = f"_{args.type}{args.level:g}"
     files = expand_inputs(args.inputs, skip_suffix=suffix)
-    targets = plan_outputs(files, args.output, suffix=suffix, fmt=args.format, overwrite=args.overwrite)
+    files, targets = plan_outputs(files, args.output, suffix=suffix, fmt=args.format, overwrite=args.overwrite)
     rng = np.random.default_rng(args.seed)
     for source, target in zip(files, targets):
         picture = load_image(source)
@@ -356,6 +378,17 @@ def _add_denoise(p):
     p.add_argument("--quality", type=_quality, default=95, help="JPEG quality, 1-100")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: a Ray Data pipeline of worker processes that each hold the model (pip install -r "
+                        "requirements-scale.txt); a failed file goes to the summary and the others go on, and a "
+                        "re-run skips the outputs that exist")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="with --engine ray: worker processes, each held to one thread (default: one per core)")
+    p.add_argument("--ray-address", default=None,
+                   help="with --engine ray: an existing Ray cluster (default: $RAY_ADDRESS, or Ray started here)")
+    p.add_argument("--summary", default=None,
+                   help="with --engine ray: the CSV of every file's status, error and seconds "
+                        "(default: denoise_summary.csv in the output folder)")
     p.set_defaults(func=cmd_denoise)
 
 

@@ -90,6 +90,17 @@ def test_same_stem_inputs_get_distinct_outputs_and_earlier_outputs_are_skipped(p
     assert sorted(p.name for p in tmp_path.glob("*_denoised*")) == outputs
 
 
+def test_a_recursive_glob_keeps_each_inputs_folder_under_the_output_folder(photo, tmp_path):
+    for folder in ("a", "b/c"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        Image.open(photo).save(tmp_path / "in" / folder / "photo.png")
+    out = tmp_path / "out"
+    assert main(["denoise", str(tmp_path / "in" / "**" / "*.png"), "-o", str(out), "--model", "median",
+                 "--quiet"]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["a/photo_denoised.png",
+                                                                             "b/c/photo_denoised.png"]
+
+
 def test_an_output_file_for_several_inputs_is_refused(photo, tmp_path, capsys):
     Image.open(photo).save(tmp_path / "second.png")
     existing = tmp_path / "existing.png"

@@ -107,3 +107,57 @@ def test_quantization_aware_fine_tuning_runs_on_jax_and_its_checkpoint_rounds_th
     # boundary, so a few pixels may differ by about one int8 step.
     difference = np.abs(model.predict(probe, verbose=0) - np.load(run / "probe.npy"))
     assert difference.mean() < 1e-5 and difference.max() < 1e-2
+
+
+DATA_PARALLEL = textwrap.dedent("""
+    import json, sys, time
+    import jax, keras
+    import numpy as np
+    from denoiser.architectures.registry import build_model
+    from denoiser.training.config import TrainConfig
+    from denoiser.training.jax_training import _read, data_parallel, make_step
+    from denoiser.training.train import train
+
+    patches = np.random.default_rng(0).integers(0, 256, (64, 24, 24, 3), dtype=np.uint8)
+
+    def steps(distribution, count=10):
+        keras.utils.set_random_seed(0)
+        model = build_model("dncnn", 3, depth=4, features=8)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        model.optimizer.build(model.trainable_variables)
+        step = make_step(model, model.optimizer, loss="mse", batch_size=8, sigma_range=(0.0, 55.0),
+                         distribution=distribution)
+        variables, loss = step(_read(model, model.optimizer), jax.numpy.asarray(patches), jax.random.key(1))
+        first = (float(loss), [np.asarray(v).tolist() for v in variables[0]])
+        started = time.perf_counter()
+        for key in jax.random.split(jax.random.key(2), count):
+            variables, loss = step(variables, jax.numpy.asarray(patches), key)
+        jax.block_until_ready(loss)
+        return first, count / (time.perf_counter() - started)
+
+    (one_loss, one_weights), one_rate = steps(None)
+    distribution = data_parallel(8)
+    (two_loss, two_weights), two_rate = steps(distribution)
+    run, train_dir = sys.argv[1], sys.argv[2]
+    config = TrainConfig(arch="dncnn", channels=3, train_dir=train_dir, run_dir=run, patch_size=16, stride=16,
+                         scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2,
+                         overrides={"depth": 3, "features": 4}, data_parallel=True)
+    state = train(config, verbose=0)
+    largest = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(one_weights, two_weights))
+    print(json.dumps({"devices": len(distribution.device_mesh.devices.flatten()), "losses": [one_loss, two_loss],
+                      "largest_weight_difference": largest, "steps_per_second": [one_rate, two_rate],
+                      "epochs": state["epoch"]}))
+""")
+
+
+def test_data_parallel_training_on_two_devices_equals_one_device(tmp_path, train_dir):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT),
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / "run"), str(train_dir)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"\ndata parallel on {facts['devices']} host devices: steps per second {facts['steps_per_second']}")
+    assert facts["devices"] == 2 and facts["epochs"] == 1
+    one, two = facts["losses"]
+    assert abs(one - two) <= 1e-5 * max(1.0, abs(one)) and facts["largest_weight_difference"] <= 1e-5

@@ -145,7 +145,6 @@ def test_pairs_are_matched_by_name(pairs_dir, tmp_path):
 
 
 def test_evaluate_pairs_scores_each_model_against_the_clean_reference(pairs_dir, level_dncnn):
-    from denoiser.classical import CLASSICAL  # noqa: F401
     from denoiser.catalog import load_runtime
 
     runtimes = {"median": load_runtime("median"), "keras": KerasRuntime(level_dncnn, margin=5, tile=32)}

@@ -4,7 +4,7 @@ the command line can read them without importing Keras and TensorFlow."""
 from dataclasses import dataclass, field
 
 # What a resumed run may change; the rest is the run's own.
-SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr")
+SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr", "data_parallel")
 
 
 @dataclass
@@ -32,6 +32,8 @@ class TrainConfig:
     # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`).
     quantization_aware: bool = False
     overrides: dict = field(default_factory=dict)
+    # Splits each batch over every device (and host), on JAX (`jax_training.data_parallel`).
+    data_parallel: bool = False
 
 
 def learning_rate(config, epoch):

@@ -8,13 +8,39 @@ the CSV log) are the ones the other backends use.
 
 Batches are a pure function of (seed, epoch, step), as on the host, though the
 random stream is JAX's, not NumPy's.
+
+With `data_parallel`, Keras' DataParallel distribution replicates the variables on
+every device and each step shards its batch across them; XLA sums the gradients
+between devices. The batch is drawn whole and then split, so the step computes what
+one device computes, up to the order of floating-point sums.
 """
 
+import os
 import time
 
 import jax
 import jax.numpy as jnp
 import keras
+
+from ..errors import DenoiserError
+
+# Set on every host of a multi-host run (see `keras.distribution.initialize`).
+JOB_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+
+
+def data_parallel(batch_size):
+    """Sets Keras' DataParallel distribution over every device, on every host when
+    JOB_ADDRESSES names them, before a model is built; returns it."""
+    if keras.backend.backend() != "jax":
+        raise DenoiserError(f"data-parallel training runs on the JAX backend, not {keras.backend.backend()!r}")
+    if os.environ.get(JOB_ADDRESSES):
+        keras.distribution.initialize()
+    devices = keras.distribution.list_devices()
+    if batch_size % len(devices):
+        raise DenoiserError(f"the batch of {batch_size} does not split evenly over {len(devices)} devices")
+    distribution = keras.distribution.DataParallel(devices=devices)
+    keras.distribution.set_distribution(distribution)
+    return distribution
 
 
 def dihedral(patch, mode):
@@ -35,13 +61,17 @@ def draw_batch(key, patches, *, batch_size, sigma_range):
     return noisy, clean
 
 
-def make_step(model, optimizer, *, loss, batch_size, sigma_range):
-    """A compiled training step (variables, patches, key) -> (variables, loss)."""
+def make_step(model, optimizer, *, loss, batch_size, sigma_range, distribution=None):
+    """A compiled training step (variables, patches, key) -> (variables, loss); with a
+    `distribution`, each batch is split across its devices."""
     error = (lambda d: jnp.mean(jnp.abs(d))) if loss == "l1" else (lambda d: jnp.mean(jnp.square(d)))
 
     def step(variables, patches, key):
         trainable, non_trainable, optimizer_state = variables
         noisy, clean = draw_batch(key, patches, batch_size=batch_size, sigma_range=sigma_range)
+        if distribution is not None:
+            split = distribution.get_data_layout(noisy.shape).backend_layout
+            noisy, clean = jax.lax.with_sharding_constraint((noisy, clean), split)
 
         def objective(trainable, non_trainable):
             denoised, non_trainable = model.stateless_call(trainable, non_trainable, noisy, training=True)
@@ -83,14 +113,20 @@ def _report(config, started):
 
 
 def fit(model, patches, config, *, loss, first_epoch, callbacks, verbose=1):
-    """Trains epochs first_epoch..config.epochs-1, calling Keras callbacks around each.
+    """Trains epochs first_epoch..config.epochs-1, calling Keras callbacks around each,
+    on every device of the distribution that `data_parallel` set, if any.
 
     verbose 1 shows a progress bar over each epoch's steps, 2 a line per epoch.
     """
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
-    step = make_step(model, optimizer, loss=loss, batch_size=config.batch_size, sigma_range=config.sigma_range)
+    distribution = keras.distribution.distribution()
+    step = make_step(model, optimizer, loss=loss, batch_size=config.batch_size, sigma_range=config.sigma_range,
+                     distribution=distribution)
     pool = jnp.asarray(patches)
+    if distribution is not None:
+        everywhere = jax.sharding.NamedSharding(distribution.device_mesh.backend_mesh, jax.sharding.PartitionSpec())
+        pool = jax.device_put(pool, everywhere)
     base_key = jax.random.key(config.seed)
     if verbose:
         callbacks = [*callbacks, keras.callbacks.LambdaCallback(on_epoch_end=_report(config, time.monotonic()))]

@@ -110,10 +110,20 @@ def calibration_batches(patches, config, count=30):
     )
 
 
+def predict(model, inputs, batch_size=8):
+    """`model.predict`, with the inputs padded to split evenly over the devices of a
+    data-parallel distribution, which shards every batch."""
+    distribution = keras.distribution.distribution()
+    devices = 1 if distribution is None else distribution.device_mesh.devices.size
+    spare = (-len(inputs)) % devices
+    padded = np.concatenate([inputs, np.repeat(inputs[-1:], spare, axis=0)]) if spare else inputs
+    return model.predict(padded, batch_size=-(-batch_size // devices) * devices, verbose=0)[: len(inputs)]
+
+
 def validate(model, clean, noisy):
     scores = {}
     for sigma, batch in noisy.items():
-        denoised = model.predict(batch, batch_size=8, verbose=0)
+        denoised = predict(model, batch)
         scores[f"val_psnr_{sigma}"] = float(np.mean([metrics.psnr(c, d) for c, d in zip(clean, denoised)]))
     return scores
 
@@ -180,6 +190,11 @@ def train(config, *, resume=False, verbose=1):
 
 def _start_or_resume(config, resume):
     """(config, compiled model, state): the saved run's, or a new one's."""
+    if config.data_parallel:
+        # Before any model exists: the distribution places each variable as it is made.
+        from .jax_training import data_parallel
+
+        data_parallel(config.batch_size)
     run_dir = Path(config.run_dir)
     state_path = run_dir / "state.json"
     if resume and state_path.exists():

@@ -1,0 +1,64 @@
+"""One file through the engine, as `python -m denoiser denoise` does it: read, check,
+denoise at the given or estimated level, write atomically with the file's metadata.
+The command's own loop and the Ray workers (`ray_engine`) both run it, so that both
+engines write the same pixels by the same rules."""
+
+import os
+from dataclasses import dataclass
+
+from .catalog import load_runtime, model_for_channels
+from .engine import check_image, default_level, denoise
+from .io import format_for_path, load_image, save_picture
+
+# What one worker may use of a machine's cores: all of them, unless told otherwise.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def hold_to_threads(threads):
+    """Keeps this process's numeric libraries to `threads` threads; call it before
+    the first model is loaded."""
+    import cv2
+
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    cv2.setNumThreads(threads)
+
+
+class ModelShelf:
+    """The runtimes a batch needs, each loaded once: the chosen model, and for gray
+    images the gray model of its kind (`catalog.model_for_channels`)."""
+
+    def __init__(self, chosen, *, threads=None):
+        self.chosen, self.threads = chosen, threads
+        self.runtimes = {chosen: load_runtime(chosen, threads=threads)}
+
+    def for_channels(self, channels):
+        """(name, runtime, whether it was loaded just now) for an image of `channels`."""
+        name = model_for_channels(self.chosen, channels)
+        loaded = name not in self.runtimes
+        if loaded:
+            self.runtimes[name] = load_runtime(name, threads=self.threads)
+        return name, self.runtimes[name], loaded
+
+
+@dataclass
+class Done:
+    """What became of one file."""
+
+    model: str
+    new_model: bool  # the gray model, loaded for this file
+    level: float | None
+    estimated: bool
+    dropped_alpha: bool
+
+
+def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fmt=None, quality=95, progress=None):
+    """Denoises `source` into `target` (written atomically, depth, alpha and ICC kept)."""
+    picture = load_image(source)
+    check_image(picture.pixels)
+    name, runtime, new_model = shelf.for_channels(picture.channels)
+    level = sigma if sigma is not None else default_level(picture.pixels, runtime)
+    denoised = denoise(picture.pixels, runtime, sigma=level, tile=tile, batch=batch, progress=progress)
+    save_picture(picture, denoised, target, fmt=fmt, quality=quality)
+    dropped = picture.alpha is not None and (fmt or format_for_path(target)) == "JPEG"
+    return Done(name, new_model, level, sigma is None and level is not None, dropped)
