@@ -54,14 +54,19 @@ class DenoiseWorker:
 
 
 def start_ray(address=None):
-    """Connects to the Ray cluster at `address` (or $RAY_ADDRESS), else starts Ray here."""
+    """Connects to the Ray cluster at `address` (or $RAY_ADDRESS), else starts Ray here.
+
+    The workers import this package from where the driver has it (on a cluster, every
+    node needs the repository at that path), whatever their working directory."""
     try:
         import ray
     except ImportError:
         raise DenoiserError("--engine ray needs Ray: pip install -r requirements-scale.txt") from None
     if not ray.is_initialized():
+        repository = str(Path(__file__).resolve().parent.parent)
+        paths = os.pathsep.join(filter(None, (repository, os.environ.get("PYTHONPATH"))))
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": paths}})
     # The command shows its own progress, one file at a time.
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -1,7 +1,6 @@
 """The command line never destroys a file it did not make, and every bad argument or
 failed write is one line on stderr with exit status 2, before any work is done."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +48,8 @@ def one_line_error(code, err):
         (["-o", "/dev/full", "--overwrite"], "not a regular file"),
     ],
 )
-def test_bad_arguments_are_one_line_before_any_work(photo, tmp_path, capsys, extra, message):
-    os.chdir(tmp_path)
+def test_bad_arguments_are_one_line_before_any_work(photo, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
     before = set(tmp_path.iterdir())
     code, err = run(["denoise", str(photo), "--model", "median", *extra], capsys)
     assert message in one_line_error(code, err)

@@ -20,8 +20,16 @@ MODEL = "dncnn_color_int8"
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+def local_ray(tmp_path_factory):
+    from denoiser.ray_engine import start_ray
+
+    # Started from another folder: the workers must find the package wherever they run.
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("elsewhere"))
+    try:
+        start_ray()
+    finally:
+        os.chdir(here)
     yield ray
     ray.shutdown()
 
