@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .catalog import load_runtime, model_for_channels
 from .engine import check_image, default_level, denoise
-from .io import format_for_path, load_image, save_picture
+from .io import drops_alpha, load_image, save_picture
 
 # What one worker may use of a machine's cores: all of them, unless told otherwise.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -60,5 +60,4 @@ def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fm
     level = sigma if sigma is not None else default_level(picture.pixels, runtime)
     denoised = denoise(picture.pixels, runtime, sigma=level, tile=tile, batch=batch, progress=progress)
     save_picture(picture, denoised, target, fmt=fmt, quality=quality)
-    dropped = picture.alpha is not None and (fmt or format_for_path(target)) == "JPEG"
-    return Done(name, new_model, level, sigma is None and level is not None, dropped)
+    return Done(name, new_model, level, sigma is None and level is not None, drops_alpha(picture, target, fmt))

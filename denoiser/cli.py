@@ -184,16 +184,8 @@ def _summary_beside(targets, output):
     return folder / "denoise_summary.csv"
 
 
-def _dropped_alpha(picture, target, fmt):
-    from .io import format_for_path
-
-    if picture.alpha is not None and (fmt or format_for_path(target)) == "JPEG":
-        return DROPPED_ALPHA
-    return ""
-
-
 def cmd_add_noise(args):
-    from .io import load_image, save_picture
+    from .io import drops_alpha, load_image, save_picture
     from .noise import add_noise, check_level
 
     check_level(args.level)
@@ -205,7 +197,7 @@ def cmd_add_noise(args):
         picture = load_image(source)
         noisy = add_noise(picture.pixels, args.type, args.level, rng=rng)
         save_picture(picture, noisy, target, fmt=args.format, quality=args.quality)
-        print(f"{source} -> {target}" + _dropped_alpha(picture, target, args.format))
+        print(f"{source} -> {target}" + (DROPPED_ALPHA if drops_alpha(picture, target, args.format) else ""))
     return 0
 
 

@@ -390,6 +390,12 @@ def write_atomically(path, data):
         raise ImageError(f"{path}: could not write the file ({exc.strerror or exc})") from None
 
 
+def drops_alpha(picture, path, fmt=None):
+    """Whether writing `picture` to `path` (as `fmt`, or the format its suffix names)
+    loses its alpha channel: JPEG holds none."""
+    return picture.alpha is not None and (fmt or format_for_path(path)) == "JPEG"
+
+
 def save_picture(picture, pixels, path, *, fmt=None, quality=95):
     """Writes `pixels` with `picture`'s alpha, depth, ICC profile and EXIF."""
     return save_image(
