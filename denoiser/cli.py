@@ -150,7 +150,12 @@ def cmd_denoise(args):
         print("every output exists already: nothing to do")
         return 0
     if ray:
+        from .catalog import load_runtime
         from .ray_engine import denoise_files
+
+        # Checked here, before any work, as the local loop does: the workers would fail every file.
+        if args.tile is not None:
+            check_tiling(load_runtime(chosen), args.tile)
 
         summary = Path(args.summary) if args.summary else _summary_beside(targets, args.output)
         failed = denoise_files(files, targets, chosen, workers=args.workers, address=args.ray_address,

@@ -53,6 +53,9 @@ def test_ray_writes_the_local_engines_pixels_and_reports_a_bad_file_without_stop
     assert main(["denoise", str(folder), "-o", str(tmp_path / "local"), "--model", MODEL, "--quiet"]) == 0
     (folder / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "ray"
+    # A tile the model cannot take is refused before any work, as by the local engine.
+    assert main(["denoise", str(folder), "-o", str(out), "--model", MODEL, "--engine", "ray", "--tile", "7",
+                 "--quiet"]) == 2 and not any(out.iterdir())
     assert main(["denoise", str(folder), "-o", str(out), "--model", MODEL, "--engine", "ray", "--workers", "2",
                  "--quiet"]) == 1
     for name in ["p0", "p1", "p2", "p3", "gray"]:
