@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .catalog import MODELS_DIR, load_runtime
-from .engine import denoise, denoise_whole, with_level
+from .engine import denoise, denoise_whole
 from .errors import DenoiserError
 
 
@@ -23,22 +23,8 @@ def synthetic_image(height, width, channels, *, seed=0):
     return (base + rng.standard_normal((height, width, channels), dtype=np.float32) * 25 / 255).astype(np.float32)
 
 
-def _whole_litert(runtime, image):
-    from ai_edge_litert.interpreter import Interpreter
-
-    if runtime.level_map:
-        image = with_level(image, 25)
-    interpreter = Interpreter(model_path=str(runtime.path), num_threads=runtime.threads)
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, [1, *image.shape])
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, image[None])
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
 def _timed(fn, image, repeats):
-    fn(image)  # warm-up: graph tracing, allocation
+    fn(image)  # warm-up: graph tracing, allocation (a LiteRT model's resizing to the image)
     started = time.perf_counter()
     for _ in range(repeats):
         fn(image)
@@ -54,10 +40,7 @@ def tiled_rate(runtime, *, size=1024, repeats=2):
 def _measure_speed(spec, size, repeats, models_dir):
     runtime = load_runtime(spec, models_dir=models_dir)
     image = synthetic_image(size, size, runtime.channels or 3)
-    if runtime.kind == "litert":
-        whole = _timed(lambda im: _whole_litert(runtime, im), image, repeats)
-    else:
-        whole = _timed(lambda im: denoise_whole(im, runtime, sigma=25), image, repeats)
+    whole = _timed(lambda im: denoise_whole(im, runtime, sigma=25), image, repeats)
     return {
         "model": spec, "runtime": runtime.kind, "device": runtime.device,
         "whole_mp_s": size * size / 1e6 / whole, "tiled_mp_s": tiled_rate(runtime, size=size, repeats=repeats),

@@ -44,22 +44,14 @@ def count_tiles(image_shape, runtime, *, tile=None):
     height, width = image_shape[:2]
     tile = tile or runtime.tile
     planes = image_shape[2] if runtime.channels == 1 and image_shape[2] == 3 else 1
-    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin, shrink=shrinks_tiles(runtime)))
+    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin))
 
 
 def check_tiling(runtime, tile):
     """A DenoiserError unless `runtime` can run on tiles of `tile` pixels: more than
-    twice its margin, and no more than a LiteRT model's input."""
+    twice its margin."""
     if tile <= 2 * runtime.margin:
         raise DenoiserError(f"tiles must be more than twice the model's margin of {runtime.margin} pixels, not {tile}")
-    if runtime.kind == "litert" and tile > runtime.tile:
-        raise DenoiserError(f"this model takes tiles of at most {runtime.tile} pixels, not {tile}")
-
-
-def shrinks_tiles(runtime):
-    """Whether `runtime` may run on tiles shorter than its own: not a LiteRT model, whose
-    input shape is fixed, nor a model that does not tile exactly (`fixed_tile`)."""
-    return not getattr(runtime, "fixed_tile", False)
 
 
 def takes_level(runtime):
@@ -123,7 +115,7 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None,
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
 
-    options = dict(tile=tile, margin=runtime.margin, batch=batch, shrink=shrinks_tiles(runtime), level=level)
+    options = dict(tile=tile, margin=runtime.margin, batch=batch, level=level)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
         return run_tiled(noisy, predict, progress=progress, out=out, **options)

@@ -9,9 +9,11 @@ A model that takes a noise-level map (the real-photo models) reads one channel
 more than it writes: the engine appends the map, and `channels` counts the
 image's channels alone.
 
-A LiteRT model has one fixed input shape (batch, tile, tile, channels): the
-tiles are padded to it and the last batch is filled up, so the interpreter is
-never resized and is invoked once per batch, not once per patch.
+A LiteRT model's input is resized to the shape of the tiles it is given (one
+shape per image: the tiler cuts every tile of an image alike), so tiles shrink to
+cover the image exactly, as a Keras model's do, and no pixel is spent on padding.
+A batch holds up to the file's batch of tiles, the last one filled up, so the
+interpreter is invoked once per batch, not once per tile.
 """
 
 import os
@@ -71,26 +73,21 @@ def native_logs_hidden():
 
 @dataclass
 class KerasRuntime:
-    """A Keras model. Its tile margin and whether it must keep full-size tiles are read
-    from its layers (`architectures.graph.tiling_facts`) unless given: a model whose
-    output depends on the whole tile (RIDNet's channel attention pools over it) computes
-    what was published only on tiles of the published size."""
+    """A Keras model. Its tile margin is read from its layers
+    (`architectures.graph.receptive_radius`) unless given."""
 
     model: object
     margin: int | None = None
     name: str = "keras"
     tile: int = 256
     batch: int = 4
-    fixed_tile: bool | None = None
     kind: str = "keras"
 
     def __post_init__(self):
-        if self.margin is None or self.fixed_tile is None:
-            from .architectures.graph import tiling_facts
+        if self.margin is None:
+            from .architectures.graph import receptive_radius
 
-            margin, exact = tiling_facts(self.model)
-            self.margin = margin if self.margin is None else self.margin
-            self.fixed_tile = (not exact) if self.fixed_tile is None else self.fixed_tile
+            self.margin = receptive_radius(self.model)
 
     @property
     def channels(self):
@@ -110,13 +107,18 @@ class KerasRuntime:
 
 @dataclass
 class LiteRTRuntime:
+    """A .tflite model. `tile` is the longest tile side the engine cuts for it and `batch`
+    the most tiles per call (default: the file's own input shape); the input is resized
+    to each image's tile shape."""
+
     path: Path
     margin: int
     name: str = "litert"
     output: str = "noise"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    tile: int | None = None
+    batch: int | None = None
     kind: str = "litert"
-    fixed_tile = True  # one input shape; a shorter tile would be padded to it
 
     def __post_init__(self):
         try:
@@ -132,9 +134,12 @@ class LiteRTRuntime:
         shape = self._input["shape"]
         if self.output not in ("noise", "denoised"):
             raise DenoiserError(f"output must be 'noise' or 'denoised', got {self.output!r}")
-        if len(shape) != 4 or shape[1] != shape[2]:
-            raise DenoiserError(f"{self.path}: expected a square NHWC input, got shape {list(shape)}")
-        self.batch, self.tile, self._inputs = int(shape[0]), int(shape[1]), int(shape[3])
+        if len(shape) != 4:
+            raise DenoiserError(f"{self.path}: expected an NHWC input, got shape {list(shape)}")
+        self._inputs = int(shape[3])
+        self._shape = tuple(int(n) for n in shape)
+        self.tile = self.tile or int(max(shape[1], shape[2]))
+        self.batch = self.batch or int(shape[0])
         self._channels = int(self._output["shape"][-1])
         # One interpreter serves one call at a time; concurrent sessions queue here.
         self._lock = threading.Lock()
@@ -165,26 +170,38 @@ class LiteRTRuntime:
         scale, zero = self._output["quantization"]
         return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
 
+    def _fit_input(self, count, height, width):
+        """Rows of the input for `count` tiles of height x width: the input is resized
+        only when the tiles' shape changes (a call with fewer tiles fills up the rows),
+        to no more rows than tiles, so that a single tile or a whole image costs one."""
+        rows, old_height, old_width = self._shape[:3]
+        if (height, width) == (old_height, old_width):
+            return rows
+        shape = (min(self.batch, count), height, width, self._inputs)
+        try:
+            with native_logs_hidden():
+                self._interpreter.resize_tensor_input(self._input["index"], list(shape))
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise DenoiserError(f"{self.path}: cannot take tiles of {height}x{width} ({exc})") from None
+        self._shape = shape
+        return shape[0]
+
     def predict(self, batch, *, sigma=None):
         batch = np.asarray(batch, np.float32)
         n, h, w, c = batch.shape
-        if h > self.tile or w > self.tile:
-            raise DenoiserError(f"tiles of {h}x{w} do not fit this model's {self.tile}x{self.tile} input")
-        # Edge padding keeps the padded area image-like; the kept pixels are
-        # at most `margin` from real context, so the padding barely reaches them.
-        padded = np.pad(batch, [(0, 0), (0, self.tile - h), (0, self.tile - w), (0, 0)], mode="edge")
-        out = np.empty((n, self.tile, self.tile, self._channels), np.float32)
+        out = np.empty((n, h, w, self._channels), np.float32)
         with self._lock:
-            for first in range(0, n, self.batch):
-                chunk = padded[first : first + self.batch]
-                full = np.zeros((self.batch, self.tile, self.tile, c), np.float32)
+            rows = self._fit_input(n, h, w)
+            for first in range(0, n, rows):
+                chunk = batch[first : first + rows]
+                full = np.zeros((rows, h, w, c), np.float32)
                 full[: len(chunk)] = chunk
                 self._interpreter.set_tensor(self._input["index"], self._to_input(full))
                 self._interpreter.invoke()
                 out[first : first + len(chunk)] = self._from_output(
                     self._interpreter.get_tensor(self._output["index"])
                 )[: len(chunk)]
-        out = out[:, :h, :w]
         return batch[..., : self._channels] - out if self.output == "noise" else out
 
 

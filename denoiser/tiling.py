@@ -6,8 +6,13 @@ image border exactly the zero padding it would see on the whole image; with a
 margin of at least the receptive radius, each kept pixel is computed from the
 same inputs as in whole-image inference. An image smaller than a tile is one
 tile of its own size; a larger one gets the fewest tiles that cover it, each no
-longer than it must be (a fixed-size runtime pads them back). Memory grows with the
-batch of tiles, not the image.
+longer than it must be, and all of one shape. Memory grows with the batch of tiles,
+not the image.
+
+A model whose layers pool over their whole input (RIDNet's channel attention)
+computes its statistics over each tile instead of the image. Measured on RIDNet
+(sigma 25, a 1536-pixel photo): tiles of 434, 512, 818 pixels and the whole image
+are within 0.03 dB of one another.
 """
 
 from dataclasses import dataclass
@@ -25,12 +30,9 @@ class Span:
     keep_stop: int
 
 
-def plan_axis(size, tile, margin, *, shrink=True):
+def plan_axis(size, tile, margin):
     """Spans covering [0, size) with tiles of at most `tile` pixels overlapping by at
-    least 2*margin. With `shrink`, as few tiles as cover the axis, each as short as it
-    can be; without, every tile is `tile` long (for a runtime of fixed input shape,
-    which would otherwise pad a tile at the image's border with other values than
-    the zeros that the whole image sees there)."""
+    least 2*margin: as few tiles as cover the axis, each as short as it can be."""
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
     if margin < 0:
@@ -42,7 +44,7 @@ def plan_axis(size, tile, margin, *, shrink=True):
     # Full-size tiles overlap far more than 2*margin wherever the last one is pushed
     # back: a 1024-pixel axis took 2.4 times its pixels in tiles of 768.
     count = -(-(size - 2 * margin) // (tile - 2 * margin))
-    length = -(-(size - 2 * margin) // count) + 2 * margin if shrink else tile
+    length = -(-(size - 2 * margin) // count) + 2 * margin
     stride = length - 2 * margin
     starts = [min(i * stride, size - length) for i in range(count)]
     spans = []
@@ -54,13 +56,13 @@ def plan_axis(size, tile, margin, *, shrink=True):
     return spans
 
 
-def plan_tiles(height, width, *, tile, margin, shrink=True):
+def plan_tiles(height, width, *, tile, margin):
     """All (row span, column span) pairs for an image; every tile has the same shape."""
-    rows, columns = plan_axis(height, tile, margin, shrink=shrink), plan_axis(width, tile, margin, shrink=shrink)
+    rows, columns = plan_axis(height, tile, margin), plan_axis(width, tile, margin)
     return [(r, c) for r in rows for c in columns]
 
 
-def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, shrink=True, level=None, out=None):
+def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, level=None, out=None):
     """Applies `predict` (NHWC batch -> NHWC batch) to `image` tile by tile.
 
     `level`, an HxWx1 map (a broadcast view costs no memory), is appended to each tile
@@ -76,8 +78,8 @@ def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, shrink=Tr
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     height, width, _ = image.shape
-    rows = plan_axis(height, tile, margin, shrink=shrink)
-    columns = plan_axis(width, tile, margin, shrink=shrink)
+    rows = plan_axis(height, tile, margin)
+    columns = plan_axis(width, tile, margin)
     tiles = [(band, r, c) for band, r in enumerate(rows) for c in columns]
 
     def cut(r, c):

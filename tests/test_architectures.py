@@ -4,7 +4,7 @@ import pytest
 
 from support import randomize
 from denoiser.architectures import layers as custom
-from denoiser.architectures.graph import receptive_radius, tiling_facts
+from denoiser.architectures.graph import receptive_radius
 from denoiser.architectures.registry import ARCHITECTURES, build_model, get_architecture
 from denoiser.errors import DenoiserError
 
@@ -67,23 +67,21 @@ def test_receptive_radius_of_built_models():
     assert receptive_radius(build_model("ridnet", 3, **TINY["ridnet"])) == 14
 
 
-def test_tiling_facts_come_from_the_layers_not_the_models_name():
+def test_the_margin_comes_from_the_layers_not_the_models_name():
     def renamed(arch, **options):
         return get_architecture(arch).builder(channels=3, name="renamed", **options)
 
-    assert tiling_facts(renamed("dncnn", depth=5, features=8)) == (5, True)
-    assert tiling_facts(renamed("dncnn", depth=5, features=8, level_map=True)) == (5, True)
-    # RIDNet's channel attention pools over the whole tile; the autoencoder's strides
-    # and padding depend on where the tile starts.
-    assert tiling_facts(renamed("ridnet", **TINY["ridnet"])) == (14, False)
-    assert tiling_facts(renamed("autoencoder", features=4)) == (14, False)
+    assert receptive_radius(renamed("dncnn", depth=5, features=8)) == 5
+    assert receptive_radius(renamed("dncnn", depth=5, features=8, level_map=True)) == 5
+    assert receptive_radius(renamed("ridnet", **TINY["ridnet"])) == 14
+    assert receptive_radius(renamed("autoencoder", features=4)) == 14
 
 
 def test_a_layer_of_unknown_reach_is_refused_rather_than_guessed():
     inputs = keras.Input((None, None, 3))
     pooled = keras.layers.AveragePooling2D(3, strides=1, padding="same")(inputs)
     with pytest.raises(DenoiserError, match="how far layer"):
-        tiling_facts(keras.Model(inputs, pooled))
+        receptive_radius(keras.Model(inputs, pooled))
 
 
 def test_every_shipped_keras_model_tiles_with_the_radius_its_manifest_states():
@@ -91,9 +89,7 @@ def test_every_shipped_keras_model_tiles_with_the_radius_its_manifest_states():
 
     for name, entry in read_manifest().items():
         if entry["runtime"] == "keras":
-            radius, exact = tiling_facts(load_keras_model(MODELS_DIR / entry["file"]))
-            assert radius == entry["receptive_radius"], name
-            assert exact == (entry["architecture"] == "dncnn"), name
+            assert receptive_radius(load_keras_model(MODELS_DIR / entry["file"])) == entry["receptive_radius"], name
 
 
 def test_registry_rejects_unknown_names():

@@ -42,7 +42,6 @@ def one_line_error(code, err):
         (["--sigma", "nan"], "--sigma"),
         (["--sigma", "-10"], "--sigma"),
         (["--tile", "7", "--model", "dncnn_color_int8"], "margin"),
-        (["--tile", "512", "--model", "dncnn_color_int8"], "at most"),
         (["-o", "out.xyz"], "suffix"),
         (["-o", "/proc/denoised.png"], "cannot write"),
         (["-o", "/dev/full", "--overwrite"], "not a regular file"),

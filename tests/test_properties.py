@@ -44,16 +44,16 @@ def box3(batch):
 @FAST
 @given(
     height=st.integers(1, 70), width=st.integers(1, 70), channels=st.sampled_from([1, 3, 4]),
-    margin=st.integers(1, 4), extra=st.integers(1, 30), batch=st.integers(1, 5), shrink=st.booleans(),
+    margin=st.integers(1, 4), extra=st.integers(1, 30), batch=st.integers(1, 5),
     in_place=st.booleans(), seed=st.integers(0, 2**32 - 1),
 )
-def test_tiled_output_equals_whole_image_output(height, width, channels, margin, extra, batch, shrink, in_place, seed):
+def test_tiled_output_equals_whole_image_output(height, width, channels, margin, extra, batch, in_place, seed):
     image = np.random.default_rng(seed).random((height, width, channels)).astype(np.float32)
     tile = 2 * margin + extra
     whole = box3(image[None])[0]
     # In place, a band of tiles written back too early would feed a later tile its
     # neighbours' outputs instead of the image.
-    tiled = run_tiled(image, box3, tile=tile, margin=margin, batch=batch, shrink=shrink,
+    tiled = run_tiled(image, box3, tile=tile, margin=margin, batch=batch,
                       out=image if in_place else None)
     np.testing.assert_allclose(tiled, whole, atol=1e-6)
     assert (tiled is image) == in_place

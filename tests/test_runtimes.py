@@ -5,10 +5,11 @@ import pytest
 
 from denoiser import metrics, noise
 from denoiser.catalog import available_models, load_runtime
-from denoiser.engine import denoise, denoise_whole
+from denoiser.engine import count_tiles, denoise, denoise_whole
 from denoiser.errors import DenoiserError
 from denoiser.training.export import export_file, representative_patches
 from denoiser.runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime
+from denoiser.tiling import plan_axis
 
 TILE, BATCH, MARGIN = 32, 2, 5
 
@@ -48,25 +49,37 @@ def test_litert_matches_keras_within_stated_tolerance(variant, exported, tiny_dn
     assert difference.max() < largest and difference.mean() < mean
 
 
-def test_litert_invokes_once_per_batch_and_never_resizes(exported, monkeypatch):
+def test_litert_invokes_once_per_batch_and_resizes_once_per_tile_shape(exported, monkeypatch):
     path, output = exported["float32"]
     runtime = LiteRTRuntime(path, margin=MARGIN, output=output)
     interpreter = runtime._interpreter
-    calls = []
-    original = interpreter.invoke
-    monkeypatch.setattr(interpreter, "invoke", lambda: (calls.append(1), original())[1])
-    monkeypatch.setattr(interpreter, "resize_tensor_input", lambda *a, **k: pytest.fail("resized"))
+    calls, resized = [], []
+    original_invoke, original_resize = interpreter.invoke, interpreter.resize_tensor_input
+    monkeypatch.setattr(interpreter, "invoke", lambda: (calls.append(1), original_invoke())[1])
+    monkeypatch.setattr(interpreter, "resize_tensor_input",
+                        lambda index, shape, **k: (resized.append(tuple(shape)), original_resize(index, shape, **k))[1])
     tiles = np.random.default_rng(0).random((5, TILE, TILE, 3)).astype(np.float32)
-    out = runtime.predict(tiles)
-    assert len(calls) == 3  # 5 tiles in batches of 2, the last one padded
-    assert out.shape == tiles.shape
+    assert runtime.predict(tiles).shape == tiles.shape
+    assert len(calls) == 3 and resized == []  # 5 tiles in batches of 2, the last one filled up
+    short = tiles[:, :20, :27]
+    for _ in range(2):
+        assert runtime.predict(short).shape == short.shape
+    assert resized == [(BATCH, 20, 27, 3)]
 
 
-def test_litert_pads_images_smaller_than_a_tile(exported):
+def test_litert_tiles_shrink_and_match_its_whole_image_result(exported):
+    """Tiles of an image's own shape, with no padding: tiling changes no pixel."""
     path, output = exported["float32"]
-    image = np.random.default_rng(2).random((9, 13, 3)).astype(np.float32)
-    out = denoise(image, LiteRTRuntime(path, margin=MARGIN, output=output))
-    assert out.shape == image.shape and np.isfinite(out).all()
+    runtime = LiteRTRuntime(path, margin=MARGIN, output=output)
+    image = np.random.default_rng(2).random((75, 61, 3)).astype(np.float32)
+    seen = []
+    runtime.predict = lambda tiles, predict=runtime.predict, **k: (seen.append(tiles.shape[1:3]), predict(tiles, **k))[1]
+    tiled = denoise(image, runtime)
+    shape = (plan_axis(75, TILE, MARGIN)[0].length, plan_axis(61, TILE, MARGIN)[0].length)
+    assert set(seen) == {shape} and shape[1] < TILE
+    whole = LiteRTRuntime(path, margin=MARGIN, output=output).predict(image[None])[0]
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+    assert denoise(image[:9, :13], runtime).shape == (9, 13, 3)
 
 
 def test_litert_threads_default_to_the_machine(exported):
@@ -174,3 +187,17 @@ def test_gray_images_go_to_the_gray_model_of_the_same_kind(tmp_path):
     assert model_for_channels("colour_fp16", 1, tmp_path) == "colour_fp16"
     assert model_for_channels("other_arch", 1, tmp_path) == "other_arch"
     assert model_for_channels("median", 1, tmp_path) == "median"
+
+
+def test_shipped_models_take_a_1024_image_in_two_by_two_tiles_at_most():
+    """The catalog's tiling: a margin costs little on a photo (no more than 2x2 tiles on
+    a 1024-pixel image) and tiles stay bounded (none over 544 pixels but the Keras
+    DnCNN's, whose whole-image rate is its best)."""
+    from denoiser.catalog import read_manifest
+
+    for name, entry in read_manifest().items():
+        runtime = load_runtime(name)
+        assert count_tiles((1024, 1024, runtime.channels), runtime) <= 4, name
+        assert runtime.tile <= 544 or (runtime.kind, entry["architecture"]) == ("keras", "dncnn"), name
+        if entry["architecture"] == "ridnet":
+            assert runtime.margin == 16 < entry["receptive_radius"], name

@@ -8,17 +8,15 @@ from denoiser.tiling import plan_axis, plan_tiles, run_tiled
 
 @pytest.mark.parametrize("size", [1, 2, 31, 32, 33, 64, 95, 96, 97, 200, 513])
 @pytest.mark.parametrize("tile,margin", [(32, 5), (32, 0), (48, 12), (11, 5)])
-@pytest.mark.parametrize("shrink", [True, False])
-def test_every_pixel_is_kept_once_with_full_margin(size, tile, margin, shrink):
-    spans = plan_axis(size, tile, margin, shrink=shrink)
+def test_every_pixel_is_kept_once_with_full_margin(size, tile, margin):
+    spans = plan_axis(size, tile, margin)
     kept = np.zeros(size, int)
-    # The fewest tiles that cover the axis, all of one length: no longer than a tile,
-    # or exactly a tile's length for a runtime of fixed shape.
+    # The fewest tiles that cover the axis, all of one length, no longer than a tile.
     assert len(spans) == (1 if size <= tile else -(-(size - 2 * margin) // (tile - 2 * margin)))
     assert len({span.length for span in spans}) == 1
     for span in spans:
         assert 0 <= span.start and span.start + span.length <= size
-        assert span.length <= min(tile, size) if shrink else span.length == min(tile, size)
+        assert span.length <= min(tile, size)
         kept[span.keep_start : span.keep_stop] += 1
         if span.keep_start > 0:
             assert span.keep_start - span.start >= margin
@@ -102,18 +100,3 @@ def test_colour_image_through_gray_model_plane_by_plane(tiny_dncnn_gray, astrona
     np.testing.assert_allclose(out[..., 1:2], denoise(astronaut[..., 1:2], runtime), atol=1e-6)
     total = count_tiles(astronaut.shape, runtime)
     assert seen[-1] == (total, total)
-
-
-def test_a_model_that_does_not_tile_exactly_keeps_its_published_tile_size(tiny_dncnn):
-    """RIDNet's channel attention pools over the whole tile, so its output depends on
-    the tile's extent: shorter tiles would change what was published."""
-    from denoiser.architectures.registry import build_model
-    from denoiser.engine import shrinks_tiles
-    from denoiser.tiling import run_tiled
-
-    ridnet = build_model("ridnet", 3, features=8, blocks=1, reduction=4)
-    runtime = KerasRuntime(ridnet, margin=6, tile=32, batch=2)
-    assert not shrinks_tiles(runtime) and shrinks_tiles(KerasRuntime(tiny_dncnn, margin=5, tile=32))
-    noisy = np.random.default_rng(0).random((50, 45, 3)).astype(np.float32)
-    full_tiles = run_tiled(noisy, runtime.predict, tile=32, margin=6, batch=2, shrink=False)
-    np.testing.assert_array_equal(denoise(noisy, runtime), full_tiles)

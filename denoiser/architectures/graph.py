@@ -1,11 +1,9 @@
 """What a built model's layer graph tells: who feeds whom, a copy with layers
-replaced, and the facts that tiling needs (how far a pixel sees, and whether a tile
-computes exactly what the whole image computes).
+replaced, and how far an output pixel sees (the tile margin).
 
-The tiling facts are read from the layers themselves, so a model tiles the same
-whatever name it was saved under. A custom layer states its own reach with a
-`receptive_radius` attribute, and `tiles_exactly = False` where its output depends
-on the whole tile (global pooling) or on where the tile starts.
+The reach is read from the layers themselves, so a model tiles the same whatever
+name it was saved under. A custom layer states its own with a `receptive_radius`
+attribute.
 """
 
 import keras
@@ -70,24 +68,14 @@ def _reach(layer, jump):
                         "so the model cannot be tiled")
 
 
-def tiling_facts(model):
-    """(receptive radius in pixels, whether tiles compute exactly the whole image's result).
-
-    Strided layers and custom layers that say so (`tiles_exactly = False`) make a
-    tile's output depend on where the tile starts or on all of it."""
+def receptive_radius(model):
+    """The tile margin a built model needs: how far an output pixel sees, in pixels."""
     producers, _ = layer_graph(model)
-    radius, jump, exact = {}, {}, True
+    radius, jump = {}, {}
     for layer in model.layers:
         before = producers.get(layer.name) or []
         start = max((radius[name] for name in before), default=0)
         spacing = max((jump[name] for name in before), default=1)
         added, jump[layer.name] = _reach(layer, spacing)
         radius[layer.name] = start + added
-        strided = any(stride != 1 for stride in getattr(layer, "strides", (1,)))
-        exact = exact and not strided and getattr(layer, "tiles_exactly", True)
-    return int(max(radius.values())), exact
-
-
-def receptive_radius(model):
-    """The tile margin a built model needs: how far an output pixel sees."""
-    return tiling_facts(model)[0]
+    return int(max(radius.values()))

@@ -15,7 +15,6 @@ class PadToMultiple(layers.Layer):
     """Zero-pads height and width at the bottom and right up to a multiple of `multiple`."""
 
     receptive_radius = 0
-    tiles_exactly = False  # where the padding falls depends on the tile's size
 
     def __init__(self, multiple=4, **kwargs):
         super().__init__(**kwargs)
@@ -99,7 +98,6 @@ class FeatureAttention(layers.Layer):
     """Channel attention: global average pooling, a bottleneck, and a sigmoid gate."""
 
     receptive_radius = 0
-    tiles_exactly = False  # the pooling reads the whole tile
 
     def __init__(self, features=64, reduction=16, **kwargs):
         super().__init__(**kwargs)
@@ -125,8 +123,6 @@ class FeatureAttention(layers.Layer):
 class EnhancementAttentionModule(layers.Layer):
     """RIDNet's EAM: merge-and-run unit, residual block, enhanced residual block,
     and feature attention."""
-
-    tiles_exactly = False  # its feature attention pools over the whole tile
 
     def __init__(self, features=64, reduction=16, **kwargs):
         super().__init__(**kwargs)

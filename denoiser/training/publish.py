@@ -14,7 +14,7 @@ import numpy as np
 
 from ..architectures.graph import receptive_radius
 from ..bench import tiled_rate
-from ..catalog import MANIFEST, MODELS_DIR, load_keras_model
+from ..catalog import MANIFEST, MODELS_DIR, load_keras_model, tiling
 from ..errors import DenoiserError
 from ..evaluate import evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
@@ -102,18 +102,19 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
                                      sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    quality, speed = measure(KerasRuntime(model, margin=radius, name=name, tile=tile), channels, eval_sets, sigmas,
-                             limit, progress)
+    shipped_as = {"architecture": config["arch"], "receptive_radius": radius}
+    quality, speed = measure(KerasRuntime(model, name=name, **tiling(shipped_as, "keras")), channels, eval_sets,
+                             sigmas, limit, progress)
     entries = {name: _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
-                            quality=quality, cpu_mp_s=speed, extra={"tile": tile}, **common)}
+                            quality=quality, cpu_mp_s=speed, **common)}
     variants = {}
     for variant in ("float16", "int8_dynamic", "int8_full"):
         path = models_dir / f"{name}_{variant}.tflite"
         source = model if variant == "float16" else int8_model
         path, output = export_file(source, path, variant, tile=tile, batch=batch, representative=representative)
-        runtime = LiteRTRuntime(path, margin=radius, output=output, name=f"{name}_{variant}")
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}", **tiling(shipped_as, "litert"))
         variants[variant] = (path, output, *measure(runtime, channels, eval_sets, sigmas, limit, progress))
-    entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, tile, batch, models_dir))
+    entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, models_dir))
     return entries
 
 
@@ -128,7 +129,7 @@ def _int8_source(model, model_path, int8_from):
     return int8_model, {"quantization_aware": _fine_tuning(int8_from[1])}
 
 
-def _ship_variants(name, title, variants, float_entry, int8_extra, common, tile, batch, models_dir):
+def _ship_variants(name, title, variants, float_entry, int8_extra, common, models_dir):
     """Keeps the float16 variant and the better int8 one under their shipped names, removes
     the other, and writes the manifest and the quantization report; returns the new entries."""
     int8_kind = _better_int8(variants, float_entry)
@@ -143,8 +144,8 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, tile,
         path.rename(final)
         entries[shipped[variant]] = _entry(
             final, title=f"{title} (LiteRT {PRECISION[variant]})", runtime="litert", precision=PRECISION[variant],
-            quality=quality, cpu_mp_s=speed, extra={"output": output, "tile": tile, "batch": batch,
-                                                    **(int8_extra if variant != "float16" else {})}, **common,
+            quality=quality, cpu_mp_s=speed, extra={"output": output, **(int8_extra if variant != "float16" else {})},
+            **common,
         )
     _update_manifest(models_dir, name, entries, quantization)
     return entries
@@ -245,14 +246,15 @@ def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, mo
     entries, measured = {}, {}
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    measured[name] = measure_real(KerasRuntime(model, margin=common["radius"], name=name, tile=tile), pairs_dir,
+    shipped_as = {"architecture": config["arch"], "receptive_radius": common["radius"]}
+    measured[name] = measure_real(KerasRuntime(model, name=name, **tiling(shipped_as, "keras")), pairs_dir,
                                   scenes, crop, progress)
-    entries[name] = (keras_path, "keras", "float32", {"tile": tile})
+    entries[name] = (keras_path, "keras", "float32", {})
     for variant, suffix in (("float16", "fp16"), ("int8_dynamic", "int8")):
         path, output = export_file(model, models_dir / f"{name}_{suffix}.tflite", variant, tile=tile, batch=batch)
-        runtime = LiteRTRuntime(path, margin=common["radius"], output=output, name=f"{name}_{suffix}")
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{suffix}", **tiling(shipped_as, "litert"))
         measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, crop, progress)
-        entries[runtime.name] = (path, "litert", PRECISION[variant], {"output": output, "tile": tile, "batch": batch})
+        entries[runtime.name] = (path, "litert", PRECISION[variant], {"output": output})
     manifest_entries = {}
     for entry_name, (path, kind, precision, extra) in entries.items():
         real_quality, speed = measured[entry_name]
