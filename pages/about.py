@@ -22,8 +22,8 @@ depends on the batch of tiles, not on the photo.
 
 **Quantization.** The LiteRT variants store weights in float16 or int8. The int8
 models run the convolutions in 8-bit integers, several times faster on a CPU; the
-model card gives the PSNR each variant costs. Tiles of a fixed size go through the
-interpreter in fixed batches, so it is never resized and is invoked once per batch.
+model card gives the PSNR each variant costs. The interpreter's input is resized to
+the image's tiles once per image, so that it is invoked once per batch of tiles.
 
 **Already noisy photos.** In that mode nothing is added: the app estimates the noise
 level from the wavelet detail of the photo itself (Donoho's median estimator), and
