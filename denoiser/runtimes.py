@@ -12,7 +12,7 @@ image's channels alone.
 A LiteRT model's input is resized to the shape of the tiles it is given (one
 shape per image: the tiler cuts every tile of an image alike), so tiles shrink to
 cover the image exactly, as a Keras model's do, and no pixel is spent on padding.
-A batch holds up to the file's batch of tiles, the last one filled up, so the
+A call runs up to `batch` tiles at once, the last call's input filled up, so the
 interpreter is invoked once per batch, not once per tile.
 """
 
@@ -175,7 +175,7 @@ class LiteRTRuntime:
         only when the tiles' shape changes (a call with fewer tiles fills up the rows),
         to no more rows than tiles, so that a single tile or a whole image costs one."""
         rows, old_height, old_width = self._shape[:3]
-        if (height, width) == (old_height, old_width):
+        if (height, width) == (old_height, old_width) and rows <= self.batch:
             return rows
         shape = (min(self.batch, count), height, width, self._inputs)
         try:
