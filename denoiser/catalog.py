@@ -128,7 +128,7 @@ def load_keras_model(path):
 # How the engine tiles a shipped model, by measurement (README, "Speed and memory at
 # photo sizes"): tiles large enough that margins cost little, small enough that memory
 # stays bounded at photo sizes. A LiteRT DnCNN holds about 1.3 KB a pixel of its tile
-# (the app's 12 MP photo peaked at 1,178 MB on tiles of 529, 810 MB on tiles of 364);
+# (the app's 12 MP photo peaked at 1,178 MB on tiles of 529, 822 MB on tiles of 364);
 # a Keras DnCNN runs fastest on tiles of 1024. RIDNet's margin is below its receptive
 # radius of 50: its channel attention pools over each tile, so no margin makes its
 # tiles exact, and margins of 16 to 50 gave the same PSNR within 0.002 dB.
