@@ -140,12 +140,13 @@ TILING = {
 }
 
 
-def tiling(entry, kind):
-    """The runtime options (tile, batch, margin) of a model with manifest `entry` run by
-    `kind` ("keras" or "litert"); a LiteRT model's margin defaults to its receptive radius."""
-    options = dict(TILING.get((entry.get("architecture"), kind), {}))
-    if kind == "litert":
-        options.setdefault("margin", entry["receptive_radius"])
+def tiling(architecture, kind, *, radius=None):
+    """The runtime options (tile, batch, margin) of a shipped `architecture` run by `kind`
+    ("keras" or "litert"); the margin defaults to `radius`, where one is given (a Keras
+    model reads its own from its layers)."""
+    options = dict(TILING.get((architecture, kind), {}))
+    if radius is not None:
+        options.setdefault("margin", radius)
     return options
 
 
@@ -163,9 +164,11 @@ def load_runtime(spec, *, models_dir=MODELS_DIR, threads=None):
         raise DenoiserError(f"unknown model {spec!r}: not a file, and not one of: {known}")
     name = spec if entry else path.stem
     if path.suffix == ".tflite":
-        options = tiling(entry, "litert") if entry else {"margin": DEFAULT_LITERT_MARGIN}
+        options = (tiling(entry.get("architecture"), "litert", radius=entry["receptive_radius"]) if entry
+                   else {"margin": DEFAULT_LITERT_MARGIN})
         output = entry.get("output", "noise") if entry else "noise"
         return LiteRTRuntime(path, output=output, name=name, **options, **({"threads": threads} if threads else {}))
     if path.suffix == ".keras":
-        return KerasRuntime(load_keras_model(path), name=name, **(tiling(entry, "keras") if entry else {}))
+        options = tiling(entry.get("architecture"), "keras") if entry else {}
+        return KerasRuntime(load_keras_model(path), name=name, **options)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")

@@ -102,8 +102,7 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
                                      sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    shipped_as = {"architecture": config["arch"], "receptive_radius": radius}
-    quality, speed = measure(KerasRuntime(model, name=name, **tiling(shipped_as, "keras")), channels, eval_sets,
+    quality, speed = measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")), channels, eval_sets,
                              sigmas, limit, progress)
     entries = {name: _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
                             quality=quality, cpu_mp_s=speed, **common)}
@@ -112,7 +111,8 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
         path = models_dir / f"{name}_{variant}.tflite"
         source = model if variant == "float16" else int8_model
         path, output = export_file(source, path, variant, tile=tile, batch=batch, representative=representative)
-        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}", **tiling(shipped_as, "litert"))
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}",
+                                **tiling(config["arch"], "litert", radius=radius))
         variants[variant] = (path, output, *measure(runtime, channels, eval_sets, sigmas, limit, progress))
     entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, models_dir))
     return entries
@@ -246,13 +246,13 @@ def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, mo
     entries, measured = {}, {}
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    shipped_as = {"architecture": config["arch"], "receptive_radius": common["radius"]}
-    measured[name] = measure_real(KerasRuntime(model, name=name, **tiling(shipped_as, "keras")), pairs_dir,
+    measured[name] = measure_real(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")), pairs_dir,
                                   scenes, crop, progress)
     entries[name] = (keras_path, "keras", "float32", {})
     for variant, suffix in (("float16", "fp16"), ("int8_dynamic", "int8")):
         path, output = export_file(model, models_dir / f"{name}_{suffix}.tflite", variant, tile=tile, batch=batch)
-        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{suffix}", **tiling(shipped_as, "litert"))
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{suffix}",
+                                **tiling(config["arch"], "litert", radius=common["radius"]))
         measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, crop, progress)
         entries[runtime.name] = (path, "litert", PRECISION[variant], {"output": output})
     manifest_entries = {}
