@@ -195,13 +195,12 @@ class LiteRTRuntime:
             rows = self._fit_input(n, h, w)
             for first in range(0, n, rows):
                 chunk = batch[first : first + rows]
-                full = np.zeros((rows, h, w, c), np.float32)
-                full[: len(chunk)] = chunk
-                self._interpreter.set_tensor(self._input["index"], self._to_input(full))
+                if len(chunk) < rows:  # the last call: its unused rows are zeros
+                    chunk = np.concatenate([chunk, np.zeros((rows - len(chunk), h, w, c), np.float32)])
+                self._interpreter.set_tensor(self._input["index"], self._to_input(np.ascontiguousarray(chunk)))
                 self._interpreter.invoke()
-                out[first : first + len(chunk)] = self._from_output(
-                    self._interpreter.get_tensor(self._output["index"])
-                )[: len(chunk)]
+                kept = min(rows, n - first)
+                out[first : first + kept] = self._from_output(self._interpreter.get_tensor(self._output["index"]))[:kept]
         return batch[..., : self._channels] - out if self.output == "noise" else out
 
 
