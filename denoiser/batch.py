@@ -52,12 +52,15 @@ class Done:
     dropped_alpha: bool
 
 
-def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fmt=None, quality=95, progress=None):
-    """Denoises `source` into `target` (written atomically, depth, alpha and ICC kept)."""
+def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fmt=None, quality=95, progress=None,
+                 ensemble=False):
+    """Denoises `source` into `target` (written atomically, depth, alpha and ICC kept);
+    with `ensemble`, as the mean over the eight flips and rotations (`engine.ensemble_denoise`)."""
     picture = load_image(source)
     check_image(picture.pixels)
     name, runtime, new_model = shelf.for_channels(picture.channels)
     level = sigma if sigma is not None else default_level(picture.pixels, runtime)
-    denoised = denoise(picture.pixels, runtime, sigma=level, tile=tile, batch=batch, progress=progress)
+    denoised = denoise(picture.pixels, runtime, sigma=level, tile=tile, batch=batch, progress=progress,
+                       ensemble=ensemble)
     save_picture(picture, denoised, target, fmt=fmt, quality=quality)
     return Done(name, new_model, level, sigma is None and level is not None, drops_alpha(picture, target, fmt))

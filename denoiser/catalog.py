@@ -167,7 +167,9 @@ def load_runtime(spec, *, models_dir=MODELS_DIR, threads=None):
         options = (tiling(entry.get("architecture"), "litert", radius=entry["receptive_radius"]) if entry
                    else {"margin": DEFAULT_LITERT_MARGIN})
         output = entry.get("output", "noise") if entry else "noise"
-        return LiteRTRuntime(path, output=output, name=name, **options, **({"threads": threads} if threads else {}))
+        fixed = bool(entry.get("fixed_shape", False)) if entry else False
+        return LiteRTRuntime(path, output=output, name=name, fixed_shape=fixed, **options,
+                             **({"threads": threads} if threads else {}))
     if path.suffix == ".keras":
         options = tiling(entry.get("architecture"), "keras") if entry else {}
         return KerasRuntime(load_keras_model(path), name=name, **options)

@@ -145,7 +145,8 @@ def cmd_denoise(args):
     files, targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format,
                                   overwrite=args.overwrite, skip_existing=ray)
     chosen = args.model or available_models(real_photo=True)[0]
-    options = dict(sigma=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality)
+    options = dict(sigma=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
+                   ensemble=args.ensemble)
     if not files:
         print("every output exists already: nothing to do")
         return 0
@@ -235,7 +236,8 @@ def evaluate_real_pairs(args):
     runtimes = {spec: load_runtime(spec) for spec in args.models or available_models(real_photo=True)[:1]}
     bar = _Bar(f"pairs in {Path(args.pairs).name}", enabled=not args.quiet, unit="pair")
     try:
-        return evaluate_pairs(runtimes, args.pairs, scenes=args.scenes, crop=args.crop, progress=bar)
+        return evaluate_pairs(runtimes, args.pairs, scenes=args.scenes, camera=args.camera, crop=args.crop,
+                              progress=bar)
     finally:
         bar.close()
 
@@ -370,6 +372,8 @@ def _add_denoise(p):
     p.add_argument("--batch", type=_positive, default=None, help="tiles per batch (default: the model's)")
     p.add_argument("--sigma", type=float, default=None, help="the noise level to remove, 0-255, for real-photo models and classical filters (default: estimated "
                         "from each photo); the Gaussian models are blind and ignore it")
+    p.add_argument("--ensemble", action="store_true",
+                   help="best quality: the mean over the eight flips and rotations of each image (eight times the time)")
     p.add_argument("--output", "-o", default=None, help="output file, or folder for several inputs")
     p.add_argument("--format", default=None, choices=list(WRITE_FORMATS))
     p.add_argument("--quality", type=_quality, default=95, help="JPEG quality, 1-100")
@@ -415,6 +419,8 @@ def _add_evaluate(p):
                    help="real noisy/clean pairs, paired by name (scene_noisy.png and scene_clean.png, "
                         "scene_Real.JPG and scene_mean.JPG); each is denoised at its estimated level")
     p.add_argument("--scenes", nargs="+", default=None, help="with --pairs: only these scenes")
+    p.add_argument("--camera", default=None,
+                   help="with --pairs: only this camera's scenes (e.g. nikon800), for a model trained without it")
     p.add_argument("--crop", type=int, default=None, help="with --pairs: a central square of this many pixels")
     p.add_argument("--real-root", default="../shared/data/real", help="with --check-manifest: holds the pair folders")
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])

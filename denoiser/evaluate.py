@@ -19,7 +19,7 @@ from . import metrics
 from .engine import denoise
 from .errors import DenoiserError
 from .io import list_images, load_image
-from .pairs import pair_files
+from .pairs import pair_files, scenes_of_camera
 
 
 @dataclass
@@ -79,11 +79,14 @@ def centre_crop(image, size):
     return image[top : top + size, left : left + size]
 
 
-def evaluate_pairs(runtimes, folder, *, scenes=None, crop=None, strength=1.0, progress=None):
-    """One Row per runtime on the real pairs of `folder` (all, or the named `scenes`),
-    each denoised at `strength` times its estimated level, optionally on central
-    `crop`-pixel squares. Each pair is read and its level estimated once."""
+def evaluate_pairs(runtimes, folder, *, scenes=None, camera=None, crop=None, strength=1.0, progress=None):
+    """One Row per runtime on the real pairs of `folder` (all, the named `scenes`, or
+    those of `camera`), each denoised at `strength` times its estimated level,
+    optionally on central `crop`-pixel squares. Each pair is read and its level
+    estimated once."""
     pairs = pair_files(folder)
+    if camera:
+        scenes = [scene for scene in scenes_of_camera(pairs, camera) if not scenes or scene in scenes]
     if scenes:
         missing = sorted(set(scenes) - set(pairs))
         if missing:

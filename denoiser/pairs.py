@@ -15,6 +15,32 @@ from .io import IMAGE_SUFFIXES
 TOKENS = (("real", "mean"), ("noisy", "clean"), ("noisy", "gt"))
 
 
+def camera_key(name):
+    """A camera's name in lower-case letters and digits only: PolyU writes one camera
+    both `Nikon800_` and `Nikon_800_`."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def camera_of(scene):
+    """The camera a scene came from: its name less the last `_part` (`Canon5D2_bag`)."""
+    return camera_key(scene.rsplit("_", 1)[0])
+
+
+def scenes_of_camera(pairs, camera):
+    """The scenes of `pairs` taken with `camera` (any spelling `camera_key` folds).
+
+    Raises
+    ------
+    DenoiserError
+        When no scene is of that camera.
+    """
+    scenes = [scene for scene in pairs if camera_of(scene) == camera_key(camera)]
+    if not scenes:
+        cameras = sorted({camera_of(scene) for scene in pairs})
+        raise DenoiserError(f"no scenes of camera {camera!r}; the pairs' cameras are {', '.join(cameras)}")
+    return scenes
+
+
 def _split(stem):
     """(scene, role) of a file stem, role 'noisy' or 'clean', or None."""
     for noisy, clean in TOKENS:

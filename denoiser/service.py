@@ -115,15 +115,16 @@ class Phases:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def run_demo(clean, runtime, *, kind, level, seed, bit_depth=8, progress=None, phase=None):
+def run_demo(clean, runtime, *, kind, level, seed, bit_depth=8, progress=None, phase=None, ensemble=False):
     """Adds noise to a clean image, denoises it, and scores both against the clean one.
     `bit_depth` is the photo's, for its downloads; `progress(done, total)` counts tiles;
-    `phase(name)` hears each phase begin."""
+    `phase(name)` hears each phase begin; `ensemble` averages the eight flips and
+    rotations (`engine.ensemble_denoise`)."""
     phases = Phases(phase)
     with phases("adding noise"):
         holder = [make_noisy(clean, kind, level, seed)]
         sigma = sigma_for(holder[0], kind, level)
-    result = _run(holder, runtime, sigma, bit_depth, progress, phases, owned=True)
+    result = _run(holder, runtime, sigma, bit_depth, progress, phases, owned=True, ensemble=ensemble)
     with phases("metrics"):
         # The protocol scores the uint8 images, which the result holds already.
         result.clean = to_integer(clean)
@@ -139,7 +140,8 @@ def photo_level(noisy):
     return metrics.estimate_photo_noise(noisy)
 
 
-def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, bit_depth=8, progress=None, phase=None):
+def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, bit_depth=8, progress=None, phase=None,
+                    ensemble=False):
     """Denoises a photo that is already noisy at `level` (0-255 scale; default: the
     estimate, which a caller that has it already passes as `estimate`); nothing is
     added and nothing is scored. `bit_depth` is the photo's, for its downloads."""
@@ -147,13 +149,14 @@ def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, bit_depth=8, p
     if estimate is None:
         with phases("estimating the noise"):
             estimate = photo_level(noisy)
-    result = _run([noisy], runtime, float(estimate) if level is None else float(level), bit_depth, progress, phases)
+    result = _run([noisy], runtime, float(estimate) if level is None else float(level), bit_depth, progress, phases,
+                  ensemble=ensemble)
     result.estimated_sigma = float(estimate)
     result.phases = phases.seconds
     return result
 
 
-def _run(holder, runtime, sigma, bit_depth, progress, phases, *, owned=False):
+def _run(holder, runtime, sigma, bit_depth, progress, phases, *, owned=False, ensemble=False):
     """The Result of denoising the image in the one-item list `holder`.
 
     A 12-megapixel photo is 144 MB in float32, and a small cloud host has little
@@ -164,7 +167,8 @@ def _run(holder, runtime, sigma, bit_depth, progress, phases, *, owned=False):
     height, width = noisy.shape[:2]
     noisy_shown = to_integer(noisy)
     with phases("denoising"):
-        denoised = denoise(noisy, runtime, sigma=sigma, progress=progress, out=noisy if owned else None)
+        denoised = denoise(noisy, runtime, sigma=sigma, progress=progress, out=noisy if owned else None,
+                           ensemble=ensemble)
     del noisy
     with phases("preparing the images"):
         result = Result(

@@ -140,6 +140,22 @@ def test_the_strength_slider_sets_the_level_the_model_gets(app):
     assert metric(app, "Strength used").value == "20.0" and before != 20.0
 
 
+def test_best_quality_averages_eight_orientations_as_the_engine_does(app, monkeypatch):
+    from denoiser import engine
+
+    calls = []
+    original = engine.ensemble_denoise
+    monkeypatch.setattr(engine, "ensemble_denoise", lambda *a, **k: calls.append(k) or original(*a, **k))
+    fast_model(app)
+    app.checkbox(key="ensemble").check()
+    app.run()
+    assert not app.exception, app.exception
+    assert len(calls) == 1
+    clean = service.load_sample("Astronaut").pixels
+    expected = service.run_demo(clean, load_runtime("median"), kind="gaussian", level=25, seed=0, ensemble=True)
+    assert metric(app, "PSNR denoised").value == f"{expected.psnr_denoised:.2f} dB"
+
+
 def test_camera_noise_in_demo_mode(app):
     fast_model(app)
     app.selectbox(key="noise_kind").set_value("camera")

@@ -4,7 +4,7 @@ import pytest
 
 from support import randomize
 from denoiser.architectures import layers as custom
-from denoiser.architectures.graph import receptive_radius
+from denoiser.architectures.graph import multiply_adds_per_pixel, receptive_radius
 from denoiser.architectures.registry import ARCHITECTURES, build_model, get_architecture
 from denoiser.errors import DenoiserError
 
@@ -12,6 +12,7 @@ TINY = {
     "dncnn": {"depth": 4, "features": 8},
     "ridnet": {"features": 8, "blocks": 1, "reduction": 4},
     "autoencoder": {"features": 8},
+    "unet": {"width": 4, "blocks": (1, 1, 1)},
 }
 
 
@@ -38,13 +39,14 @@ def test_keras_file_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("layer", [
     custom.PadToMultiple(multiple=8),
+    custom.PadToMultiple(multiple=16, mode="symmetric"),
     custom.FeatureAttention(features=12, reduction=3),
     custom.EnhancementAttentionModule(features=12, reduction=3),
 ])
 def test_custom_layer_configs_hold_every_argument(layer):
     rebuilt = type(layer).from_config(layer.get_config())
     assert rebuilt.get_config() == layer.get_config()
-    for key in ("multiple", "features", "reduction"):
+    for key in ("multiple", "mode", "features", "reduction"):
         if hasattr(layer, key):
             assert layer.get_config()[key] == getattr(layer, key)
 
@@ -57,7 +59,7 @@ def test_paper_sizes():
 
 def test_untrained_residual_models_start_as_identity():
     x = np.random.default_rng(0).random((1, 16, 16, 3)).astype(np.float32)
-    for name in ("dncnn", "ridnet"):
+    for name in ("dncnn", "ridnet", "unet"):
         np.testing.assert_allclose(build_model(name, 3, **TINY[name]).predict_on_batch(x), x, atol=1e-6)
 
 
@@ -75,6 +77,28 @@ def test_the_margin_comes_from_the_layers_not_the_models_name():
     assert receptive_radius(renamed("dncnn", depth=5, features=8, level_map=True)) == 5
     assert receptive_radius(renamed("ridnet", **TINY["ridnet"])) == 14
     assert receptive_radius(renamed("autoencoder", features=4)) == 14
+    assert receptive_radius(renamed("unet", **TINY["unet"])) == receptive_radius(build_model("unet", 3, **TINY["unet"]))
+
+
+def test_unet_costs_a_fifth_of_dncnn_and_sees_over_a_hundred_pixels():
+    unet, dncnn = build_model("unet", 3, level_map=True), build_model("dncnn", 3, level_map=True)
+    assert receptive_radius(unet) > 100
+    assert multiply_adds_per_pixel(unet) <= multiply_adds_per_pixel(dncnn) / 5
+
+
+def test_multiply_adds_count_each_kernel_where_it_runs():
+    inputs = keras.Input((None, None, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 3*3*2*4 = 72 at every pixel
+    x = keras.layers.Conv2D(8, 2, strides=2)(x)  # 2*2*4*8 = 128 at a quarter of them
+    x = keras.layers.Conv2DTranspose(4, 2, strides=2)(x)  # 2*2*8*4 = 128 at a quarter
+    assert multiply_adds_per_pixel(keras.Model(inputs, x)) == 72 + 32 + 32
+
+
+def test_symmetric_padding_mirrors_the_edge_and_then_zeros():
+    x = np.arange(3, dtype=np.float32).reshape(1, 1, 3, 1)
+    padded = custom.PadToMultiple(multiple=8, mode="symmetric")(x)
+    np.testing.assert_array_equal(np.asarray(padded)[0, 0, :, 0], [0, 1, 2, 2, 1, 0, 0, 0])
+    assert tuple(padded.shape) == (1, 8, 8, 1)
 
 
 def test_a_layer_of_unknown_reach_is_refused_rather_than_guessed():
@@ -94,6 +118,6 @@ def test_every_shipped_keras_model_tiles_with_the_radius_its_manifest_states():
 
 def test_registry_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown architecture"):
-        get_architecture("unet")
+        get_architecture("transformer")
     with pytest.raises(ValueError):
         build_model("dncnn", 2)

@@ -26,6 +26,19 @@ def test_add_noise_then_denoise_a_file(photo, model_path, tmp_path, capsys):
     assert out.shape == (60, 70, 3)
 
 
+def test_denoise_with_the_ensemble_writes_the_engines_ensemble(photo, model_path, tmp_path):
+    from denoiser.catalog import load_runtime
+    from denoiser.engine import denoise
+    from denoiser.io import load_image, to_integer
+
+    out = tmp_path / "out.png"
+    assert main(["denoise", str(photo), "--model", str(model_path), "--ensemble", "-o", str(out), "--quiet"]) == 0
+    expected = denoise(load_image(photo).pixels, load_runtime(str(model_path)), ensemble=True)
+    plain = denoise(load_image(photo).pixels, load_runtime(str(model_path)))
+    assert np.array_equal(np.asarray(Image.open(out)), to_integer(expected))
+    assert not np.array_equal(to_integer(expected), to_integer(plain))
+
+
 def test_denoise_a_folder_and_a_glob(photo, tmp_path):
     second = tmp_path / "second.png"
     Image.open(photo).save(second)

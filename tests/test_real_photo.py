@@ -160,6 +160,10 @@ def test_evaluate_pairs_scores_each_model_against_the_clean_reference(pairs_dir,
     assert rows[0].psnr > rows[0].psnr_noisy  # the median filter helps against this noise
     with pytest.raises(DenoiserError, match="no pairs named"):
         evaluate_pairs(runtimes, pairs_dir, scenes=["zzz"])
+    one_camera = evaluate_pairs(runtimes, pairs_dir, camera="A", crop=96)  # scene "a" is its own camera
+    assert one_camera[0].images == 1
+    with pytest.raises(DenoiserError, match="no scenes of camera 'sony'"):
+        evaluate_pairs(runtimes, pairs_dir, camera="sony")
 
 
 def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir, tmp_path, tiny_dncnn):
@@ -198,6 +202,22 @@ def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir
     # The level channel holds each synthetic patch's measured noise level.
     for inputs, clean in zip(*first):
         assert inputs[0, 0, 3] * 255 == pytest.approx(np.std(inputs[..., :3] - clean) * 255, rel=1e-4)
+
+
+def test_a_held_out_camera_is_validated_on_every_scene_and_trained_on_none():
+    from denoiser.pairs import camera_of
+    from denoiser.training.real_training import split_scenes
+
+    scenes = {name: None for name in ["Canon5D2_bag", "Canon5D2_toy", "Nikon800_door", "Nikon_800_carbi"]}
+    # PolyU writes one camera two ways; both are that camera.
+    assert camera_of("Nikon_800_carbi") == camera_of("Nikon800_door") == "nikon800"
+    assert split_scenes(scenes, hold_out_camera="nikon800") == (["Canon5D2_bag", "Canon5D2_toy"],
+                                                                ["Nikon800_door", "Nikon_800_carbi"])
+    assert split_scenes(scenes, hold_out_camera="Canon5D2")[1] == ["Canon5D2_bag", "Canon5D2_toy"]
+    with pytest.raises(DenoiserError, match="no scenes of camera 'sony'.*canon5d2, nikon800"):
+        split_scenes(scenes, hold_out_camera="sony")
+    with pytest.raises(DenoiserError, match="every scene is of it"):
+        split_scenes({"Canon5D2_bag": None}, hold_out_camera="canon5d2")
 
 
 @pytest.mark.parametrize("arch", ["dncnn", "ridnet"])

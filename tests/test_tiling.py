@@ -100,3 +100,25 @@ def test_colour_image_through_gray_model_plane_by_plane(tiny_dncnn_gray, astrona
     np.testing.assert_allclose(out[..., 1:2], denoise(astronaut[..., 1:2], runtime), atol=1e-6)
     total = count_tiles(astronaut.shape, runtime)
     assert seen[-1] == (total, total)
+
+
+class ColumnRamp:
+    """A runtime that knows left from right: it adds its column's position in the tile."""
+
+    channels, margin, tile, batch, kind, level_map = 3, 0, 4096, 1, "keras", False
+
+    def predict(self, tiles, *, sigma=None):
+        return tiles + np.linspace(0, 0.1, tiles.shape[2], dtype=np.float32)[None, None, :, None]
+
+
+def test_the_ensemble_is_the_same_in_every_orientation_and_counts_its_eight_passes(astronaut):
+    image = astronaut[:40, :56]
+    calls = []
+    ensembled = denoise(image, ColumnRamp(), ensemble=True, progress=lambda done, total: calls.append((done, total)))
+    # The plain runtime's ramp runs left to right; the mean over orientations is symmetric.
+    assert not np.allclose(denoise(image, ColumnRamp())[:, ::-1], denoise(image[:, ::-1], ColumnRamp()), atol=1e-3)
+    for turned in (lambda x: x[:, ::-1], lambda x: x[::-1], lambda x: np.rot90(x), lambda x: np.rot90(x, 3)):
+        np.testing.assert_allclose(denoise(np.ascontiguousarray(turned(image)), ColumnRamp(), ensemble=True),
+                                   turned(ensembled), atol=1e-6)
+    np.testing.assert_allclose(ensembled, image + 0.05, atol=1e-6)
+    assert calls[-1] == (8, 8)

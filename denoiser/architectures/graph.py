@@ -6,6 +6,8 @@ name it was saved under. A custom layer states its own with a `receptive_radius`
 attribute.
 """
 
+import math
+
 import keras
 from keras import layers
 
@@ -68,14 +70,31 @@ def _reach(layer, jump):
                         "so the model cannot be tiled")
 
 
-def receptive_radius(model):
-    """The tile margin a built model needs: how far an output pixel sees, in pixels."""
+def _walk(model):
+    """(layer, the spacing of its input in image pixels, its added reach, its output's
+    spacing) for every layer, in graph order."""
     producers, _ = layer_graph(model)
     radius, jump = {}, {}
     for layer in model.layers:
         before = producers.get(layer.name) or []
-        start = max((radius[name] for name in before), default=0)
         spacing = max((jump[name] for name in before), default=1)
         added, jump[layer.name] = _reach(layer, spacing)
-        radius[layer.name] = start + added
-    return int(max(radius.values()))
+        radius[layer.name] = max((radius[name] for name in before), default=0) + added
+        yield layer, spacing, radius[layer.name], jump[layer.name]
+
+
+def receptive_radius(model):
+    """The tile margin a built model needs: how far an output pixel sees, in pixels."""
+    return int(max(radius for _, _, radius, _ in _walk(model)))
+
+
+def multiply_adds_per_pixel(model):
+    """The convolutions' multiply-adds per image pixel: each kernel's size times the
+    share of image pixels where it runs (a quarter after a stride of 2)."""
+    total = 0.0
+    for layer, spacing, _, out_spacing in _walk(model):
+        if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            # A convolution runs once per output pixel; a transposed one once per input pixel.
+            runs = spacing if isinstance(layer, layers.Conv2DTranspose) else out_spacing
+            total += float(math.prod(layer.kernel.shape)) / runs**2
+    return total

@@ -10,21 +10,35 @@ from keras import layers, ops
 PACKAGE = "denoiser"
 
 
+def _smaller(a, b):
+    # JAX traces with static shapes and wants static padding; TensorFlow may give tensors.
+    return min(a, b) if isinstance(a, int) and isinstance(b, int) else ops.minimum(a, b)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PadToMultiple(layers.Layer):
-    """Zero-pads height and width at the bottom and right up to a multiple of `multiple`."""
+    """Pads height and width at the bottom and right up to a multiple of `multiple`:
+    with zeros, or with `mode="symmetric"` by mirroring the edge (a residual denoiser
+    then sees image-like content past the border, not a black band)."""
 
     receptive_radius = 0
 
-    def __init__(self, multiple=4, **kwargs):
+    def __init__(self, multiple=4, mode="constant", **kwargs):
         super().__init__(**kwargs)
         self.multiple = int(multiple)
+        self.mode = mode
 
     def call(self, x):
         shape = ops.shape(x)
         pad_h = (-shape[1]) % self.multiple
         pad_w = (-shape[2]) % self.multiple
-        return ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+        if self.mode == "constant":
+            return ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+        # A mirror reaches at most the image's own size; an image narrower than the
+        # padding (a 1-pixel strip) gets zeros past that.
+        mirror_h, mirror_w = _smaller(pad_h, shape[1]), _smaller(pad_w, shape[2])
+        x = ops.pad(x, [[0, 0], [0, mirror_h], [0, mirror_w], [0, 0]], mode=self.mode)
+        return ops.pad(x, [[0, 0], [0, pad_h - mirror_h], [0, pad_w - mirror_w], [0, 0]])
 
     def compute_output_shape(self, input_shape):
         def up(n):
@@ -33,7 +47,7 @@ class PadToMultiple(layers.Layer):
         return (input_shape[0], up(input_shape[1]), up(input_shape[2]), input_shape[3])
 
     def get_config(self):
-        return {**super().get_config(), "multiple": self.multiple}
+        return {**super().get_config(), "multiple": self.multiple, "mode": self.mode}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

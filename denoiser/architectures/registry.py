@@ -6,6 +6,7 @@ from typing import Callable
 from .autoencoder import build_autoencoder
 from .dncnn import build_dncnn
 from .ridnet import build_ridnet
+from .unet import build_unet
 
 
 @dataclass(frozen=True)
@@ -14,11 +15,18 @@ class Architecture:
     builder: Callable
     preset: dict = field(default_factory=dict)
     loss: str = "mse"
+    # Whether the builder takes `level_map=True`: a noise-level channel after the image.
+    level_map: bool = False
+    # Whether its LiteRT files take one input shape only (`runtimes.LiteRTRuntime.fixed_shape`).
+    litert_fixed_shape: bool = False
 
 
 ARCHITECTURES = {
-    "dncnn": Architecture("dncnn", build_dncnn, {"depth": 17, "features": 64}, loss="mse"),
-    "ridnet": Architecture("ridnet", build_ridnet, {"features": 64, "blocks": 4, "reduction": 16}, loss="l1"),
+    "dncnn": Architecture("dncnn", build_dncnn, {"depth": 17, "features": 64}, loss="mse", level_map=True),
+    "ridnet": Architecture("ridnet", build_ridnet, {"features": 64, "blocks": 4, "reduction": 16}, loss="l1",
+                           level_map=True),
+    "unet": Architecture("unet", build_unet, {"width": 32, "blocks": (2, 2, 2, 2)}, loss="l1", level_map=True,
+                         litert_fixed_shape=True),
     "autoencoder": Architecture("autoencoder", build_autoencoder, {"features": 32}, loss="mse"),
 }
 

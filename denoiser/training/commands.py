@@ -3,7 +3,6 @@ publish. `denoiser.cli` lists them and adds their arguments from here only when 
 them runs, so that denoising never imports the workshop. Every default and choice is
 read from its owner: the run configs, the architecture registry and the exporter."""
 
-import inspect
 import json
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from .config import RealConfig, TrainConfig
 from .export import VARIANTS
 
 def _level_map_architectures():
-    return [name for name, arch in ARCHITECTURES.items() if "level_map" in inspect.signature(arch.builder).parameters]
+    return [name for name, arch in ARCHITECTURES.items() if arch.level_map]
 
 
 def _schedule_arguments(p, defaults):
@@ -62,6 +61,8 @@ def add_train_real_arguments(p):
     p.add_argument("--train-dir", required=True, help="clean images for the synthetic camera noise")
     p.add_argument("--pairs-dir", default=defaults.pairs_dir,
                    help="real noisy/clean pairs; every 4th scene of a camera is held out")
+    p.add_argument("--hold-out-camera", default=defaults.hold_out_camera, metavar="CAMERA",
+                   help="validate on every scene of this camera (e.g. nikon800) and train on the others")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--patch-size", type=int, default=defaults.patch_size)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -143,6 +144,7 @@ def cmd_train_real(args):
         clean_share=args.clean_share,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
         seed=args.seed, max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
+        hold_out_camera=args.hold_out_camera,
     )
     state = train_real(config, resume=args.resume, workers=args.workers, log=lambda line: print(line, flush=True))
     print(f"epoch {state['epoch']}, best validation PSNR on held-out real scenes: "

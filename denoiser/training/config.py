@@ -63,6 +63,8 @@ class RealConfig:
     max_minutes: float = 0.0
     # Architecture options beyond the preset; they must match `init_from`.
     overrides: dict = field(default_factory=dict)
+    # Every scene of this camera is held out for validation (`real_training.split_scenes`).
+    hold_out_camera: str = ""
     # bfloat16 computation with float32 weights, for a GPU; `train.float32_copy`
     # makes the published model float32 throughout.
     mixed_precision: bool = False

@@ -44,7 +44,7 @@ from .config import RealConfig
 from ..engine import with_level
 from ..errors import DenoiserError
 from ..io import list_images, to_float
-from ..pairs import pair_files
+from ..pairs import camera_of, pair_files, scenes_of_camera
 from .train import transfer_weights
 
 HOLD_OUT_EVERY = 4  # every 4th scene of each camera, sorted by name, is held out
@@ -56,17 +56,26 @@ VAL_CROP = 256
 DRIFT_SIGMA = 24.0
 
 
-def camera_of(path):
-    """The camera a scene came from: its name up to the first underscore."""
-    return Path(path).name.split("_")[0].lower()
+def split_scenes(pairs, *, hold_out_camera=""):
+    """(train, validation) scene names: every scene of `hold_out_camera` held out, so
+    that validation measures what carries over to a camera training never saw, or
+    without it every HOLD_OUT_EVERY-th scene of each camera.
 
-
-def split_scenes(pairs):
-    """(train, validation) scene names: every HOLD_OUT_EVERY-th scene of each camera."""
-    by_camera = {}
-    for scene, (noisy, _) in pairs.items():
-        by_camera.setdefault(camera_of(noisy), []).append(scene)
-    held = {scene for scenes in by_camera.values() for i, scene in enumerate(sorted(scenes)) if i % HOLD_OUT_EVERY == 1}
+    Raises
+    ------
+    DenoiserError
+        When `hold_out_camera` names no camera of `pairs`, or every scene is of it.
+    """
+    if hold_out_camera:
+        held = set(scenes_of_camera(pairs, hold_out_camera))
+        if len(held) == len(pairs):
+            raise DenoiserError(f"cannot hold out camera {hold_out_camera!r}: every scene is of it")
+    else:
+        by_camera = {}
+        for scene in pairs:
+            by_camera.setdefault(camera_of(scene), []).append(scene)
+        held = {scene for scenes in by_camera.values() for i, scene in enumerate(sorted(scenes))
+                if i % HOLD_OUT_EVERY == 1}
     return [s for s in pairs if s not in held], [s for s in pairs if s in held]
 
 
@@ -315,7 +324,7 @@ def train_real(config, *, resume=False, workers=0, log=print):
         state = {"config": asdict(config), "epoch": 0, "train_seconds": 0.0}
 
     pairs = pair_files(config.pairs_dir) if config.pairs_dir else {}
-    train_names, val_names = split_scenes(pairs) if pairs else ([], [])
+    train_names, val_names = split_scenes(pairs, hold_out_camera=config.hold_out_camera) if pairs else ([], [])
     state["train_scenes"], state["validation_scenes"] = train_names, val_names
     log(f"real scenes: {len(train_names)} for training, {len(val_names)} held out: {', '.join(val_names)}")
     patch = config.patch_size + 2 * SYNTHETIC_BORDER
