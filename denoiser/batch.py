@@ -50,6 +50,7 @@ class Done:
     level: float | None
     estimated: bool
     dropped_alpha: bool
+    pages: int = 1  # a multi-page TIFF's; only the first was denoised
 
 
 def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fmt=None, quality=95, progress=None,
@@ -63,4 +64,5 @@ def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fm
     denoised = denoise(picture.pixels, runtime, sigma=level, tile=tile, batch=batch, progress=progress,
                        ensemble=ensemble)
     save_picture(picture, denoised, target, fmt=fmt, quality=quality)
-    return Done(name, new_model, level, sigma is None and level is not None, drops_alpha(picture, target, fmt))
+    return Done(name, new_model, level, sigma is None and level is not None, drops_alpha(picture, target, fmt),
+                picture.pages)

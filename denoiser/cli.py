@@ -48,6 +48,8 @@ def expand_inputs(inputs, skip_suffix=None):
     files = []
     for item in inputs:
         path = Path(item)
+        if path.is_symlink() and not path.exists():
+            raise DenoiserError(f"{item}: a link that leads nowhere (broken, or a loop)")
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.exists():
@@ -75,7 +77,7 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_exist
     Inputs from several folders keep their folders under an output folder."""
     from collections import Counter
 
-    from .io import WRITE_FORMATS, format_for_path
+    from .io import IMAGE_SUFFIXES, WRITE_FORMATS, format_for_path
 
     extension = WRITE_FORMATS[fmt] if fmt else ".png"
     folder = None
@@ -85,6 +87,9 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_exist
         output = Path(output)
         if len(files) > 1 and output.exists() and not output.is_dir():
             raise DenoiserError(f"--output {output} is a file, but there are {len(files)} inputs: name a folder")
+        if len(files) > 1 and not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES:
+            raise DenoiserError(f"--output {output} names an image file, but there are {len(files)} inputs: "
+                                "name a folder")
         if len(files) > 1 or output.is_dir() or (not output.exists() and not output.suffix):
             folder = output
             root = Path(os.path.commonpath([source.parent.resolve() for source in files]))
@@ -99,10 +104,10 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_exist
         if counts[target] > 1 else target
         for source, target in zip(files, targets)
     ]
-    inputs = {source.resolve() for source in files}
+    inputs = {_resolved(source) for source in files}
     seen, kept = set(), []
     for source, target in zip(files, targets):
-        resolved = target.resolve()
+        resolved = _resolved(target)
         if resolved in seen:
             raise DenoiserError(f"two inputs would both be written to {target}")
         seen.add(resolved)
@@ -115,12 +120,23 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_exist
                 raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
             print(f"skipping {source}: {target} exists, finished earlier (add --overwrite to redo it)")
             continue
-        if fmt is None:
-            format_for_path(target)
+        named = format_for_path(target) if fmt is None or target.suffix else fmt
+        if named != fmt and fmt is not None:
+            raise DenoiserError(f"{target} names a {named} file, but --format is {fmt}: change one of them")
         kept.append((source, target))
     for parent in {target.parent for _, target in kept} | ({folder} if folder else set()):
         _check_writable(parent)
+    for target in targets:
+        _remove_stale_parts(target)
     return [source for source, _ in kept], [target for _, target in kept]
+
+
+def _remove_stale_parts(target):
+    """Removes what a killed write of `target` left: `io.write_atomically`'s hidden
+    `.NAME.*.part` files beside it."""
+    if target.parent.is_dir():
+        for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+            part.unlink(missing_ok=True)
 
 
 def _check_writable(folder):
@@ -142,8 +158,10 @@ def cmd_denoise(args):
         raise DenoiserError(f"--sigma must be between 0 and 255, got {args.sigma}")
     ray = args.engine == "ray"
     files = expand_inputs(args.inputs, skip_suffix=DENOISED_SUFFIX)
+    if args.resume and args.overwrite:
+        raise DenoiserError("--resume keeps finished outputs and --overwrite redoes them: choose one")
     files, targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format,
-                                  overwrite=args.overwrite, skip_existing=ray)
+                                  overwrite=args.overwrite, skip_existing=ray or args.resume)
     chosen = args.model or available_models(real_photo=True)[0]
     options = dict(sigma=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
                    ensemble=args.ensemble)
@@ -167,17 +185,37 @@ def cmd_denoise(args):
     shelf = ModelShelf(chosen)
     if args.tile is not None:
         check_tiling(shelf.runtimes[chosen], args.tile)
+    failed = []
     for source, target in zip(files, targets):
         bar = _Bar(source.name, enabled=not args.quiet)
         try:
             done = denoise_file(source, target, shelf, progress=bar, **options)
+        except DenoiserError as exc:
+            if len(files) == 1:
+                raise
+            # One bad file among many does not stop the others, as with --engine ray.
+            print(f"error: {exc}" if source.name in str(exc) else f"error: {source}: {exc}", file=sys.stderr)
+            failed.append(source)
+            continue
         finally:
             bar.close()
         if done.new_model and done.model != chosen:
             print(f"gray images go to {done.model}: {chosen} is a colour model")
         print(f"{source} -> {target}" + (f" (estimated noise level {done.level:.1f})" if done.estimated else "")
-              + (DROPPED_ALPHA if done.dropped_alpha else ""))
-    return 0
+              + (DROPPED_ALPHA if done.dropped_alpha else "") + (_first_page(done.pages) if done.pages > 1 else ""))
+    return _failures(failed, len(files))
+
+
+def _first_page(pages):
+    return f" (the TIFF holds {pages} pages; only the first was denoised)"
+
+
+def _failures(failed, total):
+    """The exit status of a run over `total` files: 0, 1 when some failed, 2 when all did."""
+    if not failed:
+        return 0
+    print(f"{len(failed)} of {total} files failed; the others were written", file=sys.stderr)
+    return 2 if len(failed) == total else 1
 
 
 DENOISED_SUFFIX = "_denoised"
@@ -203,15 +241,18 @@ def cmd_add_noise(args):
         picture = load_image(source)
         noisy = add_noise(picture.pixels, args.type, args.level, rng=rng)
         save_picture(picture, noisy, target, fmt=args.format, quality=args.quality)
-        print(f"{source} -> {target}" + (DROPPED_ALPHA if drops_alpha(picture, target, args.format) else ""))
+        print(f"{source} -> {target}" + (DROPPED_ALPHA if drops_alpha(picture, target, args.format) else "")
+              + (_first_page(picture.pages) if picture.pages > 1 else ""))
     return 0
 
 
 def cmd_evaluate(args):
     from .evaluate import to_csv, to_markdown
+    from .io import write_atomically
 
     if args.check_manifest:
         return check_manifest(args)
+    reports = _report_targets(args)
     if args.pairs:
         rows = evaluate_real_pairs(args)
     elif not args.folders:
@@ -220,11 +261,42 @@ def cmd_evaluate(args):
         rows = evaluate_gaussian(args)
     markdown = to_markdown(rows)
     print(markdown)
-    if args.markdown:
-        Path(args.markdown).write_text(markdown + "\n")
-    if args.csv:
-        Path(args.csv).write_text(to_csv(rows))
+    texts = {"markdown": markdown + "\n", "csv": to_csv(rows)}
+    for kind, target in reports.items():
+        write_atomically(target, texts[kind].encode())
     return 0
+
+
+def _report_targets(args):
+    """{'markdown' or 'csv': path} of evaluate's tables, checked before any work by
+    denoise's rules: never an input, never an existing file without --overwrite, and
+    a folder that exists and takes files."""
+    inputs = set()
+    for folder in [*args.folders, *([args.pairs] if args.pairs else [])]:
+        if Path(folder).is_dir():
+            inputs |= {_resolved(path) for path in Path(folder).iterdir()}
+    targets = {kind: Path(path) for kind, path in (("markdown", args.markdown), ("csv", args.csv)) if path}
+    if len(targets) == 2 and _resolved(targets["markdown"]) == _resolved(targets["csv"]):
+        raise DenoiserError(f"--markdown and --csv are the same file, {targets['csv']}")
+    for target in targets.values():
+        if _resolved(target) in inputs:
+            raise DenoiserError(f"{target} is an input: refusing to write over it")
+        if target.is_dir():
+            raise DenoiserError(f"{target} is a folder: name a file to write the table to")
+        if target.exists() and not args.overwrite:
+            raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+        if not target.parent.is_dir():
+            raise DenoiserError(f"cannot write {target}: no folder {target.parent}")
+        _check_writable(target.parent)
+    return targets
+
+
+def _resolved(path):
+    """`path` made absolute through its links; a link loop is a DenoiserError."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:
+        raise DenoiserError(f"{path}: cannot follow its links ({exc})") from None
 
 
 def evaluate_real_pairs(args):
@@ -295,7 +367,11 @@ def cmd_bench(args):
     from .bench import bench
     from .catalog import available_models
 
-    specs = args.models or [m for m in available_models() if m not in ("median", "bilateral")]
+    known = available_models()
+    specs = args.models or [m for m in known if m not in ("median", "bilateral")]
+    for spec in specs:
+        if spec not in known and not Path(spec).is_file():
+            raise DenoiserError(f"unknown model {spec!r}: not a file, and not one of: {', '.join(known)}")
     print(f"bench: {os.cpu_count()} CPU cores, {args.size}x{args.size} image for throughput, "
           f"{args.megapixels:g} MP image for memory")
     results = bench(specs, size=args.size, megapixels=args.megapixels, repeats=args.repeats)
@@ -323,6 +399,47 @@ def _positive(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+BENCH_MAX_SIDE = 8192  # 67 megapixels, past the app's 50 MP limit; larger would only exhaust memory
+BENCH_MAX_REPEATS = 20
+
+
+def _side(text):
+    from .engine import MIN_SIDE
+
+    value = int(text)
+    if not MIN_SIDE <= value <= BENCH_MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"must be {MIN_SIDE} to {BENCH_MAX_SIDE} pixels, got {text}")
+    return value
+
+
+def _repeats(text):
+    value = int(text)
+    if not 1 <= value <= BENCH_MAX_REPEATS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {BENCH_MAX_REPEATS}, got {text}")
+    return value
+
+
+def _non_negative(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text}")
+    return value
+
+
+def _level(text):
+    value = float(text)
+    if not 0 < value <= 255:
+        raise argparse.ArgumentTypeError(f"must be a noise level above 0 and at most 255, got {text}")
     return value
 
 
@@ -378,6 +495,8 @@ def _add_denoise(p):
     p.add_argument("--format", default=None, choices=list(WRITE_FORMATS))
     p.add_argument("--quality", type=_quality, default=95, help="JPEG quality, 1-100")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the inputs whose output exists (finished by an earlier, stopped run)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="ray: a Ray Data pipeline of worker processes that each hold the model (pip install -r "
@@ -401,7 +520,7 @@ def _add_add_noise(p):
     p.add_argument("--type", default="gaussian", choices=list(NOISE_TYPES))
     p.add_argument("--level", type=float, default=25.0,
                    help="noise level on the 0-255 scale; for --type camera, the ISO in hundreds (16 is ISO 1600)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--output", "-o", default=None)
     p.add_argument("--format", default=None, choices=list(WRITE_FORMATS))
     p.add_argument("--quality", type=_quality, default=95, help="JPEG quality, 1-100")
@@ -410,6 +529,8 @@ def _add_add_noise(p):
 
 
 def _add_evaluate(p):
+    from .evaluate import EVALUATION_SIGMAS
+
     p.add_argument("folders", nargs="*", help="folders of clean images")
     p.add_argument("--models", nargs="+", default=None, help="models to evaluate (default: the app's default, first in `models`)")
     p.add_argument("--check-manifest", action="store_true",
@@ -423,20 +544,22 @@ def _add_evaluate(p):
                    help="with --pairs: only this camera's scenes (e.g. nikon800), for a model trained without it")
     p.add_argument("--crop", type=int, default=None, help="with --pairs: a central square of this many pixels")
     p.add_argument("--real-root", default="../shared/data/real", help="with --check-manifest: holds the pair folders")
-    p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
+    p.add_argument("--sigmas", nargs="+", type=_level, default=list(EVALUATION_SIGMAS))
     p.add_argument("--channels", type=int, choices=[1, 3], default=None)
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    p.add_argument("--markdown", default=None, help="also write the table here")
-    p.add_argument("--csv", default=None, help="also write CSV here")
+    p.add_argument("--limit", type=_positive, default=None, help="use only the first N images")
+    p.add_argument("--markdown", default=None, help="also write the table here (a new file, or --overwrite)")
+    p.add_argument("--csv", default=None, help="also write CSV here (a new file, or --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --markdown or --csv file")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
 
 def _add_bench(p):
     p.add_argument("--models", nargs="+", default=None)
-    p.add_argument("--size", type=int, default=1024, help="side of the square throughput image")
-    p.add_argument("--megapixels", type=float, default=24.0, help="size of the memory test image (0 skips it)")
-    p.add_argument("--repeats", type=int, default=3, help="timings of each, taken in turns; the shortest is kept")
+    p.add_argument("--size", type=_side, default=1024, help="side of the square throughput image")
+    p.add_argument("--megapixels", type=_non_negative_float, default=24.0,
+                   help="size of the memory test image (0 skips it)")
+    p.add_argument("--repeats", type=_repeats, default=3, help="timings of each, taken in turns; the shortest is kept")
     p.set_defaults(func=cmd_bench)
 
 

@@ -59,16 +59,29 @@ def takes_level(runtime):
     return getattr(runtime, "level_map", False)
 
 
-def level_map(level, shape):
-    """The noise level (0-255 scale; one number, or one per pixel as an HxW array) as
-    an HxWx1 map on the 0-1 scale, the extra input channel of a level-map model."""
-    level = np.asarray(level, dtype=np.float32)
+def check_level(level, shape, *, one_number=False):
+    """`level` as float32, one number or an HxW map for an image of `shape`, or a
+    DenoiserError: another shape, a map where `one_number` is asked (the classical
+    filters take one strength), or values outside 0 to MAX_LEVEL."""
+    try:
+        level = np.asarray(level, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DenoiserError(f"the noise level must be a number, got {level!r}") from None
     if level.ndim == 3 and level.shape[2] == 1:
         level = level[..., 0]
+    if one_number and level.ndim != 0:
+        raise DenoiserError(f"this model takes one noise level, not a map of shape {level.shape}")
     if level.ndim not in (0, 2) or (level.ndim == 2 and level.shape != tuple(shape[:2])):
         raise DenoiserError(f"the noise level must be one number or a {shape[1]}x{shape[0]} map, got shape {level.shape}")
     if not np.all(np.isfinite(level)) or level.min() < 0 or level.max() > MAX_LEVEL:
         raise DenoiserError(f"the noise level must be between 0 and {MAX_LEVEL:g}, got {level.min():g} to {level.max():g}")
+    return level
+
+
+def level_map(level, shape):
+    """The noise level (0-255 scale; one number, or one per pixel as an HxW array) as
+    an HxWx1 map on the 0-1 scale, the extra input channel of a level-map model."""
+    level = check_level(level, shape)
     # A view: one number costs no memory, however large the photo.
     return np.broadcast_to((level / np.float32(255)).astype(np.float32)[..., None], (*shape[:2], 1))
 
@@ -104,11 +117,16 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None,
     the work, for a little more quality.
     """
     noisy = check_image(noisy)
+    for option, value in (("tile", tile), ("batch", batch)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise DenoiserError(f"{option} must be a whole number of at least 1, got {value!r}")
     tile = tile or runtime.tile
     check_tiling(runtime, tile)
     batch = batch or runtime.batch
     if sigma is None:
         sigma = default_level(noisy, runtime)
+    elif not takes_level(runtime):
+        check_level(sigma, noisy.shape, one_number=runtime.kind == "classical")
     if ensemble:
         return ensemble_denoise(noisy, runtime, sigma=sigma, tile=tile, batch=batch, progress=progress, out=out)
     # Built once, before any work, so that a bad level fails first.

@@ -22,6 +22,10 @@ from .io import list_images, load_image
 from .pairs import pair_files, scenes_of_camera
 
 
+# The protocol's noise levels (../shared/README.md): every table, training validation included.
+EVALUATION_SIGMAS = (15, 25, 50)
+
+
 @dataclass
 class Row:
     model: str
@@ -44,7 +48,7 @@ def load_clean(path, channels):
     if channels == 3 and pixels.shape[2] == 1:
         return np.repeat(pixels, 3, axis=2)
     if channels == 1 and pixels.shape[2] == 3:
-        raise ValueError(f"{path}: a colour image in a grayscale evaluation")
+        raise DenoiserError(f"{path}: a colour image in a grayscale evaluation (leave out --channels 1)")
     return pixels
 
 

@@ -178,14 +178,16 @@ def estimate_photo_noise(noisy):
     if noisy.ndim != 3:
         raise ValueError(f"expected an HWC image, got shape {noisy.shape}")
     h, w = noisy.shape[:2]
-    if min(h, w) < PHOTO_BLOCK:
-        raise ValueError(f"the noise estimate needs an image of at least {PHOTO_BLOCK}x{PHOTO_BLOCK} pixels")
+    if min(h, w) < 2:
+        raise ValueError(f"the noise estimate needs an image of at least 2x2 pixels, got {w}x{h}")
+    # An image smaller than a block is one block of its own size: an estimate from
+    # what there is, rougher, but no refusal of an 8-pixel icon.
+    block = min(PHOTO_BLOCK, h, w)
     top, left = max(0, (h - ESTIMATE_SIDE) // 2), max(0, (w - ESTIMATE_SIDE) // 2)
     noisy = noisy[top : top + ESTIMATE_SIDE, left : left + ESTIMATE_SIDE] * np.float32(255)
     residual = noisy - cv2.GaussianBlur(noisy, (0, 0), 1.0).reshape(noisy.shape)
-    rows, cols = residual.shape[0] // PHOTO_BLOCK, residual.shape[1] // PHOTO_BLOCK
-    blocks = residual[: rows * PHOTO_BLOCK, : cols * PHOTO_BLOCK].reshape(
-        rows, PHOTO_BLOCK, cols, PHOTO_BLOCK, residual.shape[2])
+    rows, cols = residual.shape[0] // block, residual.shape[1] // block
+    blocks = residual[: rows * block, : cols * block].reshape(rows, block, cols, block, residual.shape[2])
     spread = np.sort(blocks.std(axis=(1, 3)).mean(axis=-1), axis=None)
     low, high = (int(q * (len(spread) - 1)) for q in PHOTO_QUANTILES)
     return float(PHOTO_NOISE_FACTOR * np.mean(spread[low : high + 1]))

@@ -1,13 +1,11 @@
 """Widgets and cached resources that several pages share."""
 
-import os
-
 import streamlit as st
 
 from denoiser.catalog import available_models, load_runtime, model_for_channels, model_title, read_manifest
 from denoiser.catalog import model_card as catalog_model_card
-from denoiser.errors import DenoiserError
-from denoiser.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
+from denoiser.errors import DenoiserError, ImageError
+from denoiser.io import IMAGE_SUFFIXES, load_image, max_pixels_from_environment
 from denoiser.noise import NOISE_TYPES
 from denoiser.runtimes import keras_device
 from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
@@ -21,7 +19,11 @@ DEFAULT_LEVEL_RANGE = (0.0, 50.0)
 
 def max_pixels():
     """Larger uploads are refused before decoding, a guard against decompression bombs."""
-    return int(os.environ.get("DENOISER_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    try:
+        return max_pixels_from_environment()
+    except ImageError as exc:
+        st.error(f"The server is set up wrongly: {exc}")
+        st.stop()
 
 
 def require_app():
@@ -171,10 +173,13 @@ def image_input(key="input"):
         st.info("Upload a photo to begin, or choose a sample.")
         st.stop()
     try:
-        return read_upload(uploaded.getvalue(), max_pixels()), uploaded.name
+        picture = read_upload(uploaded.getvalue(), max_pixels())
     except DenoiserError as exc:
         st.error(f"Cannot use {uploaded.name}: {exc}")
         st.stop()
+    if picture.pages > 1:
+        st.info(f"{uploaded.name} holds {picture.pages} pages; only the first is shown and denoised.")
+    return picture, uploaded.name
 
 
 def noise_controls(key="noise"):

@@ -189,13 +189,27 @@ def test_bad_uploads_get_a_clear_error_and_the_next_upload_works(app, name, data
     assert metric(app, "PSNR denoised").value.endswith("dB")
 
 
-def test_upload_over_the_pixel_limit_is_refused(monkeypatch):
-    monkeypatch.setenv("DENOISER_MAX_PIXELS", "5000")
+@pytest.mark.parametrize("limit, message", [
+    ("5000", "100x100 is 10,000 pixels, over the limit of 5,000 pixels"),
+    ("abc", "DENOISER_MAX_PIXELS must be a whole number of pixels"),
+])
+def test_upload_over_the_pixel_limit_or_a_bad_limit_is_said(monkeypatch, limit, message):
+    monkeypatch.setenv("DENOISER_MAX_PIXELS", limit)
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=TIMEOUT)
     at.run()
     upload(at, "big.png", png(np.zeros((100, 100, 3), np.uint8)))
-    assert at.error and "over the limit" in at.error[0].value
+    assert not at.exception, at.exception
+    assert at.error and message in at.error[0].value
+
+
+@pytest.mark.parametrize("side", [8, 12])
+def test_a_tiny_upload_in_already_noisy_mode_is_denoised(app, side):
+    noisy_mode(app)
+    tiny = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    upload(app, "tiny.png", png(tiny))
+    assert not app.error and not app.exception
+    assert float(metric(app, "Estimated noise level").value) > 0
 
 
 def test_gray_upload_is_denoised(app):

@@ -111,11 +111,12 @@ def test_photo_estimate_reads_camera_noise_that_the_white_estimate_misses(astron
         assert metrics.estimate_noise_sigma(noisy) < 0.6 * true
 
 
-def test_photo_estimate_grows_with_the_noise_and_needs_a_block(astronaut_crop):
-    levels = [metrics.estimate_photo_noise(white(astronaut_crop, s)) for s in (0, 5, 10, 20)]
-    assert np.all(np.diff(levels) > 0)
-    with pytest.raises(ValueError, match="at least"):
-        metrics.estimate_photo_noise(np.zeros((8, 40, 3), np.float32))
+def test_photo_estimate_grows_with_the_noise_even_on_an_image_smaller_than_a_block(astronaut_crop):
+    for crop in (astronaut_crop, astronaut_crop[:9, :12]):
+        levels = [metrics.estimate_photo_noise(white(crop, s)) for s in (0, 5, 10, 20)]
+        assert np.all(np.diff(levels) > 0)
+    with pytest.raises(ValueError, match="at least 2x2"):
+        metrics.estimate_photo_noise(np.zeros((1, 40, 3), np.float32))
 
 
 def save(path, image):

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..architectures.registry import ARCHITECTURES
 from ..errors import DenoiserError
+from ..evaluate import EVALUATION_SIGMAS
 from .config import RealConfig, TrainConfig
 from .export import VARIANTS
 
@@ -98,7 +99,7 @@ def add_publish_arguments(p):
     p.add_argument("--pairs", default=None, metavar="DIR",
                    help="for a `train-real` run: the real pairs whose held-out scenes it is measured on")
     p.add_argument("--crop", type=int, default=None, help="with --pairs: measure on central squares of this size")
-    p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
+    p.add_argument("--sigmas", nargs="+", type=float, default=list(EVALUATION_SIGMAS))
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--calibration-dir", default=None,
                    help="clean training images for int8 calibration (default: the run's)")

@@ -17,7 +17,7 @@ from ..architectures.registry import get_architecture
 from ..bench import tiled_rate
 from ..catalog import MANIFEST, MODELS_DIR, load_keras_model, tiling
 from ..errors import DenoiserError
-from ..evaluate import evaluate, evaluate_pairs
+from ..evaluate import EVALUATION_SIGMAS, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
 from .export import calibration_set, export_file
 from .train import float32_copy
@@ -81,7 +81,7 @@ def _fine_tuning(run_state):
             **training_facts(run_state, f"{Path(run_state['config']['train_dir']).name}")}
 
 
-def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=(15, 25, 50), limit=None,
+def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=EVALUATION_SIGMAS, limit=None,
             models_dir=MODELS_DIR, tile=256, batch=2, int8_from=None, progress=print):
     """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest entries.
 

@@ -20,11 +20,11 @@ from . import data
 from ..architectures.registry import build_model, get_architecture
 from .config import SCHEDULE_FIELDS, TrainConfig, learning_rate
 from ..errors import DenoiserError
+from ..evaluate import EVALUATION_SIGMAS
 from ..io import list_images, to_float
 from ..runtimes import keras_device
 from .qat import quantization_aware
 
-VAL_SIGMAS = (15, 25, 50)
 CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
 VAL_CROP = 128
 
@@ -83,7 +83,7 @@ def validation_set(files, channels, seed):
     clean = np.stack([c[: min(c.shape[0] for c in clean), : min(c.shape[1] for c in clean)] for c in clean])
     noisy = {
         sigma: clean + np.random.default_rng([seed, sigma]).standard_normal(clean.shape, dtype=np.float32) * sigma / 255.0
-        for sigma in VAL_SIGMAS
+        for sigma in EVALUATION_SIGMAS
     }
     return clean, noisy
 
