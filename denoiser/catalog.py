@@ -167,8 +167,8 @@ def load_runtime(spec, *, models_dir=MODELS_DIR, threads=None):
         options = (tiling(entry.get("architecture"), "litert", radius=entry["receptive_radius"]) if entry
                    else {"margin": DEFAULT_LITERT_MARGIN})
         output = entry.get("output", "noise") if entry else "noise"
-        fixed = bool(entry.get("fixed_shape", False)) if entry else False
-        return LiteRTRuntime(path, output=output, name=name, fixed_shape=fixed, **options,
+        multiple = int(entry.get("input_multiple", 1)) if entry else 1
+        return LiteRTRuntime(path, output=output, name=name, multiple=multiple, **options,
                              **({"threads": threads} if threads else {}))
     if path.suffix == ".keras":
         options = tiling(entry.get("architecture"), "keras") if entry else {}

@@ -15,11 +15,9 @@ cover the image exactly, as a Keras model's do, and no pixel is spent on padding
 A call runs up to `batch` tiles at once, the last call's input filled up, so the
 interpreter is invoked once per batch, not once per tile.
 
-A file whose layers carry shapes (the U-Net's transposed convolutions hold their
-output shape as a constant, and XNNPACK cannot run them with computed shapes) is
-`fixed_shape`: its input is never resized, and each tile is mirrored at its bottom
-and right up to the file's shape, as the Keras model pads its own input, and cropped
-back.
+A file exported without its model's padding (the U-Net: its input must be a
+multiple of its total stride) takes tiles mirrored at their bottom and right up to
+that `multiple`, as the Keras model pads its own input, and cropped back.
 """
 
 import os
@@ -126,7 +124,7 @@ class LiteRTRuntime:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     tile: int | None = None
     batch: int | None = None
-    fixed_shape: bool = False
+    multiple: int = 1
     kind: str = "litert"
 
     def __post_init__(self):
@@ -148,8 +146,6 @@ class LiteRTRuntime:
         self._inputs = int(shape[3])
         self._shape = tuple(int(n) for n in shape)
         self.tile = self.tile or int(max(shape[1], shape[2]))
-        if self.fixed_shape:
-            self.tile = min(self.tile, int(shape[1]), int(shape[2]))
         self.batch = self.batch or int(shape[0])
         self._channels = int(self._output["shape"][-1])
         # One interpreter serves one call at a time; concurrent sessions queue here.
@@ -186,7 +182,7 @@ class LiteRTRuntime:
         only when the tiles' shape changes (a call with fewer tiles fills up the rows),
         to no more rows than tiles, so that a single tile or a whole image costs one."""
         rows, old_height, old_width = self._shape[:3]
-        if self.fixed_shape or ((height, width) == (old_height, old_width) and rows <= self.batch):
+        if (height, width) == (old_height, old_width) and rows <= self.batch:
             return rows
         shape = (min(self.batch, count), height, width, self._inputs)
         try:
@@ -199,27 +195,26 @@ class LiteRTRuntime:
         return shape[0]
 
     def _padded(self, chunk):
-        """`chunk` mirrored at its bottom and right up to a fixed-shape file's input."""
-        _, height, width, _ = self._shape
+        """`chunk` mirrored at its bottom and right up to a multiple of `multiple`, as
+        PadToMultiple pads in the Keras model: the mirror reaches at most the tile's own
+        size, zeros go past that."""
         h, w = chunk.shape[1:3]
-        if h > height or w > width:
-            raise DenoiserError(f"{self.path}: takes tiles of at most {height}x{width}, got {h}x{w}")
-        # Mirroring reaches at most the tile's own size; zeros go past that, as in PadToMultiple.
-        mirror_h, mirror_w = min(height - h, h), min(width - w, w)
+        pad_h, pad_w = -h % self.multiple, -w % self.multiple
+        mirror_h, mirror_w = min(pad_h, h), min(pad_w, w)
         chunk = np.pad(chunk, [(0, 0), (0, mirror_h), (0, mirror_w), (0, 0)], mode="symmetric")
-        return np.pad(chunk, [(0, 0), (0, height - h - mirror_h), (0, width - w - mirror_w), (0, 0)])
+        return np.pad(chunk, [(0, 0), (0, pad_h - mirror_h), (0, pad_w - mirror_w), (0, 0)])
 
     def predict(self, batch, *, sigma=None):
         batch = np.asarray(batch, np.float32)
         n, h, w, c = batch.shape
         out = np.empty((n, h, w, self._channels), np.float32)
         with self._lock:
-            rows = self._fit_input(n, h, w)
+            rows = self._fit_input(n, h + -h % self.multiple, w + -w % self.multiple)
             for first in range(0, n, rows):
                 chunk = batch[first : first + rows]
                 if len(chunk) < rows:  # the last call: its unused rows are zeros
                     chunk = np.concatenate([chunk, np.zeros((rows - len(chunk), h, w, c), np.float32)])
-                if self.fixed_shape:
+                if self.multiple > 1:
                     chunk = self._padded(chunk)
                 self._interpreter.set_tensor(self._input["index"], self._to_input(np.ascontiguousarray(chunk)))
                 self._interpreter.invoke()

@@ -75,31 +75,25 @@ def test_equalizing_recovers_int8_precision_lost_to_uneven_channels(tiny_dncnn, 
     assert int8_error(skewed, samples, tmp_path, equalize=True) < plain / 2
 
 
-def test_a_fixed_shape_unet_file_mirrors_each_tile_up_to_its_shape(tmp_path):
+def test_the_unet_converts_to_a_litert_file_that_takes_tiles_of_any_shape(tmp_path):
     from support import randomize
-    from denoiser.architectures.graph import receptive_radius
-    from denoiser.architectures.registry import build_model, get_architecture
+    from denoiser.architectures.graph import input_multiple, receptive_radius
+    from denoiser.architectures.registry import build_model
     from denoiser.engine import denoise
-    from denoiser.errors import DenoiserError
-    from denoiser.training.export import export_file
+    from denoiser.runtimes import KerasRuntime
+    from denoiser.training.export import export_file, resizable
 
-    assert get_architecture("unet").litert_fixed_shape
     model = randomize(build_model("unet", 3, level_map=True, width=4, blocks=(1, 1, 1)))
-    for layer in model.layers:  # small weights, so that differences stay near the border that causes them
-        for weight in layer.weights:
-            weight.assign(weight * 0.5)
+    x = np.random.default_rng(0).random((2, 40, 56, 4)).astype(np.float32)
+    # The rewrite for LiteRT computes the same function on inputs of the stride's multiple.
+    np.testing.assert_allclose(resizable(model).predict_on_batch(x), model.predict_on_batch(x), atol=1e-5)
     path, output = export_file(model, tmp_path / "unet.tflite", "float32", tile=64, batch=1)
-    radius = receptive_radius(model)
-    runtime = LiteRTRuntime(path, output=output, margin=radius // 2, fixed_shape=True)
-    assert runtime.tile == 64 and runtime.level_map
-    x = np.random.default_rng(0).random((3, 64, 64, 4)).astype(np.float32)
-    np.testing.assert_allclose(runtime.predict(x), model.predict_on_batch(x), atol=1e-5)
-    # A smaller tile is mirrored to 64 here and to 56 in the model: the same away from that edge.
-    tile = x[:, :56, :56]
-    np.testing.assert_allclose(runtime.predict(tile)[:, : 56 - radius, : 56 - radius],
-                               np.asarray(model.predict_on_batch(tile))[:, : 56 - radius, : 56 - radius], atol=1e-5)
-    with pytest.raises(DenoiserError, match="at most 64x64"):
-        runtime.predict(np.zeros((1, 72, 64, 4), np.float32))
-    # The engine tiles a larger image into tiles the file takes.
-    image = np.random.default_rng(1).random((150, 100, 3)).astype(np.float32)
-    assert denoise(image, runtime, sigma=5.0).shape == image.shape
+    assert input_multiple(model) == 8
+    runtime = LiteRTRuntime(path, output=output, margin=receptive_radius(model), multiple=input_multiple(model))
+    for shape in [(64, 64), (50, 44), (9, 130)]:
+        tiles = np.random.default_rng(1).random((2, *shape, 4)).astype(np.float32)
+        np.testing.assert_allclose(runtime.predict(tiles), model.predict_on_batch(tiles), atol=1e-5)
+    # The engine cuts the same tiles for both; each is padded alike.
+    image = np.random.default_rng(2).random((150, 100, 3)).astype(np.float32)
+    np.testing.assert_allclose(denoise(image, runtime, sigma=5.0, tile=96),
+                               denoise(image, KerasRuntime(model, tile=96), sigma=5.0), atol=1e-4)

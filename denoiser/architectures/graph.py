@@ -98,3 +98,9 @@ def multiply_adds_per_pixel(model):
             runs = spacing if isinstance(layer, layers.Conv2DTranspose) else out_spacing
             total += float(math.prod(layer.kernel.shape)) / runs**2
     return total
+
+
+def input_multiple(model):
+    """What the height and width of `model`'s input must be a multiple of once its own
+    padding is taken out (`training.export.resizable`): 1, or its PadToMultiple's."""
+    return max((getattr(layer, "multiple", 1) for layer in model.layers if hasattr(layer, "multiple")), default=1)

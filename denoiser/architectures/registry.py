@@ -17,16 +17,13 @@ class Architecture:
     loss: str = "mse"
     # Whether the builder takes `level_map=True`: a noise-level channel after the image.
     level_map: bool = False
-    # Whether its LiteRT files take one input shape only (`runtimes.LiteRTRuntime.fixed_shape`).
-    litert_fixed_shape: bool = False
 
 
 ARCHITECTURES = {
     "dncnn": Architecture("dncnn", build_dncnn, {"depth": 17, "features": 64}, loss="mse", level_map=True),
     "ridnet": Architecture("ridnet", build_ridnet, {"features": 64, "blocks": 4, "reduction": 16}, loss="l1",
                            level_map=True),
-    "unet": Architecture("unet", build_unet, {"width": 32, "blocks": (2, 2, 2, 2)}, loss="l1", level_map=True,
-                         litert_fixed_shape=True),
+    "unet": Architecture("unet", build_unet, {"width": 32, "blocks": (2, 2, 2, 2)}, loss="l1", level_map=True),
     "autoencoder": Architecture("autoencoder", build_autoencoder, {"features": 32}, loss="mse"),
 }
 

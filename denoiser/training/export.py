@@ -56,7 +56,7 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
-    target = strip_quantization(target)
+    target = resizable(strip_quantization(target))
     if equalize and variant == "int8_full" and representative is not None:
         target = equalize_activations(target, np.asarray(representative, np.float32))
     if variant == "int8_dynamic":
@@ -67,6 +67,54 @@ def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=
         target.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         return _configure(converter, variant, batch, representative).convert(), output
+
+
+def resizable(model):
+    """`model` as LiteRT can resize it: layers whose converted form holds shapes as
+    constants, which a resized input would contradict, replaced by the same function.
+
+    A 2x2 transposed convolution of stride 2 becomes a 1x1 convolution to four times
+    the features and a depth-to-space (`SubPixelConvolution`): TRANSPOSE_CONV keeps its
+    output shape as a constant, and XNNPACK cannot resize it. The padding to a multiple
+    of the stride (PadToMultiple) and the crop back (CropLike) go: the runtime pads each
+    tile as the model would (`LiteRTRuntime.multiple`, from `graph.input_multiple`).
+    """
+    import keras
+
+    from ..architectures.layers import CropLike, PadToMultiple
+    from .litert_layers import FirstInput, SubPixelConvolution
+
+    def upsampling(layer):
+        return (type(layer) is keras.layers.Conv2DTranspose and layer.kernel_size == (2, 2)
+                and layer.strides == (2, 2) and layer.dilation_rate == (1, 1))
+
+    transposed = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    if not all(upsampling(layer) for layer in transposed) or not any(
+            isinstance(layer, (PadToMultiple, CropLike)) for layer in model.layers):
+        return model  # nothing to do, or a transposed convolution that no rewrite covers
+
+    def replace(layer):
+        if upsampling(layer):
+            return SubPixelConvolution(layer.filters, name=layer.name)
+        if isinstance(layer, PadToMultiple):
+            return keras.layers.Identity(name=layer.name)
+        if isinstance(layer, CropLike):
+            return FirstInput(name=layer.name)
+        return None
+
+    rewritten = clone_with(model, replace)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        target = rewritten.get_layer(layer.name)
+        if upsampling(layer):
+            kernel, bias = layer.get_weights()  # kernel: (2, 2, out, in)
+            # depth_to_space puts channel (2a + b) * out + o of a pixel at offset (a, b), channel o.
+            pointwise = np.transpose(kernel, (3, 0, 1, 2)).reshape(1, 1, kernel.shape[3], 4 * kernel.shape[2])
+            target.convolution.set_weights([pointwise, np.tile(bias, 4)])
+        else:
+            target.set_weights(layer.get_weights())
+    return rewritten
 
 
 def _equalizable(model):

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..architectures.graph import receptive_radius
-from ..architectures.registry import get_architecture
+from ..architectures.graph import input_multiple, receptive_radius
 from ..bench import tiled_rate
 from ..catalog import MANIFEST, MODELS_DIR, load_keras_model, tiling
 from ..errors import DenoiserError
@@ -250,14 +249,14 @@ def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, mo
     measured[name] = measure_real(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")), pairs_dir,
                                   scenes, crop, progress)
     entries[name] = (keras_path, "keras", "float32", {})
-    fixed = get_architecture(config["arch"]).litert_fixed_shape
+    multiple = input_multiple(model)
     for variant, suffix in (("float16", "fp16"), ("int8_dynamic", "int8")):
         path, output = export_file(model, models_dir / f"{name}_{suffix}.tflite", variant, tile=tile, batch=batch)
-        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{suffix}", fixed_shape=fixed,
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{suffix}", multiple=multiple,
                                 **tiling(config["arch"], "litert", radius=common["radius"]))
         measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, crop, progress)
         entries[runtime.name] = (path, "litert", PRECISION[variant],
-                                 {"output": output, **({"fixed_shape": True} if fixed else {})})
+                                 {"output": output, **({"input_multiple": multiple} if multiple > 1 else {})})
     manifest_entries = {}
     for entry_name, (path, kind, precision, extra) in entries.items():
         real_quality, speed = measured[entry_name]
