@@ -297,3 +297,13 @@ def test_any_integer_option_exits_cleanly_and_changes_no_input(option, value, tm
     if code == 2:
         assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("error:"), captured.err
     assert all(path.read_bytes() == data for path, data in inputs.items())
+
+
+def test_a_huge_file_is_refused_from_its_header_before_it_is_read(tmp_path, monkeypatch):
+    from denoiser import io
+    from denoiser.errors import ImageError
+
+    path = sparse_float_tiff(tmp_path)
+    monkeypatch.setattr(io, "_read_bytes", lambda source: pytest.fail("the whole file was read"))
+    with pytest.raises(ImageError, match="over the limit"):
+        io.load_image(path)
