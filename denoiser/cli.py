@@ -380,11 +380,18 @@ def cmd_bench(args):
 
 def cmd_models(args):
     from .catalog import available_models, model_card, model_title, read_manifest
+    from .speed import cache_path, machine, measured_speed
 
     manifest = read_manifest()
-    for i, name in enumerate(available_models()):
+    names = available_models()
+    if not args.no_measure and any(measured_speed(name, measure=False) is None for name in names):
+        print(f"timing each model once on this machine ({machine()}); kept in {cache_path()}", file=sys.stderr)
+    for i, name in enumerate(names):
         default = " (the app's default)" if i == 0 and name in manifest else ""
-        print(f"{name:<20} {model_title(name, manifest)}{default}; " + "; ".join(model_card(name, manifest)))
+        speed = measured_speed(name, measure=not args.no_measure)
+        here = (f"CPU: {speed[0]:.2f} MP/s measured here" + (" (cached)" if speed[1] else "")) if speed else \
+            "not yet timed on this machine"
+        print(f"{name:<20} {model_title(name, manifest)}{default}; " + "; ".join([*model_card(name, manifest), here]))
     return 0
 
 
@@ -474,7 +481,10 @@ def build_parser(command=None):
             from .training.commands import configure
 
             configure(name, p)
-    sub.add_parser("models", help="list the models you can use").set_defaults(func=cmd_models)
+    models = sub.add_parser("models", help="list the models you can use, with their speed on this machine")
+    models.add_argument("--no-measure", action="store_true",
+                        help="show only speeds timed here before (the first listing times every model, about a minute)")
+    models.set_defaults(func=cmd_models)
     return parser
 
 

@@ -8,6 +8,7 @@ from denoiser.errors import DenoiserError, ImageError
 from denoiser.io import IMAGE_SUFFIXES, load_image, max_pixels_from_environment
 from denoiser.noise import NOISE_TYPES
 from denoiser.runtimes import keras_device
+from denoiser.speed import measured_speed
 from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
 
 APP_MARK = "_navigation_ready"
@@ -128,8 +129,16 @@ def strength_control(name, pixels, key):
     return level
 
 
+@st.cache_data(show_spinner="Timing the model on this machine…")
+def speed_here(name):
+    """MP/s on this server's CPU: from the machine's cache, or timed once now."""
+    return measured_speed(name, runtime=runtime(name))[0]
+
+
 def model_card(name):
-    st.caption("  \n".join(catalog_model_card(name, manifest())))
+    lines = catalog_model_card(name, manifest())
+    lines.append(f"CPU: {speed_here(name):.2f} MP/s measured on this server")
+    st.caption("  \n".join(lines))
 
 
 @st.cache_data

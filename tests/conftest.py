@@ -1,7 +1,10 @@
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Speeds timed by the tests (and the servers they start) stay out of the user's cache.
+os.environ["DENOISER_CACHE_DIR"] = tempfile.mkdtemp(prefix="denoiser_cache_")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -78,9 +78,13 @@ def test_help_for_every_command():
     assert result.returncode != 0
 
 
-def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(capsys):
+def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(capsys, monkeypatch, tmp_path):
+    from denoiser import bench
     from denoiser.catalog import available_models, read_manifest
 
+    timed = []
+    monkeypatch.setenv("DENOISER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(bench, "tiled_rate", lambda runtime, **options: timed.append(runtime.name) or 1.234)
     assert main(["models"]) == 0
     lines = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
     assert list(lines) == available_models()
@@ -91,9 +95,28 @@ def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(cap
             assert dataset in lines[name] and f"{scores['25']['psnr']:.2f}" in lines[name]
         for folder, scores in entry.get("real_quality", {}).items():
             assert f"held-out scenes of {folder}): {scores['psnr']:.2f} dB" in lines[name]
-        assert f"{entry['cpu_mp_s']:.2f} MP/s" in lines[name]
+        assert f"{entry['cpu_mp_s']:.2f} MP/s where it was published" in lines[name]
     assert "(the app's default)" in lines[available_models()[0]]
     assert lines["nlm"].startswith("Non-local means (classical); Classical filter")
+    # Every model was timed here once; a second listing reads the cache.
+    assert sorted(timed) == sorted(available_models())
+    assert all("1.23 MP/s measured here" in line and "(cached)" not in line for line in lines.values())
+    assert main(["models"]) == 0
+    assert all(line.endswith("1.23 MP/s measured here (cached)") for line in capsys.readouterr().out.splitlines())
+    assert len(timed) == len(available_models())
+
+
+def test_a_speed_is_timed_once_per_machine_and_model_file(tmp_path, monkeypatch):
+    from denoiser import speed
+
+    monkeypatch.setenv("DENOISER_CACHE_DIR", str(tmp_path))
+    first = speed.measured_speed("median")
+    assert first[1] is False and first[0] > 0
+    assert speed.measured_speed("median") == (round(first[0], 4), True)
+    cache = __import__("json").loads(speed.cache_path().read_text())
+    assert list(cache) == [speed.machine()] and "median" in cache[speed.machine()]
+    monkeypatch.setattr(speed, "machine", lambda: "another CPU, 64 cores")
+    assert speed.measured_speed("median", measure=False) is None
 
 
 def test_progress_bar_rate_starts_after_the_first_batch():
@@ -118,7 +141,7 @@ def test_lite_models_and_filters_run_from_the_command_line_without_tensorflow(tm
         "import sys\nfrom denoiser.cli import main\n"
         f"assert main(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'a.png')!r}, '--model', {lite!r}, '--quiet']) == 0\n"
         f"assert main(['denoise', {str(source)!r}, '-o', {str(tmp_path / 'b.png')!r}, '--model', 'median', '--quiet']) == 0\n"
-        "assert main(['models']) == 0\n"
+        "assert main(['models', '--no-measure']) == 0\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
