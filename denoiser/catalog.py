@@ -137,6 +137,8 @@ TILING = {
     ("dncnn", "litert"): {"tile": 364, "batch": 1},
     ("ridnet", "keras"): {"tile": 544, "batch": 1, "margin": 16},
     ("ridnet", "litert"): {"tile": 544, "batch": 1, "margin": 16},
+    ("unet", "keras"): {"tile": 1024, "batch": 1, "margin": 32},
+    ("unet", "litert"): {"tile": 768, "batch": 1, "margin": 32},
 }
 
 

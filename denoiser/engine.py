@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import DenoiserError
 from .metrics import estimate_noise_sigma, estimate_photo_noise
+from .runtimes import Runtime, RuntimeKind
 from .tiling import plan_tiles, run_tiled
 
 MAX_LEVEL = 255.0
@@ -54,11 +55,6 @@ def check_tiling(runtime, tile):
         raise DenoiserError(f"tiles must be more than twice the model's margin of {runtime.margin} pixels, not {tile}")
 
 
-def takes_level(runtime):
-    """Whether `runtime` reads a noise-level map (a runtime without the attribute does not)."""
-    return getattr(runtime, "level_map", False)
-
-
 def check_level(level, shape, *, one_number=False):
     """`level` as float32, one number or an HxW map for an image of `shape`, or a
     DenoiserError: another shape, a map where `one_number` is asked (the classical
@@ -95,15 +91,16 @@ def with_level(image, level):
 def default_level(noisy, runtime):
     """The level a model gets when none is given: the real-noise estimate for a
     level-map model, the white-noise estimate for a classical filter."""
-    if not (takes_level(runtime) or runtime.kind == "classical"):
+    if not (runtime.level_map or runtime.kind == RuntimeKind.CLASSICAL):
         return None
     try:
-        return estimate_photo_noise(noisy) if takes_level(runtime) else estimate_noise_sigma(noisy)
+        return estimate_photo_noise(noisy) if runtime.level_map else estimate_noise_sigma(noisy)
     except ValueError as exc:
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
-def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None, out=None, ensemble=False):
+def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma=None, tile: int | None = None, batch: int | None = None,
+            progress=None, out: np.ndarray | None = None, ensemble: bool = False) -> np.ndarray:
     """Denoises a float HWC image in [0, 1] with `runtime`, tile by tile.
 
     A gray image goes to a colour model by replication, a colour image to a gray
@@ -125,12 +122,12 @@ def denoise(noisy, runtime, *, sigma=None, tile=None, batch=None, progress=None,
     batch = batch or runtime.batch
     if sigma is None:
         sigma = default_level(noisy, runtime)
-    elif not takes_level(runtime):
-        check_level(sigma, noisy.shape, one_number=runtime.kind == "classical")
+    elif not runtime.level_map:
+        check_level(sigma, noisy.shape, one_number=runtime.kind == RuntimeKind.CLASSICAL)
     if ensemble:
         return ensemble_denoise(noisy, runtime, sigma=sigma, tile=tile, batch=batch, progress=progress, out=out)
     # Built once, before any work, so that a bad level fails first.
-    level = level_map(sigma, noisy.shape) if takes_level(runtime) else None
+    level = level_map(sigma, noisy.shape) if runtime.level_map else None
     if out is not None and out.shape != noisy.shape:
         raise DenoiserError(f"the output must have the image's shape {noisy.shape}, not {out.shape}")
 
@@ -194,6 +191,6 @@ def ensemble_denoise(noisy, runtime, *, sigma, tile=None, batch=None, progress=N
 def denoise_whole(noisy, runtime, *, sigma=None):
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = check_image(noisy)
-    if takes_level(runtime):
+    if runtime.level_map:
         noisy = with_level(noisy, sigma)
     return runtime.predict(noisy[None], sigma=sigma)[0]

@@ -25,12 +25,52 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from .classical import CLASSICAL
 from .errors import DenoiserError
+
+
+class RuntimeKind(StrEnum):
+    """What runs a model: it decides the device (only Keras uses a GPU) and whether
+    the level is a strength (classical filters) or a map input (level-map models)."""
+
+    KERAS = "keras"
+    LITERT = "litert"
+    CLASSICAL = "classical"
+
+
+class Runtime(Protocol):
+    """What the engine, the service and the pages need of a runtime.
+
+    `channels` counts the image's channels (None: any); `level_map` says whether the
+    model reads a noise-level channel after the image, which the engine appends;
+    `margin` is the tile margin in pixels, `tile` and `batch` the engine's defaults.
+    """
+
+    name: str
+    kind: RuntimeKind
+    margin: int
+    tile: int
+    batch: int
+
+    @property
+    def channels(self) -> int | None: ...
+
+    @property
+    def level_map(self) -> bool: ...
+
+    @property
+    def device(self) -> str: ...
+
+    def predict(self, batch: np.ndarray, *, sigma: float | np.ndarray | None = None) -> np.ndarray:
+        """An NHWC float32 batch of tiles (with the level channel for a level-map
+        model) -> the denoised NHWC batch, of `channels` channels."""
+        ...
 
 
 def keras_device(*, detailed=False):
@@ -85,7 +125,7 @@ class KerasRuntime:
     name: str = "keras"
     tile: int | None = None
     batch: int = 4
-    kind: str = "keras"
+    kind: RuntimeKind = RuntimeKind.KERAS
 
     def __post_init__(self):
         if self.margin is None:
@@ -125,7 +165,7 @@ class LiteRTRuntime:
     tile: int | None = None
     batch: int | None = None
     multiple: int = 1
-    kind: str = "litert"
+    kind: RuntimeKind = RuntimeKind.LITERT
 
     def __post_init__(self):
         try:
@@ -230,7 +270,7 @@ class ClassicalRuntime:
     channels: int = 3
     tile: int = 512
     batch: int = 1
-    kind: str = "classical"
+    kind: RuntimeKind = RuntimeKind.CLASSICAL
     device: str = "CPU"
     level_map: bool = False
 

@@ -7,7 +7,7 @@ from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError, ImageError
 from denoiser.io import IMAGE_SUFFIXES, load_image, max_pixels_from_environment
 from denoiser.noise import NOISE_TYPES
-from denoiser.runtimes import keras_device
+from denoiser.runtimes import RuntimeKind, keras_device
 from denoiser.speed import measured_speed
 from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
 
@@ -115,7 +115,7 @@ def strength_control(name, pixels, key):
     models that take no level (the Gaussian networks are blind)."""
     model = runtime(name)
     estimate = estimated_level(key, pixels)
-    if not (model.level_map or model.kind == "classical"):
+    if not (model.level_map or model.kind == RuntimeKind.CLASSICAL):
         st.caption(f"Estimated noise level: **{estimate:.1f}**. This model is blind: it takes no strength. "
                    "The real-photo models do.")
         return None

@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from denoiser.io import WRITE_FORMATS, encode_image
+from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
     comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
 )
@@ -33,7 +34,7 @@ with st.sidebar:
                            help="Averages the model's results over the eight flips and rotations of the image: "
                                 "a little less noise and fewer artefacts, for eight times the time.")
     model_card(name)
-    st.caption(f"Running on: **{device_name() if runtime(name).kind == 'keras' else 'CPU'}**")
+    st.caption(f"Running on: **{device_name() if runtime(name).kind == RuntimeKind.KERAS else 'CPU'}**")
 
 pixels = picture.pixels
 model = runtime(name)
