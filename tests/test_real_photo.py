@@ -189,8 +189,12 @@ def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir
     assert state["epoch"] == 1 and state["validation_scenes"] == held
     with pytest.raises(DenoiserError, match="already holds a run"):
         train_real(config, log=lambda line: None)
-    resumed = train_real(RealConfig(**{**config.__dict__, "epochs": 2}), resume=True, log=lambda line: None)
+    resumed = train_real(RealConfig(**{**config.__dict__, "epochs": 2, "lr": 5e-5}), resume=True,
+                         log=lambda line: None)
     assert resumed["epoch"] == 2 and resumed["steps"] == 4
+    # The schedule is the resumed call's: the second epoch ran at its learning rate.
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert float(rows[-1].split(",")[2]) == 5e-5 and resumed["config"]["lr"] == 5e-5
     saved = json.loads((tmp_path / "run" / "state.json").read_text())
     assert saved["epoch"] == 2 and (tmp_path / "run" / "best.keras").exists()
     model = keras.models.load_model(tmp_path / "run" / "last.keras")

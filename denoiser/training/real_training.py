@@ -40,7 +40,7 @@ import numpy as np
 from .. import metrics, noise
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import RealConfig
+from .config import SCHEDULE_FIELDS, RealConfig
 from ..engine import with_level
 from ..errors import DenoiserError
 from ..io import list_images, to_float
@@ -312,8 +312,11 @@ def train_real(config, *, resume=False, workers=0, log=print):
         if not state_path.exists():
             raise DenoiserError(f"{run_dir} holds no run to resume")
         state = json.loads(state_path.read_text())
-        schedule = {"epochs": config.epochs, "max_minutes": config.max_minutes, "run_dir": str(run_dir)}
+        # A resumed run keeps its data, seed and model, and takes the schedule it is given, as `train` does.
+        schedule = {key: getattr(config, key) for key in SCHEDULE_FIELDS if hasattr(config, key)}
+        schedule["run_dir"] = str(run_dir)
         config = RealConfig(**{**state["config"], **schedule})
+        state["config"] = asdict(config)
         model = keras.models.load_model(run_dir / "last.keras")
     elif state_path.exists():
         raise DenoiserError(f"{run_dir} already holds a run; resume it or choose another run folder")
