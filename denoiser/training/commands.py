@@ -12,7 +12,7 @@ from ..architectures.registry import ARCHITECTURES
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS
 from .config import RealConfig, TrainConfig
-from .export import VARIANTS
+from .export import EXPORT_BATCH, EXPORT_TILE, VARIANTS
 
 def _level_map_architectures():
     return [name for name, arch in ARCHITECTURES.items() if arch.level_map]
@@ -81,8 +81,8 @@ def add_export_arguments(p):
     p.add_argument("model")
     p.add_argument("output")
     p.add_argument("--variant", default="float16", choices=list(VARIANTS))
-    p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--tile", type=int, default=EXPORT_TILE)
+    p.add_argument("--batch", type=int, default=EXPORT_BATCH)
     p.add_argument("--calibration-dir", default=None, help="clean training images to calibrate int8_full on")
     p.add_argument("--calibration-count", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -103,8 +103,9 @@ def add_publish_arguments(p):
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--calibration-dir", default=None,
                    help="clean training images for int8 calibration (default: the run's)")
-    p.add_argument("--tile", type=int, default=256, help="tile side for every variant; wide-margin models want more")
-    p.add_argument("--batch", type=int, default=2, help="tiles per LiteRT call")
+    p.add_argument("--tile", type=int, default=EXPORT_TILE,
+                   help="the LiteRT files' input side as written (the runtime resizes it to each image's tiles)")
+    p.add_argument("--batch", type=int, default=EXPORT_BATCH, help="the LiteRT files' input batch as written")
     p.add_argument("--int8-from", default=None, metavar="RUN_DIR",
                    help="a `train --quantization-aware` run of this model to convert the int8 variants from")
     p.set_defaults(func=cmd_publish)

@@ -29,6 +29,9 @@ from .data import extract_patches
 from .qat import strip_quantization
 
 VARIANTS = ("float32", "float16", "int8_dynamic", "int8_full")
+# The input shape a file is written with. The runtime resizes it to each image's tiles,
+# so it only sets the shape of the calibration patches of a full-integer conversion.
+EXPORT_TILE, EXPORT_BATCH = 256, 2
 
 
 def noise_branch(model):
@@ -44,7 +47,7 @@ def noise_branch(model):
     return keras.Model(model.inputs, final.input[1], name=f"{model.name}_noise")
 
 
-def convert(model, variant, *, tile=256, batch=2, representative=None, equalize=True):
+def convert(model, variant, *, tile=EXPORT_TILE, batch=EXPORT_BATCH, representative=None, equalize=True):
     """Returns (tflite bytes, output kind 'noise' or 'denoised').
 
     A quantization-aware model is converted from its plain Conv2D twin. Full-integer

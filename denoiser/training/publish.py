@@ -18,7 +18,7 @@ from ..catalog import MANIFEST, MODELS_DIR, load_keras_model, tiling
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
-from .export import calibration_set, export_file
+from .export import EXPORT_BATCH, EXPORT_TILE, calibration_set, export_file
 from .train import float32_copy
 
 PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
@@ -81,7 +81,7 @@ def _fine_tuning(run_state):
 
 
 def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=EVALUATION_SIGMAS, limit=None,
-            models_dir=MODELS_DIR, tile=256, batch=2, int8_from=None, progress=print):
+            models_dir=MODELS_DIR, tile=EXPORT_TILE, batch=EXPORT_BATCH, int8_from=None, progress=print):
     """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest entries.
 
     `int8_from`, a (model path, run state) pair of a quantization-aware fine-tuning
@@ -225,8 +225,8 @@ def measure_real(runtime, pairs_dir, scenes, crop, progress):
     return quality, speed
 
 
-def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, models_dir=MODELS_DIR, tile=256,
-                 batch=2, progress=print):
+def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, models_dir=MODELS_DIR, tile=EXPORT_TILE,
+                 batch=EXPORT_BATCH, progress=print):
     """Writes a real-photo model (level-map input) as `name`.keras, `name`_fp16.tflite and
     `name`_int8.tflite (dynamic range), each measured on the run's held-out real scenes
     (their central `crop`-pixel squares, or whole)."""

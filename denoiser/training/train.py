@@ -20,7 +20,7 @@ from . import data
 from ..architectures.registry import build_model, get_architecture
 from .config import SCHEDULE_FIELDS, TrainConfig, learning_rate
 from ..errors import DenoiserError
-from ..evaluate import EVALUATION_SIGMAS
+from ..evaluate import EVALUATION_SIGMAS, centre_crop
 from ..io import list_images, to_float
 from ..runtimes import keras_device
 from .qat import quantization_aware
@@ -75,11 +75,7 @@ def validation_set(files, channels, seed):
     """Centre crops of the held-out images with fixed noise at each validation sigma."""
     clean = []
     for path in files:
-        image = to_float(data.read_training_image(path, channels))
-        h, w = image.shape[:2]
-        size = min(VAL_CROP, h, w)
-        y, x = (h - size) // 2, (w - size) // 2
-        clean.append(image[y : y + size, x : x + size])
+        clean.append(centre_crop(to_float(data.read_training_image(path, channels)), VAL_CROP))
     clean = np.stack([c[: min(c.shape[0] for c in clean), : min(c.shape[1] for c in clean)] for c in clean])
     noisy = {
         sigma: clean + np.random.default_rng([seed, sigma]).standard_normal(clean.shape, dtype=np.float32) * sigma / 255.0
