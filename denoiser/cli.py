@@ -3,7 +3,6 @@ workshop's `{train,train-real,export,publish}`, whose arguments `denoiser.traini
 adds only when one of them runs."""
 
 import argparse
-import glob
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DenoiserError
+from .outputs import DENOISED_SUFFIX, expand_inputs, plan_outputs, plan_tables
 
 
 class _Bar:
@@ -37,117 +37,6 @@ class _Bar:
     def close(self):
         if self.bar is not None:
             self.bar.close()
-
-
-def expand_inputs(inputs, skip_suffix=None):
-    """The files that `inputs` (files, folders, globs) name. From a folder or a glob,
-    files whose name ends in `skip_suffix` are this command's earlier outputs: they
-    are skipped, with a word; a file named on its own is always taken."""
-    from .io import IMAGE_SUFFIXES
-
-    files = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_symlink() and not path.exists():
-            raise DenoiserError(f"{item}: a link that leads nowhere (broken, or a loop)")
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.exists():
-            files.append(path)
-            continue
-        else:
-            found = sorted(Path(p) for p in glob.glob(item, recursive=True))
-            if not found:
-                raise DenoiserError(f"{item}: no such file, folder or matching files")
-        for match in found:
-            if skip_suffix and match.stem.endswith(skip_suffix):
-                print(f"skipping {match}: an earlier output (name it on its own to process it)")
-            else:
-                files.append(match)
-    if not files:
-        raise DenoiserError("no input images found")
-    return files
-
-
-def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_existing=False):
-    """(inputs, their output paths), checked before any work: a known format, never an
-    input, no two inputs to one file, no existing file unless `overwrite`, and a
-    folder that takes files. With `skip_existing`, an input whose output exists is
-    finished work (outputs are written atomically) and is left out, with a word.
-    Inputs from several folders keep their folders under an output folder."""
-    from collections import Counter
-
-    from .io import IMAGE_SUFFIXES, WRITE_FORMATS, format_for_path
-
-    extension = WRITE_FORMATS[fmt] if fmt else ".png"
-    folder = None
-    if output is None:
-        targets = [source.with_name(f"{source.stem}{suffix}{extension}") for source in files]
-    else:
-        output = Path(output)
-        if len(files) > 1 and output.exists() and not output.is_dir():
-            raise DenoiserError(f"--output {output} is a file, but there are {len(files)} inputs: name a folder")
-        if len(files) > 1 and not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES:
-            raise DenoiserError(f"--output {output} names an image file, but there are {len(files)} inputs: "
-                                "name a folder")
-        if len(files) > 1 or output.is_dir() or (not output.exists() and not output.suffix):
-            folder = output
-            root = Path(os.path.commonpath([source.parent.resolve() for source in files]))
-            targets = [output / source.parent.resolve().relative_to(root) / f"{source.stem}{suffix}{extension}"
-                       for source in files]
-        else:
-            targets = [output]
-    # Same-stem inputs (photo.jpg, photo.png) keep their suffix in the name.
-    counts = Counter(targets)
-    targets = [
-        target.with_name(f"{source.stem}_{source.suffix.lstrip('.').lower()}{suffix}{extension}")
-        if counts[target] > 1 else target
-        for source, target in zip(files, targets)
-    ]
-    inputs = {_resolved(source) for source in files}
-    seen, kept = set(), []
-    for source, target in zip(files, targets):
-        resolved = _resolved(target)
-        if resolved in seen:
-            raise DenoiserError(f"two inputs would both be written to {target}")
-        seen.add(resolved)
-        if resolved in inputs:
-            raise DenoiserError(f"{target} is an input: refusing to write over it; choose another --output")
-        if target.exists() and not target.is_file():
-            raise DenoiserError(f"{target} exists and is not a regular file")
-        if target.exists() and not overwrite:
-            if not skip_existing:
-                raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
-            print(f"skipping {source}: {target} exists, finished earlier (add --overwrite to redo it)")
-            continue
-        named = format_for_path(target) if fmt is None or target.suffix else fmt
-        if named != fmt and fmt is not None:
-            raise DenoiserError(f"{target} names a {named} file, but --format is {fmt}: change one of them")
-        kept.append((source, target))
-    for parent in {target.parent for _, target in kept} | ({folder} if folder else set()):
-        _check_writable(parent)
-    for target in targets:
-        _remove_stale_parts(target)
-    return [source for source, _ in kept], [target for _, target in kept]
-
-
-def _remove_stale_parts(target):
-    """Removes what a killed write of `target` left: `io.write_atomically`'s hidden
-    `.NAME.*.part` files beside it."""
-    if target.parent.is_dir():
-        for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
-            part.unlink(missing_ok=True)
-
-
-def _check_writable(folder):
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise DenoiserError(f"cannot write in {folder}: {exc.strerror or exc}") from None
 
 
 def cmd_denoise(args):
@@ -218,7 +107,6 @@ def _failures(failed, total):
     return 2 if len(failed) == total else 1
 
 
-DENOISED_SUFFIX = "_denoised"
 DROPPED_ALPHA = " (JPEG holds no transparency: the alpha channel was dropped)"
 
 
@@ -252,7 +140,8 @@ def cmd_evaluate(args):
 
     if args.check_manifest:
         return check_manifest(args)
-    reports = _report_targets(args)
+    reports = plan_tables({"markdown": args.markdown, "csv": args.csv},
+                          [*args.folders, *([args.pairs] if args.pairs else [])], overwrite=args.overwrite)
     if args.pairs:
         rows = evaluate_real_pairs(args)
     elif not args.folders:
@@ -265,38 +154,6 @@ def cmd_evaluate(args):
     for kind, target in reports.items():
         write_atomically(target, texts[kind].encode())
     return 0
-
-
-def _report_targets(args):
-    """{'markdown' or 'csv': path} of evaluate's tables, checked before any work by
-    denoise's rules: never an input, never an existing file without --overwrite, and
-    a folder that exists and takes files."""
-    inputs = set()
-    for folder in [*args.folders, *([args.pairs] if args.pairs else [])]:
-        if Path(folder).is_dir():
-            inputs |= {_resolved(path) for path in Path(folder).iterdir()}
-    targets = {kind: Path(path) for kind, path in (("markdown", args.markdown), ("csv", args.csv)) if path}
-    if len(targets) == 2 and _resolved(targets["markdown"]) == _resolved(targets["csv"]):
-        raise DenoiserError(f"--markdown and --csv are the same file, {targets['csv']}")
-    for target in targets.values():
-        if _resolved(target) in inputs:
-            raise DenoiserError(f"{target} is an input: refusing to write over it")
-        if target.is_dir():
-            raise DenoiserError(f"{target} is a folder: name a file to write the table to")
-        if target.exists() and not args.overwrite:
-            raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
-        if not target.parent.is_dir():
-            raise DenoiserError(f"cannot write {target}: no folder {target.parent}")
-        _check_writable(target.parent)
-    return targets
-
-
-def _resolved(path):
-    """`path` made absolute through its links; a link loop is a DenoiserError."""
-    try:
-        return Path(path).resolve()
-    except (RuntimeError, OSError) as exc:
-        raise DenoiserError(f"{path}: cannot follow its links ({exc})") from None
 
 
 def evaluate_real_pairs(args):

@@ -8,7 +8,7 @@ Only file names travel through the pipeline, so memory stays bounded whatever th
 number of files. A file that fails is a row of the summary (file, output, status,
 error, seconds) and the others go on; a worker that dies is restarted and its file
 tried again. Outputs are written atomically, so one that exists is finished: a
-re-run skips it (`cli.plan_outputs`) and completes the rest.
+re-run skips it (`outputs.plan_outputs`) and completes the rest.
 
 Ray is not a dependency of the app: `pip install -r requirements-scale.txt`.
 """

@@ -1,0 +1,158 @@
+"""Where the commands write, decided before any work: the inputs that files, folders
+and globs name, and for each its output, by rules that never destroy a file the
+command did not make (never an input, never an existing file without --overwrite,
+never two inputs to one file, a folder that takes files). `denoise` (local and on
+Ray), `add-noise` and `evaluate` plan through here."""
+
+import glob
+import os
+from pathlib import Path
+
+from .errors import DenoiserError
+
+# What `denoise` adds to an input's name; its earlier outputs are known by it.
+DENOISED_SUFFIX = "_denoised"
+
+
+def expand_inputs(inputs, skip_suffix=None):
+    """The files that `inputs` (files, folders, globs) name. From a folder or a glob,
+    files whose name ends in `skip_suffix` are this command's earlier outputs: they
+    are skipped, with a word; a file named on its own is always taken."""
+    from .io import IMAGE_SUFFIXES
+
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_symlink() and not path.exists():
+            raise DenoiserError(f"{item}: a link that leads nowhere (broken, or a loop)")
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists():
+            files.append(path)
+            continue
+        else:
+            found = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not found:
+                raise DenoiserError(f"{item}: no such file, folder or matching files")
+        for match in found:
+            if skip_suffix and match.stem.endswith(skip_suffix):
+                print(f"skipping {match}: an earlier output (name it on its own to process it)")
+            else:
+                files.append(match)
+    if not files:
+        raise DenoiserError("no input images found")
+    return files
+
+
+def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_existing=False):
+    """(inputs, their output paths), checked before any work: a known format, never an
+    input, no two inputs to one file, no existing file unless `overwrite`, and a
+    folder that takes files. With `skip_existing`, an input whose output exists is
+    finished work (outputs are written atomically) and is left out, with a word.
+    Inputs from several folders keep their folders under an output folder."""
+    from collections import Counter
+
+    from .io import IMAGE_SUFFIXES, WRITE_FORMATS, format_for_path
+
+    extension = WRITE_FORMATS[fmt] if fmt else ".png"
+    folder = None
+    if output is None:
+        targets = [source.with_name(f"{source.stem}{suffix}{extension}") for source in files]
+    else:
+        output = Path(output)
+        if len(files) > 1 and output.exists() and not output.is_dir():
+            raise DenoiserError(f"--output {output} is a file, but there are {len(files)} inputs: name a folder")
+        if len(files) > 1 and not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES:
+            raise DenoiserError(f"--output {output} names an image file, but there are {len(files)} inputs: "
+                                "name a folder")
+        if len(files) > 1 or output.is_dir() or (not output.exists() and not output.suffix):
+            folder = output
+            root = Path(os.path.commonpath([source.parent.resolve() for source in files]))
+            targets = [output / source.parent.resolve().relative_to(root) / f"{source.stem}{suffix}{extension}"
+                       for source in files]
+        else:
+            targets = [output]
+    # Same-stem inputs (photo.jpg, photo.png) keep their suffix in the name.
+    counts = Counter(targets)
+    targets = [
+        target.with_name(f"{source.stem}_{source.suffix.lstrip('.').lower()}{suffix}{extension}")
+        if counts[target] > 1 else target
+        for source, target in zip(files, targets)
+    ]
+    inputs = {resolve_links(source) for source in files}
+    seen, kept = set(), []
+    for source, target in zip(files, targets):
+        resolved = resolve_links(target)
+        if resolved in seen:
+            raise DenoiserError(f"two inputs would both be written to {target}")
+        seen.add(resolved)
+        if resolved in inputs:
+            raise DenoiserError(f"{target} is an input: refusing to write over it; choose another --output")
+        if target.exists() and not target.is_file():
+            raise DenoiserError(f"{target} exists and is not a regular file")
+        if target.exists() and not overwrite:
+            if not skip_existing:
+                raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+            print(f"skipping {source}: {target} exists, finished earlier (add --overwrite to redo it)")
+            continue
+        named = format_for_path(target) if fmt is None or target.suffix else fmt
+        if named != fmt and fmt is not None:
+            raise DenoiserError(f"{target} names a {named} file, but --format is {fmt}: change one of them")
+        kept.append((source, target))
+    for parent in {target.parent for _, target in kept} | ({folder} if folder else set()):
+        check_writable(parent)
+    for target in targets:
+        remove_stale_parts(target)
+    return [source for source, _ in kept], [target for _, target in kept]
+
+
+def remove_stale_parts(target):
+    """Removes what a killed write of `target` left: `io.write_atomically`'s hidden
+    `.NAME.*.part` files beside it."""
+    if target.parent.is_dir():
+        for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+            part.unlink(missing_ok=True)
+
+
+def check_writable(folder):
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise DenoiserError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+
+
+def resolve_links(path):
+    """`path` made absolute through its links; a link loop is a DenoiserError."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:
+        raise DenoiserError(f"{path}: cannot follow its links ({exc})") from None
+
+
+def plan_tables(paths, input_folders, *, overwrite=False):
+    """{kind: path} of the tables a command writes (`paths` maps a kind to a path or
+    None), checked by the rules above before any work: never a file of
+    `input_folders`, never an existing file without `overwrite`, never a folder, and a
+    folder that exists and takes files."""
+    inputs = set()
+    for folder in input_folders:
+        if Path(folder).is_dir():
+            inputs |= {resolve_links(path) for path in Path(folder).iterdir()}
+    targets = {kind: Path(path) for kind, path in paths.items() if path}
+    if len({resolve_links(target) for target in targets.values()}) < len(targets):
+        raise DenoiserError(f"two tables would both be written to the same file: {', '.join(map(str, targets.values()))}")
+    for target in targets.values():
+        if resolve_links(target) in inputs:
+            raise DenoiserError(f"{target} is an input: refusing to write over it")
+        if target.is_dir():
+            raise DenoiserError(f"{target} is a folder: name a file to write the table to")
+        if target.exists() and not overwrite:
+            raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+        if not target.parent.is_dir():
+            raise DenoiserError(f"cannot write {target}: no folder {target.parent}")
+        check_writable(target.parent)
+    return targets
