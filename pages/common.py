@@ -135,9 +135,13 @@ def speed_here(name):
     return measured_speed(name, runtime=runtime(name))[0]
 
 
-def model_card(name):
+def model_card(name, *, time_it=True):
+    """The model's facts; its speed on this server, timed now unless `time_it` is False
+    (a page of every card would load and time every model)."""
     lines = catalog_model_card(name, manifest())
-    lines.append(f"CPU: {speed_here(name):.2f} MP/s measured on this server")
+    known = measured_speed(name, measure=False)
+    if time_it or known:
+        lines.append(f"CPU: {speed_here(name) if time_it else known[0]:.2f} MP/s measured on this server")
     st.caption("  \n".join(lines))
 
 

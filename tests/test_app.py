@@ -281,3 +281,14 @@ def test_about_page_lists_every_model(app):
     captions = " ".join(caption.value for caption in app.caption)
     aware = [entry for entry in read_manifest().values() if "quantization_aware" in entry]
     assert captions.count("fine-tuned for int8") == len(aware)
+
+
+def test_the_about_page_names_the_noise_estimate_the_code_calls():
+    import inspect
+
+    from denoiser import engine
+
+    called = "estimate_photo_noise"
+    assert called in inspect.getsource(service.photo_level) and called in inspect.getsource(engine.default_level)
+    about = open(os.path.join(ROOT, "pages", "about.py")).read()
+    assert called in about and "Donoho" not in about
