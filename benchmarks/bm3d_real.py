@@ -72,21 +72,25 @@ def main():
     parser.add_argument("--sigmas", nargs="+", type=float, default=[3, 5, 8, 12])
     parser.add_argument("--crop", type=int, default=512)
     parser.add_argument("--bm3d-cache", default=None, metavar="CSV", help="BM3D scores kept between runs")
+    parser.add_argument("--strength", type=float, default=1.0, help="the models' level: this times the estimate")
+    parser.add_argument("--ensemble", action="store_true", help="also each model's eight-orientation ensemble")
     args = parser.parse_args()
 
     pairs = pair_files(args.pairs)
     scenes = args.scenes or (scenes_of_camera(pairs, args.camera) if args.camera else list(pairs))
     runtimes = runtimes_of(args.models)
+    ensembles = {f"{name} x8": runtime for name, runtime in runtimes.items()} if args.ensemble else {}
     cache = read_cache(args.bm3d_cache)
-    scores = {"noisy": []} | {name: [] for name in runtimes} | {f"bm3d {s:g}": [] for s in args.sigmas}
+    scores = {"noisy": []} | {name: [] for name in [*runtimes, *ensembles]} | {f"bm3d {s:g}": [] for s in args.sigmas}
     seconds = {key: 0.0 for key in scores}
     for scene in scenes:
         noisy, clean = (centre_crop(load_image(path).pixels, args.crop) for path in pairs[scene])
         scores["noisy"].append(metrics.psnr(clean, noisy))
-        level = metrics.estimate_photo_noise(noisy)
-        for name, runtime in runtimes.items():
+        level = args.strength * metrics.estimate_photo_noise(noisy)
+        for name, runtime in [*runtimes.items(), *ensembles.items()]:
             started = time.perf_counter()
-            scores[name].append(metrics.psnr(clean, denoise(noisy, runtime, sigma=level)))
+            denoised = denoise(noisy, runtime, sigma=level, ensemble=name in ensembles)
+            scores[name].append(metrics.psnr(clean, denoised))
             seconds[name] += time.perf_counter() - started
         for sigma in args.sigmas:
             key = (scene, args.crop, sigma)
@@ -103,7 +107,8 @@ def main():
               flush=True)
     best = max((k for k in scores if k.startswith("bm3d")), key=lambda k: np.mean(scores[k]))
     where = f"camera {args.camera}, " if args.camera else ""
-    print(f"\n{len(scenes)} scenes ({where}central {args.crop}x{args.crop} crops), PSNR dB "
+    print(f"\n{len(scenes)} scenes ({where}central {args.crop}x{args.crop} crops, models at {args.strength:g} times "
+          "the estimated level), PSNR dB "
           "(protocol of ../shared/README.md); seconds on this machine, 0 for BM3D scores from the cache\n")
     print("| method | PSNR | vs noisy | vs best BM3D | seconds |")
     print("|---|---|---|---|---|")
