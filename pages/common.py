@@ -1,5 +1,7 @@
 """Widgets and cached resources that several pages share."""
 
+import io
+
 import streamlit as st
 
 from denoiser.catalog import available_models, load_runtime, model_for_channels, model_title, read_manifest
@@ -99,6 +101,14 @@ def model_label(name):
     return model_title(name, manifest())
 
 
+def warn_outside_training(name, kind, level):
+    """Says so when Gaussian noise of `level` lies outside the levels the model was trained on."""
+    low, high = manifest().get(name, {}).get("sigma_range", (None, None))
+    if kind == "gaussian" and low is not None and not low <= level <= high:
+        st.warning(f"{model_label(name)} was trained on noise levels {low:g} to {high:g}; at {level:g} it removes "
+                   "less than it could, and a classical filter may do better.")
+
+
 def model_picker(key="model", label="Model", real_photo=False):
     """The model select box; for a photo that is already noisy, the real-photo model comes first."""
     names = model_names(real_photo)
@@ -170,9 +180,12 @@ def note_colour_models_on_gray(picture, names):
 
 
 @st.cache_resource(max_entries=2, show_spinner="Reading the photo…")
-def read_upload(data, limit):
-    """An upload, decoded once rather than on every rerun (a 12 MP PNG takes seconds)."""
-    return check_picture(load_image(data, max_pixels=limit))
+def read_upload(data, limit, name):
+    """An upload, decoded once rather than on every rerun (a 12 MP PNG takes seconds);
+    its errors name the file `name`."""
+    upload = io.BytesIO(data)
+    upload.name = name
+    return check_picture(load_image(upload, max_pixels=limit))
 
 
 def image_input(key="input"):
@@ -186,9 +199,10 @@ def image_input(key="input"):
         st.info("Upload a photo to begin, or choose a sample.")
         st.stop()
     try:
-        picture = read_upload(uploaded.getvalue(), max_pixels())
+        picture = read_upload(uploaded.getvalue(), max_pixels(), uploaded.name)
     except DenoiserError as exc:
-        st.error(f"Cannot use {uploaded.name}: {exc}")
+        message = str(exc)
+        st.error(f"Cannot use {message if message.startswith(uploaded.name) else f'{uploaded.name}: {message}'}")
         st.stop()
     if picture.pages > 1:
         st.info(f"{uploaded.name} holds {picture.pages} pages; only the first is shown and denoised.")

@@ -46,7 +46,7 @@ comparison = cached_run(
 
 table = pd.DataFrame([
     {"model": model_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": round(r.ssim, 4),
-     "time (s)": round(r.seconds, 3), "size (MB)": r.size_mb}
+     "time (s)": round(r.seconds, 3), "file": f"{r.size_mb:.1f} MB" if r.size_mb is not None else "no file"}
     for r in comparison.rows
 ])
 st.caption(f"{source_name}, {width}×{height}; noisy input PSNR {comparison.psnr_noisy:.2f} dB")

@@ -11,7 +11,7 @@ from denoiser.service import (
 )
 from pages.common import (
     cached_run, device_name, estimated_level, image_input, model_card, model_for_image, model_picker, noise_controls,
-    require_app, runtime, strength_control,
+    require_app, runtime, strength_control, warn_outside_training,
 )
 
 require_app()
@@ -30,6 +30,8 @@ with st.sidebar:
                            picture)
     if mode == NOISY:
         strength = strength_control(name, picture.pixels, picture_key)
+    else:
+        warn_outside_training(name, kind, level)
     ensemble = st.checkbox("Best quality (8× slower)", key="ensemble",
                            help="Averages the model's results over the eight flips and rotations of the image: "
                                 "a little less noise and fewer artefacts, for eight times the time.")

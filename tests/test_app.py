@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from denoiser import metrics, service
-from denoiser.catalog import available_models, load_runtime
+from denoiser.catalog import available_models, load_runtime, read_manifest
 from denoiser.io import to_integer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -292,3 +292,15 @@ def test_the_about_page_names_the_noise_estimate_the_code_calls():
     assert called in inspect.getsource(service.photo_level) and called in inspect.getsource(engine.default_level)
     about = open(os.path.join(ROOT, "pages", "about.py")).read()
     assert called in about and "Donoho" not in about
+
+
+def test_a_level_beyond_the_models_training_is_said(app):
+    name = app.selectbox(key="model").value
+    high = read_manifest()[name]["sigma_range"][1]
+    app.slider(key="noise_level").set_value(75)
+    app.run()
+    assert not app.exception, app.exception
+    assert any(f"trained on noise levels 0 to {high:g}" in w.value for w in app.warning)
+    app.slider(key="noise_level").set_value(25)
+    app.run()
+    assert not any("trained on noise levels" in w.value for w in app.warning)
