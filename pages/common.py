@@ -131,7 +131,7 @@ def strength_control(name, pixels, key):
         return None
     low, high = manifest().get(name, {}).get("sigma_range", DEFAULT_LEVEL_RANGE)
     default = float(min(max(round(estimate, 1), low), high))
-    level = st.slider("Strength: the noise level to remove (0–255 scale)", float(low), float(high), default, 0.1,
+    level = st.slider("Strength (noise level, 0–255)", float(low), float(high), default, 0.1,
                       key=f"strength_{name}_{key}",
                       help="Starts at the level estimated from the photo. Lower keeps more texture; higher smooths more.")
     note = " (the slider's end)" if default != round(estimate, 1) else ""

@@ -19,6 +19,7 @@ require_app()
 DEMO, NOISY = "Demo: add noise to a clean image", "My photo is already noisy"
 
 st.title("Denoise")
+st.caption("Choose the photo, the model and the strength in the sidebar (on a phone: the › at the top left).")
 
 with st.sidebar:
     picture, source_name = image_input()
@@ -68,9 +69,11 @@ else:
                       help="The standard deviation of the photo's noise on the 0–255 scale, estimated from the "
                            "photo alone; on 6 held-out real photos it read 1.05 low on average (rmse 1.23).")
     if strength is not None:
-        numbers[2].metric("Strength used", f"{result.sigma_used:.1f}")
-    numbers[1].metric("PSNR / SSIM", "n/a", help="No clean reference exists for a photo that is already noisy.")
-numbers[3].metric("Time", f"{result.seconds:.2f} s", f"{result.megapixels_per_second:.2f} MP/s", delta_color="off")
+        numbers[1].metric("Strength used", f"{result.sigma_used:.1f}")
+numbers[3].metric("Time", f"{result.seconds:.2f} s", help="The model's own time on this server.")
+numbers[3].caption(f"{result.megapixels_per_second:.2f} MP/s")
+if mode == NOISY:
+    st.caption("No PSNR or SSIM: a photo that is already noisy has no clean reference to measure against.")
 
 shown = {"noisy": result.noisy, "denoised": result.denoised}
 if result.clean is not None:
