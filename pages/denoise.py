@@ -19,7 +19,7 @@ require_app()
 DEMO, NOISY = "Demo: add noise to a clean image", "My photo is already noisy"
 
 st.title("Denoise")
-st.caption("Choose the photo, the model and the strength in the sidebar (on a phone: the › at the top left).")
+st.caption("Choose the photo, the model and the strength in the sidebar (on a phone: the » at the top left).")
 
 with st.sidebar:
     picture, source_name = image_input()
