@@ -45,7 +45,7 @@ def count_tiles(image_shape, runtime, *, tile=None):
     height, width = image_shape[:2]
     tile = tile or runtime.tile
     planes = image_shape[2] if runtime.channels == 1 and image_shape[2] == 3 else 1
-    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin))
+    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin, align=runtime.multiple))
 
 
 def check_tiling(runtime, tile):
@@ -134,7 +134,7 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma=None, tile: int | None
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
 
-    options = dict(tile=tile, margin=runtime.margin, batch=batch, level=level)
+    options = dict(tile=tile, margin=runtime.margin, batch=batch, level=level, align=runtime.multiple)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
         return run_tiled(noisy, predict, progress=progress, out=out, **options)

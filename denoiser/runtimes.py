@@ -57,6 +57,8 @@ class Runtime(Protocol):
     margin: int
     tile: int
     batch: int
+    # Tiles start at multiples of it: a model that strides by it sees the whole image's grid.
+    multiple: int
 
     @property
     def channels(self) -> int | None: ...
@@ -138,6 +140,12 @@ class KerasRuntime:
     @property
     def channels(self):
         return self.model.output_shape[-1]
+
+    @property
+    def multiple(self):
+        from .architectures.graph import input_multiple
+
+        return input_multiple(self.model)
 
     @property
     def level_map(self):
@@ -272,6 +280,7 @@ class ClassicalRuntime:
     batch: int = 1
     kind: RuntimeKind = RuntimeKind.CLASSICAL
     device: str = "CPU"
+    multiple: int = 1
     level_map: bool = False
 
     def __post_init__(self):

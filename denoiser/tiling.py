@@ -30,22 +30,31 @@ class Span:
     keep_stop: int
 
 
-def plan_axis(size, tile, margin):
+def plan_axis(size, tile, margin, align=1):
     """Spans covering [0, size) with tiles of at most `tile` pixels overlapping by at
-    least 2*margin: as few tiles as cover the axis, each as short as it can be."""
+    least 2*margin: as few tiles as cover the axis, each as short as it can be.
+
+    With `align`, every tile starts at a multiple of it, so that a model that strides
+    by `align` (the U-Net's 16) samples each tile on the whole image's grid; the tile
+    length is then one that ends the last tile at the image's end from such a start."""
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
     if margin < 0:
         raise ValueError(f"margin must be non-negative, got {margin}")
-    if tile <= 2 * margin:
-        raise ValueError(f"tile ({tile}) must be larger than twice the margin ({margin})")
+    if tile <= 2 * margin + align - 1:
+        raise ValueError(f"tile ({tile}) must be larger than twice the margin ({margin}) and the alignment")
     if size <= tile:
         return [Span(0, size, 0, size)]
     # Full-size tiles overlap far more than 2*margin wherever the last one is pushed
     # back: a 1024-pixel axis took 2.4 times its pixels in tiles of 768.
     count = -(-(size - 2 * margin) // (tile - 2 * margin))
-    length = -(-(size - 2 * margin) // count) + 2 * margin
-    stride = length - 2 * margin
+    while True:
+        length = -(-(size - 2 * margin) // count) + 2 * margin
+        length += (size - length) % align  # the last tile, ending at `size`, starts on the grid
+        stride = (length - 2 * margin) // align * align
+        if length <= tile and (count - 1) * stride + length >= size:
+            break
+        count += 1
     starts = [min(i * stride, size - length) for i in range(count)]
     spans = []
     for i, start in enumerate(starts):
@@ -56,13 +65,13 @@ def plan_axis(size, tile, margin):
     return spans
 
 
-def plan_tiles(height, width, *, tile, margin):
+def plan_tiles(height, width, *, tile, margin, align=1):
     """All (row span, column span) pairs for an image; every tile has the same shape."""
-    rows, columns = plan_axis(height, tile, margin), plan_axis(width, tile, margin)
+    rows, columns = plan_axis(height, tile, margin, align), plan_axis(width, tile, margin, align)
     return [(r, c) for r in rows for c in columns]
 
 
-def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, level=None, out=None):
+def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, level=None, out=None, align=1):
     """Applies `predict` (NHWC batch -> NHWC batch) to `image` tile by tile.
 
     `level`, an HxWx1 map (a broadcast view costs no memory), is appended to each tile
@@ -78,8 +87,8 @@ def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, level=Non
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     height, width, _ = image.shape
-    rows = plan_axis(height, tile, margin)
-    columns = plan_axis(width, tile, margin)
+    rows = plan_axis(height, tile, margin, align)
+    columns = plan_axis(width, tile, margin, align)
     tiles = [(band, r, c) for band, r in enumerate(rows) for c in columns]
 
     def cut(r, c):

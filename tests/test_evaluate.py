@@ -14,7 +14,8 @@ def test_protocol_noise_is_unclipped_fixed_per_image_and_sigma(astronaut):
 
 
 class Identity:
-    name, kind, channels, margin, tile, batch, device, level_map = "identity", "keras", None, 0, 64, 4, "CPU", False
+    name, kind, channels, margin, tile, batch, device, level_map, multiple = (
+        "identity", "keras", None, 0, 64, 4, "CPU", False, 1)
 
     def predict(self, batch, *, sigma=None):
         return batch

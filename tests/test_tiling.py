@@ -105,7 +105,7 @@ def test_colour_image_through_gray_model_plane_by_plane(tiny_dncnn_gray, astrona
 class ColumnRamp:
     """A runtime that knows left from right: it adds its column's position in the tile."""
 
-    channels, margin, tile, batch, kind, level_map = 3, 0, 4096, 1, "keras", False
+    channels, margin, tile, batch, kind, level_map, multiple = 3, 0, 4096, 1, "keras", False, 1
 
     def predict(self, tiles, *, sigma=None):
         return tiles + np.linspace(0, 0.1, tiles.shape[2], dtype=np.float32)[None, None, :, None]
@@ -122,3 +122,33 @@ def test_the_ensemble_is_the_same_in_every_orientation_and_counts_its_eight_pass
                                    turned(ensembled), atol=1e-6)
     np.testing.assert_allclose(ensembled, image + 0.05, atol=1e-6)
     assert calls[-1] == (8, 8)
+
+
+@pytest.mark.parametrize("size", [33, 100, 257, 1000, 4000])
+@pytest.mark.parametrize("tile,margin", [(100, 20), (768, 32), (1024, 176)])
+def test_aligned_tiles_start_on_the_grid_and_cover_with_full_margins(size, tile, margin):
+    spans = plan_axis(size, tile, margin, 16)
+    assert len({s.length for s in spans}) == 1 and all(s.length <= tile for s in spans)
+    if len(spans) > 1:
+        assert all(s.start % 16 == 0 for s in spans) and spans[-1].start + spans[-1].length == size
+    covered = np.zeros(size, int)
+    for s in spans:
+        covered[s.keep_start : s.keep_stop] += 1
+        inner_start = s.start + (margin if s.start > 0 else 0)
+        inner_stop = s.start + s.length - (margin if s.start + s.length < size else 0)
+        assert inner_start <= s.keep_start and s.keep_stop <= inner_stop
+    assert np.all(covered == 1)
+
+
+def test_a_strided_unet_tiled_on_the_grid_with_its_full_margin_equals_the_whole_image():
+    from support import randomize
+    from denoiser.architectures.registry import build_model
+
+    model = randomize(build_model("unet", 3, width=4, blocks=(1, 1, 1)))
+    # A tile's own padding to the stride (up to 7 pixels of mirror past its end) reaches
+    # that much farther in: a margin of the radius and the stride covers it.
+    radius = KerasRuntime(model).margin
+    runtime = KerasRuntime(model, tile=160, margin=radius + 8)
+    assert runtime.multiple == 8
+    image = np.random.default_rng(0).random((150, 203, 3)).astype(np.float32)
+    np.testing.assert_allclose(denoise(image, runtime), denoise_whole(image, runtime), atol=1e-5)
