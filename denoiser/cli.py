@@ -259,15 +259,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
-
-
 BENCH_MAX_SIDE = 8192  # 67 megapixels, past the app's 50 MP limit; larger would only exhaust memory
 BENCH_MAX_REPEATS = 20
+
+
+def _whole_number(low, high=None):
+    """An argparse type: a whole number from `low` to `high` (no upper bound when None)."""
+    def parse(text):
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {bound}, got {text}")
+        return value
+
+    return parse
+
+
+_positive, _non_negative = _whole_number(1), _whole_number(0)
+_repeats, _quality = _whole_number(1, BENCH_MAX_REPEATS), _whole_number(1, 100)
 
 
 def _side(text):
@@ -276,20 +285,6 @@ def _side(text):
     value = int(text)
     if not MIN_SIDE <= value <= BENCH_MAX_SIDE:
         raise argparse.ArgumentTypeError(f"must be {MIN_SIDE} to {BENCH_MAX_SIDE} pixels, got {text}")
-    return value
-
-
-def _repeats(text):
-    value = int(text)
-    if not 1 <= value <= BENCH_MAX_REPEATS:
-        raise argparse.ArgumentTypeError(f"must be 1 to {BENCH_MAX_REPEATS}, got {text}")
-    return value
-
-
-def _non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text}")
     return value
 
 
@@ -304,13 +299,6 @@ def _level(text):
     value = float(text)
     if not 0 < value <= 255:
         raise argparse.ArgumentTypeError(f"must be a noise level above 0 and at most 255, got {text}")
-    return value
-
-
-def _quality(text):
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {text}")
     return value
 
 

@@ -128,6 +128,7 @@ class KerasRuntime:
     tile: int | None = None
     batch: int = 4
     kind: RuntimeKind = RuntimeKind.KERAS
+    multiple: int = field(init=False, default=1)
 
     def __post_init__(self):
         if self.margin is None:
@@ -136,16 +137,14 @@ class KerasRuntime:
             self.margin = receptive_radius(self.model)
         # By default tiles of 256, or four margins where the model sees farther (the U-Net's 176).
         self.tile = self.tile or max(256, 4 * self.margin)
+        from .architectures.graph import input_multiple
+
+        # Read once from the layers, as the margin is, not on every call.
+        self.multiple = input_multiple(self.model)
 
     @property
     def channels(self):
         return self.model.output_shape[-1]
-
-    @property
-    def multiple(self):
-        from .architectures.graph import input_multiple
-
-        return input_multiple(self.model)
 
     @property
     def level_map(self):

@@ -149,9 +149,10 @@ def model_card(name, *, time_it=True):
     """The model's facts; its speed on this server, timed now unless `time_it` is False
     (a page of every card would load and time every model)."""
     lines = catalog_model_card(name, manifest())
-    known = measured_speed(name, measure=False)
-    if time_it or known:
-        lines.append(f"CPU: {speed_here(name) if time_it else known[0]:.2f} MP/s measured on this server")
+    # Timed once per server (speed_here is cached); the cache file is read only when not timing.
+    known = speed_here(name) if time_it else (measured_speed(name, measure=False) or (None,))[0]
+    if known is not None:
+        lines.append(f"CPU: {known:.2f} MP/s measured on this server")
     st.caption("  \n".join(lines))
 
 
