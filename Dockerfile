@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 1000 app
 WORKDIR /app
 
-COPY requirements.txt .
+COPY requirements.txt requirements-base.txt ./
 RUN python -m pip install -r requirements.txt
 
 COPY --chown=app:app app.py ./

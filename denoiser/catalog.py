@@ -2,11 +2,13 @@
 and `load_runtime` turns a name or a path into a runtime."""
 
 import json
+import os
 from pathlib import Path
+from typing import Any, TypedDict
 
 from .classical import CLASSICAL, TITLES
 from .errors import DenoiserError
-from .runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime, native_logs_hidden
+from .runtimes import ClassicalRuntime, KerasRuntime, LiteRTRuntime, Runtime, native_logs_hidden
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 MANIFEST = "manifest.json"
@@ -25,12 +27,12 @@ def _manifest_file(models_dir):
     return manifest
 
 
-def read_manifest(models_dir=MODELS_DIR):
+def read_manifest(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, dict]:
     """Model name -> manifest entry."""
     return _manifest_file(models_dir)["models"]
 
 
-def available_models(models_dir=MODELS_DIR, *, real_photo=False):
+def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: bool = False) -> list[str]:
     """Names a user can pick: the manifest's default first (its `default_real_photo`
     with `real_photo`, for photos that are already noisy), the other shipped models
     whose files exist, then the classical filters."""
@@ -43,23 +45,56 @@ def available_models(models_dir=MODELS_DIR, *, real_photo=False):
     return shipped + sorted(CLASSICAL)
 
 
-# What "Compare models" runs first: fast, and one of each kind. Others are on demand.
-COMPARISON_DEFAULT = ("dncnn_color_int8", "ridnet_color_int8", "nlm")
+# What comparisons run first: fast, and one of each kind (two networks and a classical
+# filter), for noise added to a clean image or for camera noise. Others are on demand.
+COMPARISON_DEFAULT = {False: ("dncnn_color_int8", "ridnet_color_int8", "nlm"),
+                      True: ("dncnn_real_int8", "unet_real_int8", "nlm")}
+ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Autoencoder"}
+PRECISION_TITLES = {"float32": "Keras", "float16": "fp16", "int8 dynamic range": "int8"}
 
 
-def comparison_default(models_dir=MODELS_DIR):
-    """The models that "Compare models" opens with: COMPARISON_DEFAULT, those available."""
-    names = available_models(models_dir)
-    return [name for name in COMPARISON_DEFAULT if name in names]
+def comparison_default(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: bool = False) -> list[str]:
+    """The models that comparisons open with: COMPARISON_DEFAULT, those available;
+    `real_photo` for camera noise."""
+    names = available_models(models_dir, real_photo=real_photo)
+    return [name for name in COMPARISON_DEFAULT[real_photo] if name in names]
 
 
-def model_title(name, manifest):
+def model_title(name: str, manifest: dict[str, dict]) -> str:
     """The name a person reads: the manifest entry's title, or the classical filter's."""
     entry = manifest.get(name)
     return entry.get("title", name) if entry else TITLES.get(name, name)
 
 
-def model_card(name, manifest):
+def short_title(name: str, manifest: dict[str, dict]) -> str:
+    """A title short enough for a chip, a legend or a caption on a phone, and still
+    distinct between variants: "DnCNN real · int8", "Median filter"."""
+    entry = manifest.get(name)
+    if entry is None:
+        return TITLES.get(name, name).removesuffix(" (classical)")
+    kind = "real" if entry.get("level_map") else "gray" if entry.get("channels") == 1 else "colour"
+    architecture, precision = entry.get("architecture", name), entry.get("precision", "")
+    return f"{ARCHITECTURE_TITLES.get(architecture, architecture)} {kind} · {PRECISION_TITLES.get(precision, precision)}"
+
+
+def model_summary(name: str, manifest: dict[str, dict]) -> dict[str, str]:
+    """A model in plain words, for a person choosing one: its short title, what it is
+    for, and its headline quality from the manifest (measured where it was published)."""
+    entry = manifest.get(name)
+    if entry is None:
+        return {"model": short_title(name, manifest), "for": "any noise; no training", "quality": "—"}
+    purpose = ("photos that are already noisy" if entry.get("level_map")
+               else f"{'gray' if entry.get('channels') == 1 else 'colour'} images with added noise")
+    quality = "—"
+    for folder, scores in entry.get("real_quality", {}).items():
+        quality = f"{scores['psnr']:.2f} dB from {scores['psnr_noisy']:.2f} on {scores['images']} held-out photos"
+    for dataset, scores in entry.get("quality", {}).items():
+        sigma, score = next(iter(scores.items())) if "25" not in scores else ("25", scores["25"])
+        quality = f"{score['psnr']:.2f} dB on {dataset} at sigma {sigma}"
+    return {"model": short_title(name, manifest), "for": purpose, "quality": quality}
+
+
+def model_card(name: str, manifest: dict[str, dict]) -> list[str]:
     """What a person may want to know of a model, one fact a line: the one formatter for
     the app's model card and `python -m denoiser models`."""
     entry = manifest.get(name)
@@ -93,7 +128,7 @@ def model_card(name, manifest):
     return lines
 
 
-def model_for_channels(name, channels, models_dir=MODELS_DIR):
+def model_for_channels(name: str, channels: int, models_dir: str | os.PathLike = MODELS_DIR) -> str:
     """The shipped model to run instead of `name` on an image with `channels` channels.
 
     A colour model sees a gray image as three equal channels that carry the same
@@ -112,7 +147,14 @@ def model_for_channels(name, channels, models_dir=MODELS_DIR):
     return name
 
 
-def load_keras_model(path):
+def load_keras_model(path: str | os.PathLike) -> Any:
+    """The Keras model in the .keras file `path`, with the project's layers registered.
+
+    Raises
+    ------
+    DenoiserError
+        For a file that Keras cannot load.
+    """
     # Imported here: Keras brings TensorFlow, some 600 MB that LiteRT models never need.
     with native_logs_hidden():
         import keras
@@ -125,6 +167,14 @@ def load_keras_model(path):
         raise DenoiserError(f"{path}: not a loadable Keras model ({exc})") from None
 
 
+class Tiling(TypedDict, total=False):
+    """The engine's defaults for a runtime: tile side, tiles a call, tile margin."""
+
+    tile: int
+    batch: int
+    margin: int
+
+
 # How the engine tiles a shipped model, by measurement (README, "Speed and memory at
 # photo sizes"): tiles large enough that margins cost little, small enough that memory
 # stays bounded at photo sizes. A LiteRT DnCNN holds about 1.3 KB a pixel of its tile
@@ -132,7 +182,7 @@ def load_keras_model(path):
 # a Keras DnCNN runs fastest on tiles of 1024. RIDNet's margin is below its receptive
 # radius of 50: its channel attention pools over each tile, so no margin makes its
 # tiles exact, and margins of 16 to 50 gave the same PSNR within 0.002 dB.
-TILING = {
+TILING: dict[tuple[str, str], Tiling] = {
     ("dncnn", "keras"): {"tile": 1024, "batch": 1},
     ("dncnn", "litert"): {"tile": 364, "batch": 1},
     ("ridnet", "keras"): {"tile": 544, "batch": 1, "margin": 16},
@@ -142,37 +192,38 @@ TILING = {
 }
 
 
-def tiling(architecture, kind, *, radius=None):
+def tiling(architecture: str, kind: str, *, radius: int | None = None) -> Tiling:
     """The runtime options (tile, batch, margin) of a shipped `architecture` run by `kind`
     ("keras" or "litert"); the margin defaults to `radius`, where one is given (a Keras
     model reads its own from its layers)."""
-    options = dict(TILING.get((architecture, kind), {}))
+    options = Tiling(**TILING.get((architecture, kind), {}))
     if radius is not None:
         options.setdefault("margin", radius)
     return options
 
 
-def load_runtime(spec, *, models_dir=MODELS_DIR, threads=None):
+def load_runtime(spec: str | os.PathLike, *, models_dir: str | os.PathLike = MODELS_DIR,
+                 threads: int | None = None) -> Runtime:
     """A runtime for a manifest name ('dncnn_color'), a classical filter ('nlm'),
     or a path to a .keras or .tflite file. `threads` holds a LiteRT model to that many
     threads (default: every core); for the others, see `batch.hold_to_threads`."""
     if spec in CLASSICAL:
         return ClassicalRuntime(spec, channels=None)
     manifest = read_manifest(models_dir)
-    entry = manifest.get(spec)
+    entry = manifest.get(str(spec))
     path = Path(models_dir) / entry["file"] if entry else Path(spec)
     if not path.exists():
         known = ", ".join(available_models(models_dir)) or "none"
         raise DenoiserError(f"unknown model {spec!r}: not a file, and not one of: {known}")
-    name = spec if entry else path.stem
+    name = str(spec) if entry else path.stem
     if path.suffix == ".tflite":
-        options = (tiling(entry.get("architecture"), "litert", radius=entry["receptive_radius"]) if entry
-                   else {"margin": DEFAULT_LITERT_MARGIN})
+        options = (tiling(entry["architecture"], "litert", radius=entry["receptive_radius"]) if entry
+                   else Tiling(margin=DEFAULT_LITERT_MARGIN))
         output = entry.get("output", "noise") if entry else "noise"
         multiple = int(entry.get("input_multiple", 1)) if entry else 1
-        return LiteRTRuntime(path, output=output, name=name, multiple=multiple, **options,
-                             **({"threads": threads} if threads else {}))
+        return LiteRTRuntime(path, output=output, name=name, multiple=multiple,
+                             threads=threads or LiteRTRuntime.default_threads(), **options)
     if path.suffix == ".keras":
-        options = tiling(entry.get("architecture"), "keras") if entry else {}
+        options = tiling(entry["architecture"], "keras") if entry else Tiling()
         return KerasRuntime(load_keras_model(path), name=name, **options)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")

@@ -1,12 +1,17 @@
 """The denoising pipeline every front end calls: channel matching, the noise
 level, and tiled inference through any runtime."""
 
+from functools import partial
+
 import numpy as np
 
 from .errors import DenoiserError
 from .metrics import estimate_noise_sigma, estimate_photo_noise
 from .runtimes import Runtime, RuntimeKind
-from .tiling import plan_tiles, run_tiled
+from .tiling import Progress, plan_tiles, run_tiled
+
+# A noise level on the 0-255 scale: one number, or an HxW array for noise that varies.
+Level = float | np.ndarray
 
 MAX_LEVEL = 255.0
 
@@ -17,7 +22,7 @@ MIN_SIDE = 8
 VALUE_BOUNDS = (-2.0, 3.0)
 
 
-def check_image(image):
+def check_image(image: np.ndarray) -> np.ndarray:
     """`image` as float32 HWC, or a DenoiserError that says what is wrong with it:
     the shape, a side under MIN_SIDE pixels, integer samples, non-finite values, or
     values on another scale than [0, 1]. The CLI and the app check through here."""
@@ -40,7 +45,7 @@ def check_image(image):
     return image
 
 
-def count_tiles(image_shape, runtime, *, tile=None):
+def count_tiles(image_shape: tuple[int, ...], runtime: Runtime, *, tile: int | None = None) -> int:
     """How many tiles (and so progress steps) `denoise` will run."""
     height, width = image_shape[:2]
     tile = tile or runtime.tile
@@ -48,14 +53,14 @@ def count_tiles(image_shape, runtime, *, tile=None):
     return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin, align=runtime.multiple))
 
 
-def check_tiling(runtime, tile):
+def check_tiling(runtime: Runtime, tile: int) -> None:
     """A DenoiserError unless `runtime` can run on tiles of `tile` pixels: more than
     twice its margin."""
     if tile <= 2 * runtime.margin:
         raise DenoiserError(f"tiles must be more than twice the model's margin of {runtime.margin} pixels, not {tile}")
 
 
-def check_level(level, shape, *, one_number=False):
+def check_level(level: Level | None, shape: tuple[int, ...], *, one_number: bool = False) -> np.ndarray:
     """`level` as float32, one number or an HxW map for an image of `shape`, or a
     DenoiserError: another shape, a map where `one_number` is asked (the classical
     filters take one strength), or values outside 0 to MAX_LEVEL."""
@@ -74,7 +79,7 @@ def check_level(level, shape, *, one_number=False):
     return level
 
 
-def level_map(level, shape):
+def level_map(level: Level | None, shape: tuple[int, ...]) -> np.ndarray:
     """The noise level (0-255 scale; one number, or one per pixel as an HxW array) as
     an HxWx1 map on the 0-1 scale, the extra input channel of a level-map model."""
     level = check_level(level, shape)
@@ -82,13 +87,13 @@ def level_map(level, shape):
     return np.broadcast_to((level / np.float32(255)).astype(np.float32)[..., None], (*shape[:2], 1))
 
 
-def with_level(image, level):
+def with_level(image: np.ndarray, level: Level | None) -> np.ndarray:
     """`image` (HWC) with the map of `level` appended as its last channel: the input of
     a level-map model."""
     return np.concatenate([image, level_map(level, image.shape)], axis=2)
 
 
-def default_level(noisy, runtime):
+def default_level(noisy: np.ndarray, runtime: Runtime) -> float | None:
     """The level a model gets when none is given: the real-noise estimate for a
     level-map model, the white-noise estimate for a classical filter."""
     if not (runtime.level_map or runtime.kind == RuntimeKind.CLASSICAL):
@@ -99,8 +104,9 @@ def default_level(noisy, runtime):
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
-def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma=None, tile: int | None = None, batch: int | None = None,
-            progress=None, out: np.ndarray | None = None, ensemble: bool = False) -> np.ndarray:
+def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None = None, tile: int | None = None,
+            batch: int | None = None, progress: Progress | None = None, out: np.ndarray | None = None,
+            ensemble: bool = False) -> np.ndarray:
     """Denoises a float HWC image in [0, 1] with `runtime`, tile by tile.
 
     A gray image goes to a colour model by replication, a colour image to a gray
@@ -134,12 +140,13 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma=None, tile: int | None
     def predict(tiles):
         return runtime.predict(tiles, sigma=sigma)
 
-    options = dict(tile=tile, margin=runtime.margin, batch=batch, level=level, align=runtime.multiple)
+    tiled = partial(run_tiled, predict=predict, tile=tile, margin=runtime.margin, batch=batch, level=level,
+                    align=runtime.multiple)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
-        return run_tiled(noisy, predict, progress=progress, out=out, **options)
+        return tiled(noisy, progress=progress, out=out)
     if channels == 3:
-        colour = run_tiled(np.repeat(noisy, 3, axis=2), predict, progress=progress, **options)
+        colour = tiled(np.repeat(noisy, 3, axis=2), progress=progress)
         return np.mean(colour, axis=2, keepdims=True, out=out)
     total = count_tiles(noisy.shape, runtime, tile=tile)
     per_plane = total // 3
@@ -149,7 +156,7 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma=None, tile: int | None
             if progress is not None:
                 progress(offset + done, total)
 
-        run_tiled(noisy[..., c : c + 1], predict, progress=plane_progress, out=out[..., c : c + 1], **options)
+        tiled(noisy[..., c : c + 1], progress=plane_progress, out=out[..., c : c + 1])
     return out
 
 
@@ -165,7 +172,9 @@ def _turned_back(image, k):
     return np.rot90(image[:, ::-1] if k >= 4 else image, -(k % 4))
 
 
-def ensemble_denoise(noisy, runtime, *, sigma, tile=None, batch=None, progress=None, out=None):
+def ensemble_denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None, tile: int | None = None,
+                     batch: int | None = None, progress: Progress | None = None,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """The mean of `denoise` over the eight flips and rotations of `noisy` (a level map
     in `sigma` turns with the image). Self-ensembling, as EDSR and RIDNet report it:
     each orientation's errors differ, so their mean has less of them."""
@@ -188,7 +197,7 @@ def ensemble_denoise(noisy, runtime, *, sigma, tile=None, batch=None, progress=N
     return out
 
 
-def denoise_whole(noisy, runtime, *, sigma=None):
+def denoise_whole(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None = None) -> np.ndarray:
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = check_image(noisy)
     if runtime.level_map:

@@ -15,6 +15,7 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -128,7 +129,7 @@ def _eight_bit(im):
     return np.asarray(im.convert("RGB")), None
 
 
-def load_image(source, *, max_pixels=DEFAULT_MAX_PIXELS):
+def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
     """Reads a PNG, JPEG, TIFF, WebP or BMP file (path, bytes or file object).
 
     Returns a Picture whose pixels are float32 HWC in [0, 1] with 1 or 3 channels.
@@ -232,7 +233,7 @@ def _check_pixel_count(name, width, height, max_pixels):
 MAX_PIXELS_VARIABLE = "DENOISER_MAX_PIXELS"
 
 
-def max_pixels_from_environment():
+def max_pixels_from_environment() -> int:
     """The pixel limit that $DENOISER_MAX_PIXELS sets, or DEFAULT_MAX_PIXELS.
 
     Raises
@@ -306,7 +307,7 @@ def _colour_sixteen_bit(raw, im, fmt):
     return False
 
 
-def to_float(samples):
+def to_float(samples: np.ndarray) -> np.ndarray:
     """uint8 or uint16 -> float32 in [0, 1]: k / 255 or k / 65535, correctly rounded.
 
     Every integer-to-float conversion goes through here. Multiplying by a rounded
@@ -321,7 +322,7 @@ def to_float(samples):
     return values
 
 
-def to_integer(image, bit_depth=8):
+def to_integer(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """Float [0, 1] -> uint8 or uint16: clipped and rounded to the nearest level.
 
     The one conversion to integers, and the evaluation protocol's (`metrics.quantize`).
@@ -339,7 +340,14 @@ def to_integer(image, bit_depth=8):
     return out
 
 
-def format_for_path(path):
+def format_for_path(path: str | os.PathLike) -> str:
+    """The format ("PNG", "JPEG", ...) that `path`'s suffix names.
+
+    Raises
+    ------
+    ImageError
+        For a suffix of no format that can be written.
+    """
     suffix = Path(path).suffix.lower()
     for fmt, suffixes in SUFFIXES.items():
         if suffix in suffixes:
@@ -348,7 +356,7 @@ def format_for_path(path):
                      f"{', '.join(WRITE_FORMATS.values())}")
 
 
-def list_images(folder):
+def list_images(folder: str | os.PathLike) -> list[Path]:
     """The image files in `folder`, by name; an error if it is not a folder or holds none."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -359,7 +367,8 @@ def list_images(folder):
     return files
 
 
-def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_profile=None, exif=None):
+def encode_image(pixels: np.ndarray, fmt: str = "PNG", *, bit_depth: int = 8, alpha: np.ndarray | None = None,
+                 quality: int = 95, icc_profile: bytes | None = None, exif: bytes | None = None) -> bytes:
     """Float HWC image in [0, 1] -> the bytes of an image file.
 
     PNG and WebP are lossless; 16 bits are kept for PNG and TIFF only. The ICC
@@ -393,7 +402,7 @@ def encode_image(pixels, fmt="PNG", *, bit_depth=8, alpha=None, quality=95, icc_
     else:
         mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[values.shape[2]]
         im = Image.fromarray(values.squeeze(-1) if mode == "L" else values, mode)
-    options = {}
+    options: dict[str, Any] = {}
     if icc_profile:
         options["icc_profile"] = icc_profile
     if exif and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
@@ -432,14 +441,14 @@ def _png16(values, icc_profile=None, exif=None):
     return PNG_SIGNATURE + b"".join(chunks)
 
 
-def save_image(pixels, path, *, fmt=None, **options):
+def save_image(pixels: np.ndarray, path: str | os.PathLike, *, fmt: str | None = None, **options: Any) -> str | os.PathLike:
     """Writes an image; the format comes from `fmt` or the file's suffix."""
     path = Path(path)
     write_atomically(path, encode_image(pixels, fmt or format_for_path(path), **options))
     return path
 
 
-def write_atomically(path, data):
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Writes `data` to a temporary file beside `path` and renames it into place, so
     that a failed or killed write (a full disk, a file-size limit) leaves any earlier
     file whole. Raises ImageError on failure, with the temporary file removed."""
@@ -462,13 +471,14 @@ def write_atomically(path, data):
         raise ImageError(f"{path}: could not write the file ({exc.strerror or exc})") from None
 
 
-def drops_alpha(picture, path, fmt=None):
+def drops_alpha(picture: Picture, path: str | os.PathLike, fmt: str | None = None) -> bool:
     """Whether writing `picture` to `path` (as `fmt`, or the format its suffix names)
     loses its alpha channel: JPEG holds none."""
     return picture.alpha is not None and (fmt or format_for_path(path)) == "JPEG"
 
 
-def save_picture(picture, pixels, path, *, fmt=None, quality=95):
+def save_picture(picture: Picture, pixels: np.ndarray, path: str | os.PathLike, *, fmt: str | None = None,
+                 quality: int = 95) -> str | os.PathLike:
     """Writes `pixels` with `picture`'s alpha, depth, ICC profile and EXIF."""
     return save_image(
         pixels, path, fmt=fmt, bit_depth=picture.bit_depth, alpha=picture.alpha, quality=quality,

@@ -6,6 +6,8 @@ PSNR is over all pixels and channels with data range 255; SSIM is scikit-image's
 Gaussian-window SSIM on the same uint8 images.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 from skimage.restoration import estimate_sigma
 
@@ -20,7 +22,7 @@ PHOTO_QUANTILES = (0.05, 0.25)
 PHOTO_NOISE_FACTOR = 2.63
 
 
-def quantize(image):
+def quantize(image: np.ndarray) -> np.ndarray:
     """The protocol's uint8 image: a float image in [0, 1] clipped and rounded
     (`io.to_integer`); a uint8 image is that already, and is taken as it is."""
     image = np.asarray(image)
@@ -38,7 +40,7 @@ def _check_range(data_range):
         raise ValueError("the protocol measures on uint8 images; data_range must be 255")
 
 
-def psnr(clean, estimate, *, data_range=255):
+def psnr(clean: np.ndarray, estimate: np.ndarray, *, data_range: float = 255) -> float:
     """PSNR in dB of `estimate` against `clean`, each float in [0, 1] or the protocol's
     uint8, on uint8 values."""
     _check_range(data_range)
@@ -60,7 +62,7 @@ def _psnr_by_strips(clean, estimate):
     return float(10.0 * np.log10(255.0**2 / mse))
 
 
-def scores(clean, estimates, *, data_range=255):
+def scores(clean: np.ndarray, estimates: Sequence[np.ndarray], *, data_range: float = 255) -> list[tuple[float, float | None]]:
     """[(PSNR, SSIM)] of each of `estimates` against `clean`, SSIM sharing the clean
     image's statistics; SSIM is None for an image smaller than its window. Equal to
     `psnr` and `ssim` one by one."""
@@ -72,7 +74,7 @@ def scores(clean, estimates, *, data_range=255):
     return list(zip(psnrs, _ssim_by_strips(clean, estimates)))
 
 
-def ssim(clean, estimate, *, data_range=255):
+def ssim(clean: np.ndarray, estimate: np.ndarray, *, data_range: float = 255) -> float | None:
     """Gaussian-window SSIM on the uint8 images, averaged over pixels and channels.
 
     Equal to skimage's `structural_similarity(..., gaussian_weights=True, sigma=1.5,
@@ -88,7 +90,7 @@ def _ssim_window():
     return taps / taps.sum()
 
 
-def ssim_many(clean, estimates, *, data_range=255):
+def ssim_many(clean: np.ndarray, estimates: Sequence[np.ndarray], *, data_range: float = 255) -> list[float | None]:
     """`ssim(clean, estimate)` for each of `estimates`, sharing the clean image's
     local statistics.
 
@@ -141,7 +143,7 @@ def _ssim_by_strips(clean, estimates, data_range=255):
     return [total / count for total in totals]
 
 
-def estimate_noise_sigma(noisy):
+def estimate_noise_sigma(noisy: np.ndarray) -> float:
     """Blind estimate of additive Gaussian sigma on the 0-255 scale.
 
     Donoho's wavelet median estimator per channel, averaged over channels, on at
@@ -160,7 +162,7 @@ def estimate_noise_sigma(noisy):
     return float(np.mean(per_channel) * 255.0)
 
 
-def estimate_photo_noise(noisy):
+def estimate_photo_noise(noisy: np.ndarray) -> float:
     """Blind estimate of a photo's noise level: the standard deviation of noise
     minus the noise-free image, on the 0-255 scale, for camera noise.
 

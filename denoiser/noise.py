@@ -34,7 +34,7 @@ def _check_range(name, value, low, high):
         raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
 
 
-def gaussian(clean, sigma, *, rng, clip=False):
+def gaussian(clean: np.ndarray, sigma: float, *, rng: np.random.Generator, clip: bool = False) -> np.ndarray:
     """Additive white Gaussian noise with standard deviation `sigma` / 255."""
     clean = _check(clean, rng)
     _check_range("sigma", sigma, 0, 255)
@@ -44,7 +44,7 @@ def gaussian(clean, sigma, *, rng, clip=False):
     return np.clip(noisy, 0.0, 1.0, out=noisy) if clip else noisy
 
 
-def poisson(clean, peak, *, rng):
+def poisson(clean: np.ndarray, peak: float, *, rng: np.random.Generator) -> np.ndarray:
     """Shot noise: each pixel counts Poisson photons with mean `peak` * intensity."""
     clean = _check(clean, rng)
     if not peak > 0:
@@ -53,7 +53,8 @@ def poisson(clean, peak, *, rng):
     return np.clip(counts / peak, 0.0, 1.0).astype(np.float32)
 
 
-def salt_and_pepper(clean, amount, *, rng, salt_ratio=0.5):
+def salt_and_pepper(clean: np.ndarray, amount: float, *, rng: np.random.Generator,
+                    salt_ratio: float = 0.5) -> np.ndarray:
     """Sets a fraction `amount` of pixels to 1 (salt) or 0 (pepper), all channels alike."""
     clean = _check(clean, rng)
     _check_range("amount", amount, 0, 1)
@@ -67,7 +68,7 @@ def salt_and_pepper(clean, amount, *, rng, salt_ratio=0.5):
     return noisy
 
 
-def speckle(clean, sigma, *, rng):
+def speckle(clean: np.ndarray, sigma: float, *, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative noise: clean * (1 + n), n ~ N(0, (sigma/255)^2)."""
     clean = _check(clean, rng)
     _check_range("sigma", sigma, 0, 255)
@@ -78,7 +79,7 @@ def speckle(clean, sigma, *, rng):
     return np.clip(noisy, 0.0, 1.0, out=noisy)
 
 
-def random_impulse(clean, amount, *, rng):
+def random_impulse(clean: np.ndarray, amount: float, *, rng: np.random.Generator) -> np.ndarray:
     """Replaces a fraction `amount` of samples with uniform random values."""
     clean = _check(clean, rng)
     _check_range("amount", amount, 0, 1)
@@ -118,14 +119,14 @@ def _mosaic(rgb):
     return raw
 
 
-def camera_noise_variances(iso):
+def camera_noise_variances(iso: float) -> tuple[float, float]:
     """(shot, read) variances of the linear raw signal at an ISO-like level."""
     shot = SHOT_PER_ISO * iso
     read = float(np.exp(READ_LOG_SLOPE * np.log(shot) + READ_LOG_OFFSET)) if shot > 0 else 0.0
     return shot, read
 
 
-def camera(clean, iso, *, rng, jpeg_quality=90):
+def camera(clean: np.ndarray, iso: float, *, rng: np.random.Generator, jpeg_quality: int | None = 90) -> np.ndarray:
     """A clean sRGB image as a camera at `iso` (0 to 25600) would have photographed it.
 
     Inverse tone curve and gamma to linear light, inverse white balance with gains
@@ -157,7 +158,10 @@ def camera(clean, iso, *, rng, jpeg_quality=90):
     if jpeg_quality is not None:
         quantized = np.rint(np.clip(noisy, 0.0, 1.0) * 255).astype(np.uint8)
         ok, encoded = cv2.imencode(".jpg", quantized[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        noisy = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1] / 255.0
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+        if not ok or decoded is None:
+            raise DenoiserError(f"OpenCV could not round-trip a {width}x{height} image through JPEG")
+        noisy = decoded[..., ::-1] / 255.0
     noisy = noisy.astype(np.float32)
     return noisy.mean(axis=2, keepdims=True) if gray else noisy
 
@@ -182,13 +186,13 @@ NOISE_TYPES = {
 }
 
 
-def check_level(level):
+def check_level(level: float) -> None:
     """A slider level must lie in [0, 255] (NaN does not)."""
     if not 0 <= level <= 255:
         raise DenoiserError(f"noise level must be in [0, 255], got {level}")
 
 
-def add_noise(clean, kind, level, *, rng):
+def add_noise(clean: np.ndarray, kind: str, level: float, *, rng: np.random.Generator) -> np.ndarray:
     """Adds noise of type `kind` at a slider `level` on the 0-255 scale.
 
     Gaussian noise is clipped here, since the result is shown and saved as an image.

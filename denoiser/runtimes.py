@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
@@ -44,6 +44,9 @@ class RuntimeKind(StrEnum):
     CLASSICAL = "classical"
 
 
+FROM_GRAPH = -1  # KerasRuntime's margin when it is to be read from the model's layers
+
+
 class Runtime(Protocol):
     """What the engine, the service and the pages need of a runtime.
 
@@ -52,13 +55,26 @@ class Runtime(Protocol):
     `margin` is the tile margin in pixels, `tile` and `batch` the engine's defaults.
     """
 
-    name: str
-    kind: RuntimeKind
-    margin: int
-    tile: int
-    batch: int
-    # Tiles start at multiples of it: a model that strides by it sees the whole image's grid.
-    multiple: int
+    # Read-only to the engine, so that a runtime may hold them as fields or properties.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> RuntimeKind: ...
+
+    @property
+    def margin(self) -> int: ...
+
+    @property
+    def tile(self) -> int: ...
+
+    @property
+    def batch(self) -> int: ...
+
+    @property
+    def multiple(self) -> int:
+        """Tiles start at multiples of it: a model that strides by it sees the whole image's grid."""
+        ...
 
     @property
     def channels(self) -> int | None: ...
@@ -75,7 +91,7 @@ class Runtime(Protocol):
         ...
 
 
-def keras_device(*, detailed=False):
+def keras_device(*, detailed: bool = False) -> str:
     """Where Keras computes: "GPU" or "CPU"; `detailed` adds the device's kind and the
     backend's version, for a training run's record."""
     import keras
@@ -98,7 +114,7 @@ VERBOSE_VARIABLE = "DENOISER_VERBOSE"
 
 
 @contextmanager
-def native_logs_hidden():
+def native_logs_hidden() -> Iterator[None]:
     """Hides what native code prints to the process's stderr meanwhile: TensorFlow's
     and LiteRT's start-up lines ("Created TensorFlow Lite XNNPACK delegate", oneDNN
     notices), which bypass Python's logging. Python's own exceptions still surface,
@@ -122,16 +138,16 @@ class KerasRuntime:
     """A Keras model. Its tile margin is read from its layers
     (`architectures.graph.receptive_radius`) unless given."""
 
-    model: object
-    margin: int | None = None
+    model: Any
+    margin: int = FROM_GRAPH
     name: str = "keras"
-    tile: int | None = None
+    tile: int = 0  # 0: the default below
     batch: int = 4
     kind: RuntimeKind = RuntimeKind.KERAS
     multiple: int = field(init=False, default=1)
 
     def __post_init__(self):
-        if self.margin is None:
+        if self.margin == FROM_GRAPH:
             from .architectures.graph import receptive_radius
 
             self.margin = receptive_radius(self.model)
@@ -168,11 +184,16 @@ class LiteRTRuntime:
     margin: int
     name: str = "litert"
     output: str = "noise"
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
-    tile: int | None = None
-    batch: int | None = None
+    threads: int = field(default_factory=lambda: LiteRTRuntime.default_threads())
+    tile: int = 0  # 0: the file's own input shape
+    batch: int = 0
     multiple: int = 1
     kind: RuntimeKind = RuntimeKind.LITERT
+
+    @staticmethod
+    def default_threads() -> int:
+        """Every core: LiteRT's XNNPACK scales with them on large tiles."""
+        return os.cpu_count() or 1
 
     def __post_init__(self):
         try:
@@ -274,7 +295,7 @@ class LiteRTRuntime:
 @dataclass
 class ClassicalRuntime:
     method: str
-    channels: int = 3
+    channels: int | None = 3
     tile: int = 512
     batch: int = 1
     kind: RuntimeKind = RuntimeKind.CLASSICAL

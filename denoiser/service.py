@@ -218,13 +218,39 @@ def for_display(image):
     return image[..., 0] if image.shape[2] == 1 else image
 
 
-def crop(image, center_x, center_y, size):
-    """A size x size window (smaller near small images), clamped inside the image."""
-    h, w = image.shape[:2]
+def window(shape, center_x, center_y, size):
+    """(top, left, size) of a size x size window at the centre (smaller in small
+    images), clamped inside an image of `shape`."""
+    h, w = shape[:2]
     size = min(size, h, w)
-    x0 = int(np.clip(center_x - size // 2, 0, w - size))
-    y0 = int(np.clip(center_y - size // 2, 0, h - size))
-    return image[y0 : y0 + size, x0 : x0 + size]
+    return int(np.clip(center_y - size // 2, 0, h - size)), int(np.clip(center_x - size // 2, 0, w - size)), size
+
+
+def crop(image, center_x, center_y, size):
+    """The size x size window of `image` at the centre (see `window`)."""
+    top, left, size = window(image.shape, center_x, center_y, size)
+    return image[top : top + size, left : left + size]
+
+
+def preview_window(noisy, runtime, *, level, center, size, ensemble=False):
+    """(noisy, denoised) uint8 crops of one window of a photo that is already noisy,
+    denoised at `level` with the runtime's tile margin of context around it: what
+    the whole photo shows there (exactly, where the margin covers the model's reach),
+    in a fraction of the time. A 256-pixel window of a 12 MP photo is 1/180 of it."""
+    top, left, size = window(noisy.shape, *center, size)
+    h, w = noisy.shape[:2]
+    margin = runtime.margin
+    y0, x0 = max(0, top - margin), max(0, left - margin)
+    context = noisy[y0 : min(h, top + size + margin), x0 : min(w, left + size + margin)]
+    denoised = denoise(context, runtime, sigma=level, ensemble=ensemble)
+    inside = (slice(top - y0, top - y0 + size), slice(left - x0, left - x0 + size))
+    return to_integer(noisy[top : top + size, left : left + size]), to_integer(denoised[inside])
+
+
+def magnify(image, factor):
+    """`image` shown `factor` times larger with nearest-neighbour pixels: a crop at 2:1
+    or 4:1 shows the noise's grain, where the browser's smoothing would hide it."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def overview(image, max_side=1200):
@@ -235,6 +261,9 @@ def overview(image, max_side=1200):
         return image, 1
     small = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
     return small.reshape(h // factor, w // factor, image.shape[2]), factor
+
+
+VIEWPORT_SHARE = 80  # the before/after slider's largest height, in % of the window's
 
 
 def png_data_uri(image):
@@ -249,19 +278,24 @@ def comparison_slider_html(before, after, *, before_label="noisy", after_label="
     With `fill` it is as wide as its column; otherwise at most 1:1. The divider
     follows a drag, or the arrow keys once it has focus (Shift for larger steps)."""
     h, w = before.shape[:2]
-    width = "width:100%" if fill else f"width:100%;max-width:{w}px"
+    # Never taller than most of the window, so that both labels and the caption show.
+    width = f"width:min(100%, calc({VIEWPORT_SHARE}vh * {w / h:.4f}))" + ("" if fill else f";max-width:{w}px")
     image = "position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;"
     tag = "position:absolute;top:8px;background:#000a;color:#fff;padding:2px 6px;font:13px sans-serif;"
+    # The handle's shadow lives in the style sheet, not inline, so that the focus rule
+    # can replace it: the range input itself is invisible.
     return f"""
 <style>
+#{element_id} .cmp-handle {{ box-shadow: 0 0 4px #000; }}
 #{element_id}:focus-within .cmp-handle {{ box-shadow: 0 0 0 3px #4f9dff; }}
+#{element_id}:focus-within {{ outline: 3px solid #4f9dff; outline-offset: 2px; }}
 </style>
 <div id="{element_id}" class="cmp" style="position:relative;{width};aspect-ratio:{w}/{h};user-select:none;touch-action:none;">
   <img src="{png_data_uri(after)}" alt="{after_label}" style="{image}" draggable="false">
   <div class="cmp-before" style="position:absolute;inset:0;overflow:hidden;clip-path:inset(0 50% 0 0);">
     <img src="{png_data_uri(before)}" alt="{before_label}" style="{image}" draggable="false">
   </div>
-  <div class="cmp-handle" style="position:absolute;top:0;bottom:0;left:50%;width:3px;background:#fff;box-shadow:0 0 4px #000;cursor:ew-resize;"></div>
+  <div class="cmp-handle" style="position:absolute;top:0;bottom:0;left:50%;width:3px;background:#fff;cursor:ew-resize;"></div>
   <span style="{tag}left:8px;">{before_label}</span>
   <span style="{tag}right:8px;">{after_label}</span>
   <input class="cmp-range" type="range" min="0" max="100" step="0.1" value="50"
@@ -301,23 +335,26 @@ class ComparisonRow:
     ssim: float
     seconds: float
     size_mb: float | None
-    crop: np.ndarray = field(repr=False)
+    denoised: np.ndarray = field(repr=False)
 
 
 @dataclass
 class Comparison:
-    noisy_crop: np.ndarray
-    clean_crop: np.ndarray
+    """Every model's row on one noisy image; the images are uint8, whole, so that a page
+    can show any crop of them without running the models again."""
+
+    noisy: np.ndarray
+    clean: np.ndarray
     psnr_noisy: float
     rows: list
 
     @property
     def nbytes(self):
-        return self.noisy_crop.nbytes + self.clean_crop.nbytes + sum(r.crop.nbytes for r in self.rows)
+        return self.noisy.nbytes + self.clean.nbytes + sum(r.denoised.nbytes for r in self.rows)
 
 
-def compare_models(clean, runtimes, *, kind, level, seed, crop_center, crop_size=128, sizes=None, progress=None):
-    """Every runtime on the same noisy image: a row each, and the same crop from each output."""
+def compare_models(clean, runtimes, *, kind, level, seed, sizes=None, progress=None):
+    """Every runtime on the same noisy image: a row each, with its whole output."""
     noisy = make_noisy(clean, kind, level, seed)
     sigma = sigma_for(noisy, kind, level)
     rows = []
@@ -325,30 +362,26 @@ def compare_models(clean, runtimes, *, kind, level, seed, crop_center, crop_size
         started = time.perf_counter()
         denoised = denoise(noisy, runtime, sigma=sigma)
         seconds = time.perf_counter() - started
-        rows.append(ComparisonRow(
-            name, metrics.psnr(clean, denoised), metrics.ssim(clean, denoised), seconds,
-            (sizes or {}).get(name), to_integer(crop(denoised, *crop_center, crop_size)),
-        ))
+        rows.append(ComparisonRow(name, metrics.psnr(clean, denoised), metrics.ssim(clean, denoised), seconds,
+                                  (sizes or {}).get(name), to_integer(denoised)))
         if progress is not None:
             progress(i + 1, len(runtimes))
-    return Comparison(
-        to_integer(crop(noisy, *crop_center, crop_size)), to_integer(crop(clean, *crop_center, crop_size)),
-        metrics.psnr(clean, noisy), rows,
-    )
+    return Comparison(to_integer(noisy), to_integer(clean), metrics.psnr(clean, noisy), rows)
 
 
-def psnr_sweep(clean, runtimes, sigmas, *, seed=0, kind="gaussian", progress=None):
-    """PSNR against the noise level for each runtime: rows of (model, sigma, psnr), where
-    sigma is the slider level of noise `kind` (for camera noise, the ISO in hundreds)."""
+def psnr_sweep(clean, runtimes, levels, *, seed=0, kind="gaussian", progress=None):
+    """PSNR against the noise level for each runtime: rows of (model, level, psnr), where
+    level is what the demo's slider sets for noise `kind` (the Gaussian sigma; for
+    camera noise, the ISO in hundreds)."""
     rows = []
-    total = len(runtimes) * len(sigmas)
+    total = len(runtimes) * len(levels)
     done = 0
-    for sigma in sigmas:
-        noisy = make_noisy(clean, kind, sigma, seed)
-        level = sigma_for(noisy, kind, sigma)
-        rows.append({"model": "noisy input", "sigma": sigma, "psnr": metrics.psnr(clean, noisy)})
+    for level in levels:
+        noisy = make_noisy(clean, kind, level, seed)
+        sigma = sigma_for(noisy, kind, level)
+        rows.append({"model": "noisy input", "level": level, "psnr": metrics.psnr(clean, noisy)})
         for name, runtime in runtimes.items():
-            rows.append({"model": name, "sigma": sigma, "psnr": metrics.psnr(clean, denoise(noisy, runtime, sigma=level))})
+            rows.append({"model": name, "level": level, "psnr": metrics.psnr(clean, denoise(noisy, runtime, sigma=sigma))})
             done += 1
             if progress is not None:
                 progress(done, total)

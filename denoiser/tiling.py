@@ -15,9 +15,13 @@ computes its statistics over each tile instead of the image. Measured on RIDNet
 are within 0.06 dB of one another.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+# `progress(done, total)`: called after each batch of tiles.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class Span:
     keep_stop: int
 
 
-def plan_axis(size, tile, margin, align=1):
+def plan_axis(size: int, tile: int, margin: int, align: int = 1) -> list[Span]:
     """Spans covering [0, size) with tiles of at most `tile` pixels overlapping by at
     least 2*margin: as few tiles as cover the axis, each as short as it can be.
 
@@ -65,13 +69,15 @@ def plan_axis(size, tile, margin, align=1):
     return spans
 
 
-def plan_tiles(height, width, *, tile, margin, align=1):
+def plan_tiles(height: int, width: int, *, tile: int, margin: int, align: int = 1) -> list[tuple[Span, Span]]:
     """All (row span, column span) pairs for an image; every tile has the same shape."""
     rows, columns = plan_axis(height, tile, margin, align), plan_axis(width, tile, margin, align)
     return [(r, c) for r in rows for c in columns]
 
 
-def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, level=None, out=None, align=1):
+def run_tiled(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], *, tile: int, margin: int, batch: int = 8,
+              progress: Progress | None = None, level: np.ndarray | None = None, out: np.ndarray | None = None,
+              align: int = 1) -> np.ndarray:
     """Applies `predict` (NHWC batch -> NHWC batch) to `image` tile by tile.
 
     `level`, an HxWx1 map (a broadcast view costs no memory), is appended to each tile
@@ -117,4 +123,5 @@ def run_tiled(image, predict, *, tile, margin, batch=8, progress=None, level=Non
             out[rows[band].keep_start : rows[band].keep_stop] = pending.pop(band)
         if progress is not None:
             progress(done, len(tiles))
+    assert out is not None  # every image has at least one tile
     return out

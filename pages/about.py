@@ -1,7 +1,9 @@
 """About: how the app works, and the model cards."""
 
+import pandas as pd
 import streamlit as st
 
+from denoiser.catalog import model_summary
 from pages.common import manifest, model_card, model_label, model_names, require_app
 
 require_app()
@@ -36,10 +38,14 @@ range 255, all pixels and channels, Gaussian-window SSIM.
 """
 )
 
-st.header("Model cards")
+st.header("The models")
 names = model_names()
 if not manifest():
     st.info("No trained models are installed in models/ yet; the classical filters are available.")
+st.dataframe(pd.DataFrame([model_summary(name, manifest()) for name in names]), hide_index=True, key="about_models")
+st.caption("Quality as measured where each model was published; its speed on this server shows beside the model "
+           "on the Denoise page.")
+st.subheader("Details and provenance")
 for name in names:
-    with st.expander(model_label(name), expanded=name in manifest()):
+    with st.expander(model_label(name)):
         model_card(name, time_it=False)

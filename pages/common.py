@@ -4,7 +4,9 @@ import io
 
 import streamlit as st
 
-from denoiser.catalog import available_models, load_runtime, model_for_channels, model_title, read_manifest
+from denoiser.catalog import (
+    available_models, comparison_default, load_runtime, model_for_channels, model_title, read_manifest, short_title,
+)
 from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError, ImageError
 from denoiser.io import IMAGE_SUFFIXES, load_image, max_pixels_from_environment
@@ -48,6 +50,11 @@ def runtime(name):
 @st.cache_resource
 def result_cache():
     return ResultCache()
+
+
+def is_cached(key):
+    """Whether `cached_run` holds a result for `key`."""
+    return result_cache().get(key) is not None
 
 
 def cached_run(key, run, *, start, step):
@@ -99,6 +106,25 @@ def device_name():
 
 def model_label(name):
     return model_title(name, manifest())
+
+
+def short_label(name):
+    """The model's name where space is short: chips, legends, captions."""
+    return short_title(name, manifest())
+
+
+@st.cache_data
+def default_comparison(real_photo=False):
+    return comparison_default(real_photo=real_photo)
+
+
+def legend_below(figure):
+    """A Plotly figure with its legend under the plot, so that on a phone the legend
+    does not take the plot's width (a 390-px screen left it 50-60 px)."""
+    figure.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0,
+                                 "title": None},
+                         margin={"l": 10, "r": 10})
+    return figure
 
 
 def warn_outside_training(name, kind, level):

@@ -4,12 +4,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from denoiser.catalog import comparison_default
-from denoiser.service import compare_models, for_display, image_key
+from denoiser.service import compare_models, crop, for_display, image_key
 from pages.common import (
-    cached_run, image_input, manifest, model_label, model_names, noise_controls, note_colour_models_on_gray, require_app,
-    runtime,
+    cached_run, default_comparison, image_input, legend_below, manifest, model_names, noise_controls,
+    note_colour_models_on_gray, require_app, runtime, short_label,
 )
+
+CROP_SIZE = 128
 
 require_app()
 
@@ -18,7 +19,7 @@ st.title("Compare models")
 with st.sidebar:
     picture, source_name = image_input(key="compare_input")
     kind, level, seed = noise_controls(key="compare_noise")
-    chosen = st.multiselect("Models", model_names(), default=comparison_default(), format_func=model_label,
+    chosen = st.multiselect("Models", model_names(), default=default_comparison(), format_func=short_label,
                             key="compare_models", help="Three fast models to begin with; add any others.")
 
 if not chosen:
@@ -28,24 +29,18 @@ note_colour_models_on_gray(picture, chosen)
 
 pixels = picture.pixels
 height, width = pixels.shape[:2]
-size = min(128, height, width)
-position = st.columns(2)
-cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_x")
-cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y")
-
-key = ("compare", image_key(pixels), tuple(chosen), kind, level, seed, cx, cy)
+key = ("compare", image_key(pixels), tuple(chosen), kind, level, seed)
 comparison = cached_run(
     key,
     lambda progress, phase: compare_models(
         pixels, {name: runtime(name) for name in chosen}, kind=kind, level=level, seed=seed,
-        crop_center=(cx, cy), crop_size=size, sizes={name: manifest().get(name, {}).get("file_mb") for name in chosen},
-        progress=progress,
+        sizes={name: manifest().get(name, {}).get("file_mb") for name in chosen}, progress=progress,
     ),
     start="Running every model…", step=lambda done, total: f"Model {done} of {total} done",
 )
 
 table = pd.DataFrame([
-    {"model": model_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": round(r.ssim, 4),
+    {"model": short_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": round(r.ssim, 4),
      "time (s)": round(r.seconds, 3), "file": f"{r.size_mb:.1f} MB" if r.size_mb is not None else "no file"}
     for r in comparison.rows
 ])
@@ -54,13 +49,18 @@ st.dataframe(table, hide_index=True, key="compare_table")
 
 figure = px.scatter(table, x="time (s)", y="PSNR (dB)", color="model", hover_name="model", title="Quality against time")
 figure.update_traces(marker_size=12)
-st.plotly_chart(figure, key="compare_chart")
+st.plotly_chart(legend_below(figure), key="compare_chart")
 
+# The crops come from the cached whole outputs: moving the crop runs no model.
+size = min(CROP_SIZE, height, width)
 st.subheader(f"The same {size}×{size} crop, 1:1")
-crops = [("clean", comparison.clean_crop), ("noisy", comparison.noisy_crop)] + [
-    (model_label(r.model), r.crop) for r in comparison.rows
+position = st.columns(2)
+cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_x")
+cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y")
+crops = [("clean", comparison.clean), ("noisy", comparison.noisy)] + [
+    (short_label(r.model), r.denoised) for r in comparison.rows
 ]
 for start in range(0, len(crops), 4):
     columns = st.columns(4)
     for column, (label, image) in zip(columns, crops[start : start + 4]):
-        column.image(for_display(image), caption=label, output_format="PNG")
+        column.image(for_display(crop(image, cx, cy, size)), caption=label, output_format="PNG", width=size)

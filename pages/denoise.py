@@ -7,16 +7,19 @@ import streamlit as st
 from denoiser.io import WRITE_FORMATS, encode_image
 from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
-    comparison_slider_html, crop, for_display, image_key, overview, residual_view, run_demo, run_noisy_photo,
+    comparison_slider_html, crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_demo,
+    run_noisy_photo,
 )
 from pages.common import (
-    cached_run, device_name, estimated_level, image_input, model_card, model_for_image, model_picker, noise_controls,
-    require_app, runtime, strength_control, warn_outside_training,
+    cached_run, device_name, estimated_level, image_input, is_cached, model_card, model_for_image, model_picker,
+    noise_controls, require_app, runtime, strength_control, warn_outside_training,
 )
 
 require_app()
 
 DEMO, NOISY = "Demo: add noise to a clean image", "My photo is already noisy"
+# Nearest-neighbour zoom: at the default strength the change on a real photo shows at 2:1 or more.
+MAGNIFICATIONS = [1, 2, 4]
 
 st.title("Denoise")
 st.caption("Choose the photo, the model and the strength in the sidebar (on a phone: the » at the top left).")
@@ -24,7 +27,10 @@ st.caption("Choose the photo, the model and the strength in the sidebar (on a ph
 with st.sidebar:
     picture, source_name = image_input()
     picture_key = image_key(picture.pixels)
-    mode = st.radio("Mode", [DEMO, NOISY], key="mode")
+    # A person's own photo is already noisy: an upload starts there, and becomes
+    # "clean" only if they pick the demo. Each source keeps its own choice.
+    uploaded = st.session_state.get("input_source") == "Upload"
+    mode = st.radio("Mode", [NOISY, DEMO] if uploaded else [DEMO, NOISY], key="upload_mode" if uploaded else "mode")
     if mode == DEMO:
         kind, level, seed = noise_controls()
     name = model_for_image(model_picker(key="model" if mode == DEMO else "model_real", real_photo=mode == NOISY),
@@ -42,6 +48,41 @@ with st.sidebar:
 pixels = picture.pixels
 model = runtime(name)
 params = (picture_key, name, mode, ensemble) + ((kind, level, seed) if mode == DEMO else (strength,))
+height, width = pixels.shape[:2]
+
+
+def zoom_controls():
+    """The zoom window's size, magnification and centre."""
+    columns = st.columns(4)
+    size = columns[0].select_slider("Window (pixels)", [64, 128, 256, 384], value=128, key="zoom_size")
+    scale = columns[1].radio("Magnification", MAGNIFICATIONS, format_func=lambda f: f"{f}:1", horizontal=True,
+                             index=1, key="zoom_scale")
+    cx = columns[2].slider("Centre x", 0, width - 1, width // 2, key="zoom_x")
+    cy = columns[3].slider("Centre y", 0, height - 1, height // 2, key="zoom_y")
+    return size, scale, (cx, cy)
+
+
+def show_zoom(noisy, denoised, scale, after_label="denoised"):
+    st.html(comparison_slider_html(magnify(noisy, scale), magnify(denoised, scale), after_label=after_label,
+                                   element_id="zoom-cmp", fill=False),
+            unsafe_allow_javascript=True)
+
+
+# A new strength previews the zoom window only; the whole photo (and its downloads)
+# follows on the button. The first strength of a photo runs the whole photo at once.
+settled_key = f"settled_strength_{picture_key}_{name}_{ensemble}"
+settled = st.session_state.get(settled_key)
+if mode == NOISY and settled is not None and strength != settled and not is_cached(params):
+    st.info(f"Strength {strength:.1f}: a preview of the zoom window below. The whole photo, and its downloads, "
+            f"are still at {settled:.1f}.")
+    whole = st.button(f"Denoise the whole photo at {strength:.1f}", type="primary", key="denoise_whole")
+    if not whole:
+        st.subheader("Zoom (preview)")
+        size, scale, center = zoom_controls()
+        noisy_crop, preview = preview_window(pixels, model, level=strength, center=center, size=size,
+                                             ensemble=ensemble)
+        show_zoom(noisy_crop, preview, scale, after_label=f"strength {strength:.1f}")
+        st.stop()
 
 
 def run(progress, phase):
@@ -53,8 +94,9 @@ def run(progress, phase):
 
 
 result = cached_run(params, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
+if mode == NOISY:
+    st.session_state[settled_key] = strength
 
-height, width = result.denoised.shape[:2]
 st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP. Time: "
            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.phases.items()))
 
@@ -74,6 +116,9 @@ numbers[3].metric("Time", f"{result.seconds:.2f} s", help="The model's own time 
 numbers[3].caption(f"{result.megapixels_per_second:.2f} MP/s")
 if mode == NOISY:
     st.caption("No PSNR or SSIM: a photo that is already noisy has no clean reference to measure against.")
+elif uploaded:
+    st.caption("Demo on your photo: it is taken as clean, noise is added to it, and the downloads are the "
+               "denoised copy of that noisier version. For your photo itself, choose “My photo is already noisy”.")
 
 shown = {"noisy": result.noisy, "denoised": result.denoised}
 if result.clean is not None:
@@ -91,17 +136,13 @@ if factor > 1:
     st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
 st.html(comparison_slider_html(before, after), unsafe_allow_javascript=True)
 
-st.subheader("1:1 zoom")
-zoom_columns = st.columns(3)
-size = zoom_columns[0].select_slider("Zoom window", [64, 128, 256, 384], value=256, key="zoom_size")
-cx = zoom_columns[1].slider("Centre x", 0, width - 1, width // 2, key="zoom_x")
-cy = zoom_columns[2].slider("Centre y", 0, height - 1, height // 2, key="zoom_y")
-crops = {label: crop(image, cx, cy, size) for label, image in shown.items()}
-st.html(comparison_slider_html(crops["noisy"], crops["denoised"], element_id="zoom", fill=False),
-        unsafe_allow_javascript=True)
-crop_columns = st.columns(len(crops))
-for column, (label, image) in zip(crop_columns, crops.items()):
-    column.image(for_display(image), caption=f"{label}, 1:1", output_format="PNG")
+st.subheader("Zoom")
+size, scale, center = zoom_controls()
+crops = {label: crop(image, *center, size) for label, image in shown.items()}
+show_zoom(crops["noisy"], crops["denoised"], scale)
+if "clean" in crops:
+    st.image(for_display(magnify(crops["clean"], scale)), caption=f"clean, {scale}:1", output_format="PNG",
+             width=crops["clean"].shape[1] * scale)
 
 st.subheader("What the model removed")
 residual = residual_view(views["noisy"][0], views["denoised"][0])

@@ -6,11 +6,13 @@ import streamlit as st
 
 from denoiser.service import image_key, psnr_sweep
 from pages.common import (
-    NOISE_LABELS, cached_run, image_input, model_label, model_names, note_colour_models_on_gray, runtime, require_app,
+    NOISE_LABELS, cached_run, default_comparison, image_input, legend_below, model_names, note_colour_models_on_gray,
+    require_app, runtime, short_label,
 )
 
 # Each sweep's levels and default: Gaussian sigma, or the camera's ISO in hundreds.
 SWEEPS = {"gaussian": ([5, 10, 15, 25, 35, 50, 75], [15, 25, 50]), "camera": ([2, 4, 8, 16, 32, 64], [4, 16, 64])}
+LEVEL_NAMES = {"gaussian": "noise sigma (0–255)", "camera": "ISO in hundreds"}
 
 require_app()
 
@@ -22,32 +24,33 @@ with st.sidebar:
     picture, source_name = image_input(key="analysis_input")
     kind = st.selectbox("Noise type", SWEEPS, format_func=NOISE_LABELS.get, key="analysis_kind")
     camera = kind == "camera"
-    chosen = st.multiselect("Models", model_names(camera), default=model_names(camera)[:3], format_func=model_label,
-                            key=f"analysis_models{'_camera' if camera else ''}")
+    chosen = st.multiselect("Models", model_names(camera), default=default_comparison(camera), format_func=short_label,
+                            key=f"analysis_models{'_camera' if camera else ''}",
+                            help="Two networks and a classical filter to begin with; add any others.")
     options, default = SWEEPS[kind]
-    sigmas = st.multiselect("ISO in hundreds" if camera else "Sigmas", options, default=default,
+    levels = st.multiselect("ISO in hundreds" if camera else "Sigmas", options, default=default,
                             key=f"analysis_sigmas{'_camera' if camera else ''}")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="analysis_seed")
 
-if not chosen or not sigmas:
-    st.info("Choose at least one model and one sigma.")
+if not chosen or not levels:
+    st.info(f"Choose at least one model and one {'ISO' if camera else 'sigma'}.")
     st.stop()
 note_colour_models_on_gray(picture, chosen)
 
-key = ("sweep", kind, image_key(picture.pixels), tuple(chosen), tuple(sorted(sigmas)), int(seed))
+key = ("sweep", kind, image_key(picture.pixels), tuple(chosen), tuple(sorted(levels)), int(seed))
 rows = cached_run(
     key,
     lambda progress, phase: psnr_sweep(
-        picture.pixels, {name: runtime(name) for name in chosen}, sorted(sigmas), seed=int(seed), kind=kind,
+        picture.pixels, {name: runtime(name) for name in chosen}, sorted(levels), seed=int(seed), kind=kind,
         progress=progress,
     ),
     start="Measuring…", step=lambda done, total: f"{done} of {total} runs",
 )
 
-table = pd.DataFrame(rows)
-table["model"] = table["model"].map(lambda name: name if name == "noisy input" else model_label(name))
-figure = px.line(table, x="sigma", y="psnr", color="model", markers=True,
-                 labels={"sigma": "ISO in hundreds" if camera else "noise sigma (0–255)", "psnr": "PSNR (dB)"},
+level_name = LEVEL_NAMES[kind]
+table = pd.DataFrame(rows).rename(columns={"level": level_name})
+table["model"] = table["model"].map(lambda name: name if name == "noisy input" else short_label(name))
+figure = px.line(table, x=level_name, y="psnr", color="model", markers=True, labels={"psnr": "PSNR (dB)"},
                  title=f"PSNR against {'ISO' if camera else 'sigma'} on {source_name}")
-st.plotly_chart(figure, key="analysis_chart")
-st.dataframe(table.pivot(index="sigma", columns="model", values="psnr").round(2), key="analysis_table")
+st.plotly_chart(legend_below(figure), key="analysis_chart")
+st.dataframe(table.pivot(index=level_name, columns="model", values="psnr").round(2), key="analysis_table")

@@ -10,8 +10,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from denoiser import metrics, service
-from denoiser.catalog import available_models, load_runtime, read_manifest
+from denoiser.catalog import available_models, load_runtime, read_manifest, short_title
 from denoiser.io import to_integer
+from pages.common import result_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
@@ -128,16 +129,40 @@ def test_already_noisy_mode_starts_with_the_real_photo_model_and_its_estimated_s
         assert metric(app, "Strength used").value == f"{strength.value:.1f}"
 
 
-def test_the_strength_slider_sets_the_level_the_model_gets(app):
+@pytest.mark.parametrize("name", ["median", "dncnn_real_fp16"])
+def test_the_preview_window_shows_what_the_whole_photo_shows_there(name):
+    photo = service.load_sample("Astronaut").pixels[100:300, 50:350]
+    runtime = load_runtime(name)
+    noisy, preview = service.preview_window(photo, runtime, level=12.0, center=(290, 20), size=64)
+    whole = to_integer(service.denoise(photo, runtime, sigma=12.0))
+    assert noisy.shape == preview.shape == (64, 64, 3)
+    # The window is clamped inside the photo: columns 236-299, rows 0-63.
+    assert np.array_equal(noisy, to_integer(photo[:64, 236:300]))
+    assert np.abs(preview.astype(int) - whole[:64, 236:300].astype(int)).max() <= 1
+
+
+def test_a_new_strength_previews_the_zoom_window_then_the_whole_photo_on_the_button(app, monkeypatch):
     noisy_mode(app)
     app.selectbox(key="model_real").set_value("median")
     app.run()
     strength = next(s for s in app.slider if s.key.startswith("strength_median"))
     before = app.session_state[strength.key]
+    whole_runs = []
+    original = service.run_noisy_photo
+    monkeypatch.setattr(service, "run_noisy_photo", lambda *a, **k: whole_runs.append(k["level"]) or original(*a, **k))
     strength.set_value(20.0)
     app.run()
     assert not app.exception, app.exception
-    assert metric(app, "Strength used").value == "20.0" and before != 20.0
+    # Only the window ran: no whole-photo run, no metrics or downloads of the old strength.
+    assert whole_runs == [] and before != 20.0
+    assert any("a preview of the zoom window" in message.value for message in app.info)
+    assert not app.get("download_button")
+    app.button(key="denoise_whole").click()
+    app.run()
+    assert not app.exception, app.exception
+    assert whole_runs == [20.0]
+    assert metric(app, "Strength used").value == "20.0"
+    assert app.get("download_button")
 
 
 def test_best_quality_averages_eight_orientations_as_the_engine_does(app, monkeypatch):
@@ -186,7 +211,7 @@ def test_bad_uploads_get_a_clear_error_and_the_next_upload_works(app, name, data
     good = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     upload(app, "good.png", png(good))
     assert not app.error
-    assert metric(app, "PSNR denoised").value.endswith("dB")
+    assert float(metric(app, "Estimated noise level").value) > 0
 
 
 @pytest.mark.parametrize("limit, message", [
@@ -203,6 +228,24 @@ def test_upload_over_the_pixel_limit_or_a_bad_limit_is_said(monkeypatch, limit, 
     assert at.error and message in at.error[0].value
 
 
+def test_an_upload_starts_as_an_already_noisy_photo_and_is_never_called_clean(app):
+    photo = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    upload(app, "mine.png", png(photo))
+    assert app.radio(key="upload_mode").value == "My photo is already noisy"
+    assert not any(m.label.startswith("PSNR") for m in app.metric)
+    captions = [caption for image in app.get("image") for caption in image.captions]
+    assert "noisy" in captions and not any("clean" in caption for caption in captions)
+    # The demo runs on an upload only when picked, and says what it does to the photo.
+    app.radio(key="upload_mode").set_value("Demo: add noise to a clean image")
+    app.run()
+    assert metric(app, "PSNR denoised").value.endswith("dB")
+    assert any("it is taken as clean" in caption.value for caption in app.caption)
+    # Back to the samples: they still open in the demo.
+    app.radio(key="input_source").set_value("Sample")
+    app.run()
+    assert app.radio(key="mode").value == "Demo: add noise to a clean image"
+
+
 @pytest.mark.parametrize("side", [8, 12])
 def test_a_tiny_upload_in_already_noisy_mode_is_denoised(app, side):
     noisy_mode(app)
@@ -217,7 +260,7 @@ def test_gray_upload_is_denoised(app):
     gray = (np.add.outer(np.arange(48), np.arange(64)) * 2).astype(np.uint8)
     upload(app, "gray.png", png(gray))
     assert not app.error
-    assert metric(app, "PSNR denoised").value.endswith("dB")
+    assert float(metric(app, "Estimated noise level").value) > 0
 
 
 @pytest.mark.slow
@@ -248,13 +291,20 @@ def test_compare_page_runs_every_chosen_model(app):
     app.run()
     assert not app.exception, app.exception
     table = app.dataframe[0].value
-    assert list(table["model"]) == ["Median filter (classical)", "Bilateral filter (classical)"]
+    assert list(table["model"]) == ["Median filter", "Bilateral filter"]
+    # Moving the crop shows other pixels of the cached outputs; no model runs again.
+    before = [image.proto.imgs[0].url for image in app.get("image")]
+    cache = len(result_cache())
+    app.slider(key="compare_x").set_value(0)
+    app.run()
+    assert len(result_cache()) == cache
+    assert [image.proto.imgs[0].url for image in app.get("image")] != before
     assert (table["PSNR (dB)"] > 20).all()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind,suffix,levels,column", [
-    ("gaussian", "", [15, 50], "Median filter (classical)"),
+    ("gaussian", "", [15, 50], "Median filter"),
     ("camera", "_camera", [4, 64], "noisy input"),
 ])
 def test_noise_analysis_page_sweeps_sigma_or_camera_iso(app, kind, suffix, levels, column):
@@ -269,6 +319,13 @@ def test_noise_analysis_page_sweeps_sigma_or_camera_iso(app, kind, suffix, level
     table = app.dataframe[0].value
     assert list(table.index) == levels
     assert table.loc[levels[0], column] > table.loc[levels[1], column]
+
+
+def test_short_titles_tell_every_model_apart():
+    names = available_models()
+    titles = [short_title(name, read_manifest()) for name in names]
+    assert len(set(titles)) == len(names)
+    assert max(len(title) for title in titles) <= 24  # a chip on a 390-px phone sidebar
 
 
 def test_about_page_lists_every_model(app):

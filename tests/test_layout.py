@@ -113,21 +113,43 @@ def test_the_app_loads_no_workshop_module():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def requirement_names(path):
+def requirement_names(path, *, follow=True):
+    """The packages a requirements file names, and with `follow` those of its `-r` includes."""
     names = []
     for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
-        if line and not line.startswith("-"):
-            names.append(line.split("==")[0].lower())
+        if line.startswith("-r ") and follow:
+            names += requirement_names(path.parent / line[3:].strip())
+        elif line and not line.startswith("-"):
+            names.append(line.split("==")[0].split("[")[0].lower())
     return names
 
 
 def test_the_apps_install_leaves_out_tests_and_training():
     app = requirement_names(ROOT / "requirements.txt")
-    dev = requirement_names(ROOT / "requirements-dev.txt")
+    dev = requirement_names(ROOT / "requirements-dev.txt", follow=False)
     assert not {"jax", "pytest", "hypothesis", "playwright"} & set(app)
     assert {"jax", "pytest", "hypothesis", "playwright"} <= set(dev) and not set(app) & set(dev)
     first = next(line for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
                  if line.strip() and not line.startswith("#"))
     assert first == "-r requirements.txt"
     assert "requirements-dev.txt" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_gpu_install_is_the_apps_with_tensorflows_cuda_build():
+    app = requirement_names(ROOT / "requirements.txt")
+    gpu = requirement_names(ROOT / "requirements-gpu.txt")
+    assert set(app) - {"tensorflow-cpu"} == set(gpu) - {"tensorflow"}
+    assert "tensorflow[and-cuda]==2.21.0" in (ROOT / "requirements-gpu.txt").read_text()
+    pins = {line.split("==")[0]: line.split("==")[1] for file in ("requirements.txt", "requirements-gpu.txt")
+            for line in (ROOT / file).read_text().splitlines() if line.startswith("tensorflow")}
+    assert pins["tensorflow-cpu"] == pins["tensorflow[and-cuda]"]
+
+
+@pytest.mark.slow
+def test_the_librarys_public_api_type_checks():
+    """mypy over the modules mypy.ini names: their signatures are annotated, and agree."""
+    done = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", "/dev/null"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "no issues found in 7 source files" in done.stdout

@@ -197,15 +197,26 @@ def test_real_photo_run_checkpoints_holds_out_whole_scenes_and_resumes(train_dir
     assert float(rows[-1].split(",")[2]) == 5e-5 and resumed["config"]["lr"] == 5e-5
     saved = json.loads((tmp_path / "run" / "state.json").read_text())
     assert saved["epoch"] == 2 and (tmp_path / "run" / "best.keras").exists()
+    # A run recorded before `level_input` existed fed the measured level, and resumes so.
+    del saved["config"]["level_input"]
+    (tmp_path / "run" / "state.json").write_text(json.dumps(saved))
+    older = train_real(RealConfig(**{**config.__dict__, "epochs": 3}), resume=True, log=lambda line: None)
+    assert older["config"]["level_input"] == "measured"
     model = keras.models.load_model(tmp_path / "run" / "last.keras")
     assert model.input_shape[-1] == 4
     assert not any(layer.trainable for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
 
-    batches = RealBatches(config, np.zeros((3, 40, 40, 3), np.uint8) + 128, [])
+    flat = np.zeros((3, 40, 40, 3), np.uint8) + 128
+    batches = RealBatches(config, flat, [])
     first, again = batches(5), batches(5)
     assert np.array_equal(first[0], again[0]) and first[0].shape == (4, 24, 24, 4)
-    # The level channel holds each synthetic patch's measured noise level.
+    # The level channel holds what the app would estimate on each synthetic patch, by default...
+    assert config.level_input == "estimate"
     for inputs, clean in zip(*first):
+        assert inputs[0, 0, 3] * 255 == pytest.approx(metrics.estimate_photo_noise(inputs[..., :3]), rel=1e-4)
+    # ...or, as the runs before the option fed it, the patch's measured noise level.
+    measured = RealBatches(RealConfig(**{**config.__dict__, "level_input": "measured"}), flat, [])(5)
+    for inputs, clean in zip(*measured):
         assert inputs[0, 0, 3] * 255 == pytest.approx(np.std(inputs[..., :3] - clean) * 255, rel=1e-4)
 
 

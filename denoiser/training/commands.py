@@ -70,6 +70,8 @@ def add_train_real_arguments(p):
     p.add_argument("--real-share", type=float, default=defaults.real_share, help="share of real crops in a batch")
     p.add_argument("--clean-share", type=float, default=defaults.clean_share,
                    help="share of clean patches in a batch, to be returned unchanged at their estimated level")
+    p.add_argument("--level-input", default=defaults.level_input, choices=("estimate", "measured"),
+                   help="feed noisy patches the level the app estimates on them, or their true noise level")
     p.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (for a GPU)")
     p.add_argument("--workers", type=int, default=0,
                    help="processes that make batches ahead of training (0: in the training loop)")
@@ -146,7 +148,7 @@ def cmd_train_real(args):
         clean_share=args.clean_share,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
         seed=args.seed, max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
-        hold_out_camera=args.hold_out_camera,
+        hold_out_camera=args.hold_out_camera, level_input=args.level_input,
     )
     state = train_real(config, resume=args.resume, workers=args.workers, log=lambda line: print(line, flush=True))
     print(f"epoch {state['epoch']}, best validation PSNR on held-out real scenes: "

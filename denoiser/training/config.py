@@ -63,6 +63,10 @@ class RealConfig:
     max_minutes: float = 0.0
     # Architecture options beyond the preset; they must match `init_from`.
     overrides: dict = field(default_factory=dict)
+    # The level a noisy training patch is fed at: "estimate" (what the app reads on
+    # the photo) or "measured" (its true noise); see `real_training`. The estimate won
+    # on both cross-camera directions (README, "Recipes").
+    level_input: str = "estimate"
     # Every scene of this camera is held out for validation (`real_training.split_scenes`).
     hold_out_camera: str = ""
     # bfloat16 computation with float32 weights, for a GPU; `train.float32_copy`

@@ -39,6 +39,15 @@ def choose_upload(page):
     page.locator('input[type="file"]').first.wait_for(state="attached", timeout=TIMEOUT)
 
 
+DEMO = "Demo: add noise to a clean image"
+
+
+def choose_demo(page):
+    """An upload opens as an already noisy photo; this picks the demo on it."""
+    page.get_by_test_id("stSidebar").get_by_text(DEMO, exact=True).click()
+    wait_idle(page)
+
+
 def upload(page, path):
     page.locator('input[type="file"]').first.set_input_files(str(path))
 

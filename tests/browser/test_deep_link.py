@@ -15,5 +15,5 @@ def test_deep_link_on_a_fresh_server(page, server):
     nav.get_by_text("Compare models").wait_for()
     assert nav.get_by_text("common", exact=True).count() == 0
     page.goto(server.url + "/about")
-    page.get_by_role("heading", name="Model cards").wait_for()
+    page.get_by_role("heading", name="The models").wait_for()
     assert nav.get_by_text("common", exact=True).count() == 0

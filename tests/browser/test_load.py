@@ -13,14 +13,17 @@ from playwright.async_api import async_playwright
 from denoiser.catalog import available_models, load_runtime
 from denoiser.service import run_demo
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT, png_file, sample_photo
+from helpers import CHROMIUM, CHROMIUM_ARGS, DEMO, TIMEOUT, png_file, sample_photo
 
 pytestmark = pytest.mark.slow  # see pytest.ini
 
 SESSIONS = 8
 MEMORY_LIMIT_MB = 1500  # eight sessions at once
 # One photo on a server of its own: 12 megapixels, and the app's 50-megapixel limit.
-MEMORY_12MP_MB = 900
+# An upload opens as an already noisy photo: the app keeps the photo (decoded once, for
+# every rerun) and denoises into an image beside it, one 12 MP float image (144 MB) more
+# than the demo, which denoises its own noisy copy in place. Measured here: 980 MB.
+MEMORY_12MP_MB = 1100
 MEMORY_50MP_MB = 2500
 
 
@@ -32,6 +35,8 @@ async def one_session(browser, url, path):
     await page.get_by_test_id("stSidebar").get_by_text("Upload", exact=True).click()
     await page.locator('input[type="file"]').first.set_input_files(str(path))
     await page.get_by_text(f"{path.name}:").first.wait_for()
+    # An upload opens as an already noisy photo; the demo's PSNR tells the sessions' results apart.
+    await page.get_by_test_id("stSidebar").get_by_text(DEMO, exact=True).click()
     metric = page.get_by_test_id("stMetric").filter(has_text="PSNR denoised").first
     value = await metric.get_by_test_id("stMetricValue").inner_text()
     await context.close()
@@ -104,7 +109,7 @@ def test_twelve_megapixel_photo_within_cloud_memory(fresh_server, tmp_path):
     path = png_file(tmp_path / "twelve.png", sample_photo(7, height=3000, width=4000))
     seconds, model = in_own_loop(run_timed(fresh_server.url, path))
     peak = fresh_server.peak_rss_mb()
-    print(f"\n12 MP: model {available_models()[0]}, {seconds:.1f} s from the upload to the numbers shown, "
+    print(f"\n12 MP: model {available_models(real_photo=True)[0]}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s (ratio {seconds / model:.2f}), server peak RSS {peak:.0f} MB")
     # The target is 1.3; the margin keeps a loaded machine from failing the run.
     assert seconds / model < 1.5
@@ -120,6 +125,6 @@ def test_a_photo_at_the_apps_pixel_limit_completes_within_its_memory(fresh_serve
     Image.fromarray(sample_photo(11, height=height, width=width)).save(path, quality=95)
     seconds, model = in_own_loop(run_timed(fresh_server.url, path, timeout=1_500_000))
     peak = fresh_server.peak_rss_mb()
-    print(f"\n50 MP: model {available_models()[0]}, {seconds:.1f} s from the upload to the numbers shown, "
+    print(f"\n50 MP: model {available_models(real_photo=True)[0]}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s, server peak RSS {peak:.0f} MB")
     assert peak <= MEMORY_50MP_MB
