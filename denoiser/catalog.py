@@ -222,7 +222,7 @@ def load_runtime(spec: str | os.PathLike, *, models_dir: str | os.PathLike = MOD
         output = entry.get("output", "noise") if entry else "noise"
         multiple = int(entry.get("input_multiple", 1)) if entry else 1
         return LiteRTRuntime(path, output=output, name=name, multiple=multiple,
-                             threads=threads or LiteRTRuntime.default_threads(), **options)
+                             threads=threads or 0, **options)
     if path.suffix == ".keras":
         options = tiling(entry["architecture"], "keras") if entry else Tiling()
         return KerasRuntime(load_keras_model(path), name=name, **options)

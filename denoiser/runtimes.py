@@ -184,18 +184,14 @@ class LiteRTRuntime:
     margin: int
     name: str = "litert"
     output: str = "noise"
-    threads: int = field(default_factory=lambda: LiteRTRuntime.default_threads())
+    threads: int = 0  # 0: every core; XNNPACK scales with them on large tiles
     tile: int = 0  # 0: the file's own input shape
     batch: int = 0
     multiple: int = 1
     kind: RuntimeKind = RuntimeKind.LITERT
 
-    @staticmethod
-    def default_threads() -> int:
-        """Every core: LiteRT's XNNPACK scales with them on large tiles."""
-        return os.cpu_count() or 1
-
     def __post_init__(self):
+        self.threads = self.threads or os.cpu_count() or 1
         try:
             with native_logs_hidden():
                 from ai_edge_litert.interpreter import Interpreter

@@ -11,7 +11,7 @@ import numpy as np
 from ..architectures.registry import ARCHITECTURES
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS
-from .config import RealConfig, TrainConfig
+from .config import LEVEL_INPUTS, RealConfig, TrainConfig
 from .export import EXPORT_BATCH, EXPORT_TILE, VARIANTS
 
 def _level_map_architectures():
@@ -70,7 +70,7 @@ def add_train_real_arguments(p):
     p.add_argument("--real-share", type=float, default=defaults.real_share, help="share of real crops in a batch")
     p.add_argument("--clean-share", type=float, default=defaults.clean_share,
                    help="share of clean patches in a batch, to be returned unchanged at their estimated level")
-    p.add_argument("--level-input", default=defaults.level_input, choices=("estimate", "measured"),
+    p.add_argument("--level-input", default=defaults.level_input, choices=LEVEL_INPUTS,
                    help="feed noisy patches the level the app estimates on them, or their true noise level")
     p.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (for a GPU)")
     p.add_argument("--workers", type=int, default=0,

@@ -3,6 +3,8 @@ the command line can read them without importing Keras and TensorFlow."""
 
 from dataclasses import dataclass, field
 
+# What `RealConfig.level_input` may be: see `real_training`.
+LEVEL_INPUTS = ("estimate", "measured")
 # What a resumed run may change; the rest is the run's own.
 SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr", "data_parallel")
 

@@ -45,7 +45,7 @@ import numpy as np
 from .. import metrics, noise
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import SCHEDULE_FIELDS, RealConfig
+from .config import LEVEL_INPUTS, SCHEDULE_FIELDS, RealConfig
 from ..engine import with_level
 from ..errors import DenoiserError
 from ..io import list_images, to_float
@@ -59,7 +59,6 @@ NO_JPEG = 0.2  # the share of synthetic patches saved losslessly
 SYNTHETIC_BORDER = 8  # demosaicing and JPEG blocks behave differently at borders
 VAL_CROP = 256
 DRIFT_SIGMA = 24.0
-LEVEL_INPUTS = ("estimate", "measured")
 
 
 def split_scenes(pairs, *, hold_out_camera=""):
@@ -123,7 +122,7 @@ def noisy_level(noisy, clean, level_input):
     raise DenoiserError(f"unknown level input {level_input!r}: choose from {', '.join(LEVEL_INPUTS)}")
 
 
-def synthetic_pair(patch, rng, level_input="measured"):
+def synthetic_pair(patch, rng, level_input):
     """(noisy, clean, level) for one clean uint8 patch through a random camera."""
     clean = to_float(patch)
     iso = float(np.exp(rng.uniform(*np.log(ISO_RANGE))))
