@@ -53,16 +53,16 @@ class Done:
     pages: int = 1  # a multi-page TIFF's; only the first was denoised
 
 
-def denoise_file(source, target, shelf, *, sigma=None, tile=None, batch=None, fmt=None, quality=95, progress=None,
+def denoise_file(source, target, shelf, *, level=None, tile=None, batch=None, fmt=None, quality=95, progress=None,
                  ensemble=False):
     """Denoises `source` into `target` (written atomically, depth, alpha and ICC kept);
     with `ensemble`, as the mean over the eight flips and rotations (`engine.ensemble_denoise`)."""
     picture = load_image(source)
     check_image(picture.pixels)
     name, runtime, new_model = shelf.for_channels(picture.channels)
-    level = sigma if sigma is not None else default_level(picture.pixels, runtime)
-    denoised = denoise(picture.pixels, runtime, sigma=level, tile=tile, batch=batch, progress=progress,
+    given = level if level is not None else default_level(picture.pixels, runtime)
+    denoised = denoise(picture.pixels, runtime, level=given, tile=tile, batch=batch, progress=progress,
                        ensemble=ensemble)
     save_picture(picture, denoised, target, fmt=fmt, quality=quality)
-    return Done(name, new_model, level, sigma is None and level is not None, drops_alpha(picture, target, fmt),
+    return Done(name, new_model, given, level is None and given is not None, drops_alpha(picture, target, fmt),
                 picture.pages)

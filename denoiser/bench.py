@@ -41,7 +41,7 @@ def _best_times(calls, image, repeats):
 def tiled_rate(runtime, *, size=1024, repeats=2):
     """Megapixels a second through the tiled engine on a `size`-pixel square photo stand-in."""
     image = synthetic_image(size, size, runtime.channels or 3)
-    (seconds,) = _best_times([lambda im: denoise(im, runtime, sigma=25)], image, repeats)
+    (seconds,) = _best_times([lambda im: denoise(im, runtime, level=25)], image, repeats)
     return size * size / 1e6 / seconds
 
 
@@ -49,8 +49,8 @@ def _measure_speed(spec, size, repeats, models_dir):
     # One runtime each, so that neither resizes a LiteRT model's input back and forth.
     whole_runtime, tiled_runtime = (load_runtime(spec, models_dir=models_dir) for _ in range(2))
     image = synthetic_image(size, size, whole_runtime.channels or 3)
-    whole, tiled = _best_times([lambda im: denoise_whole(im, whole_runtime, sigma=25),
-                                lambda im: denoise(im, tiled_runtime, sigma=25)], image, repeats)
+    whole, tiled = _best_times([lambda im: denoise_whole(im, whole_runtime, level=25),
+                                lambda im: denoise(im, tiled_runtime, level=25)], image, repeats)
     return {
         "model": spec, "runtime": whole_runtime.kind, "device": whole_runtime.device,
         "whole_mp_s": size * size / 1e6 / whole, "tiled_mp_s": size * size / 1e6 / tiled,
@@ -63,7 +63,7 @@ def _measure_memory(spec, megapixels, models_dir):
     height = int(megapixels * 1e6 / width)
     image = synthetic_image(height, width, runtime.channels or 3)
     started = time.perf_counter()
-    denoise(image, runtime, sigma=25)
+    denoise(image, runtime, level=25)
     seconds = time.perf_counter() - started
     return {
         "large_megapixels": height * width / 1e6,

@@ -45,11 +45,28 @@ def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: 
     return shipped + sorted(CLASSICAL)
 
 
+# The manifest key that names the model the demo opens with for each noise type: the
+# Gaussian model for Gaussian noise, the real-photo model for camera noise, and for the
+# others the model trained on a mix of them, impulses included (README, "Every noise
+# has a model"). `publish` writes each key for the first model of its kind.
+NOISE_DEFAULT_KEYS = {"gaussian": "default", "camera": "default_real_photo"}
+MIXED_DEFAULT_KEY = "default_mixed"
+
+
+def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> str:
+    """The model the demo picks for noise of `kind` (see NOISE_DEFAULT_KEYS); the
+    manifest's default where that model is not installed."""
+    manifest = _manifest_file(models_dir)
+    shipped = available_models(models_dir)
+    name = manifest.get(NOISE_DEFAULT_KEYS.get(kind, MIXED_DEFAULT_KEY))
+    return name if name in shipped else shipped[0]
+
+
 # What comparisons run first: fast, and one of each kind (two networks and a classical
 # filter), for noise added to a clean image or for camera noise. Others are on demand.
 COMPARISON_DEFAULT = {False: ("dncnn_color_int8", "ridnet_color_int8", "nlm"),
                       True: ("dncnn_real_int8", "unet_real_int8", "nlm")}
-ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Autoencoder"}
+ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Baseline AE"}
 PRECISION_TITLES = {"float32": "Keras", "float16": "fp16", "int8 dynamic range": "int8"}
 
 
@@ -72,7 +89,8 @@ def short_title(name: str, manifest: dict[str, dict]) -> str:
     entry = manifest.get(name)
     if entry is None:
         return TITLES.get(name, name).removesuffix(" (classical)")
-    kind = "real" if entry.get("level_map") else "gray" if entry.get("channels") == 1 else "colour"
+    kind = ("real" if entry.get("level_map") else "gray" if entry.get("channels") == 1
+            else "mixed" if entry.get("training", {}).get("noise") else "colour")
     architecture, precision = entry.get("architecture", name), entry.get("precision", "")
     return f"{ARCHITECTURE_TITLES.get(architecture, architecture)} {kind} · {PRECISION_TITLES.get(precision, precision)}"
 
@@ -189,6 +207,8 @@ TILING: dict[tuple[str, str], Tiling] = {
     ("ridnet", "litert"): {"tile": 544, "batch": 1, "margin": 16},
     ("unet", "keras"): {"tile": 1024, "batch": 1, "margin": 32},
     ("unet", "litert"): {"tile": 768, "batch": 1, "margin": 32},
+    ("autoencoder", "keras"): {"tile": 1024, "batch": 1},
+    ("autoencoder", "litert"): {"tile": 512, "batch": 1},
 }
 
 

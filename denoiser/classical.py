@@ -3,7 +3,8 @@ comparison: non-local means (Buades et al., CVPR 2005, OpenCV's implementation),
 the median filter (the right tool for impulse noise), and the bilateral filter
 (Tomasi and Manduchi, ICCV 1998, scikit-image's implementation).
 
-Each takes a float HWC image in [0, 1] and the noise sigma on the 0-255 scale.
+Each takes a float HWC image in [0, 1] and the noise level (a Gaussian sigma) on the
+0-255 scale.
 """
 
 import cv2
@@ -14,9 +15,9 @@ from .io import to_float
 from .metrics import quantize
 
 
-def non_local_means(noisy, *, sigma):
+def non_local_means(noisy, *, level):
     values = quantize(noisy)
-    h = max(1.0, 0.8 * sigma)
+    h = max(1.0, 0.8 * level)
     if values.shape[2] == 1:
         out = cv2.fastNlMeansDenoising(values[..., 0], None, h=h, templateWindowSize=7, searchWindowSize=21)[..., None]
     else:
@@ -24,17 +25,17 @@ def non_local_means(noisy, *, sigma):
     return to_float(out)
 
 
-def median(noisy, *, sigma):
-    size = 3 if sigma < 30 else 5
+def median(noisy, *, level):
+    size = 3 if level < 30 else 5
     values = quantize(noisy)
     out = np.stack([cv2.medianBlur(values[..., c], size) for c in range(values.shape[2])], axis=-1)
     return to_float(out)
 
 
-def bilateral(noisy, *, sigma):
+def bilateral(noisy, *, level):
     clipped = np.clip(np.asarray(noisy, np.float32), 0.0, 1.0)
     out = denoise_bilateral(
-        clipped, win_size=7, sigma_color=max(0.02, 2.0 * sigma / 255.0), sigma_spatial=1.5, channel_axis=-1
+        clipped, win_size=7, sigma_color=max(0.02, 2.0 * level / 255.0), sigma_spatial=1.5, channel_axis=-1
     )
     return out.astype(np.float32)
 

@@ -52,7 +52,7 @@ def cmd_denoise(args):
     files, targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format,
                                   overwrite=args.overwrite, skip_existing=ray or args.resume)
     chosen = args.model or available_models(real_photo=True)[0]
-    options = dict(sigma=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
+    options = dict(level=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
                    ensemble=args.ensemble)
     if not files:
         print("every output exists already: nothing to do")
@@ -147,7 +147,7 @@ def cmd_evaluate(args):
     elif not args.folders:
         raise DenoiserError("name at least one folder of clean images, or use --pairs or --check-manifest")
     else:
-        rows = evaluate_gaussian(args)
+        rows = evaluate_synthetic(args)
     markdown = to_markdown(rows)
     print(markdown)
     texts = {"markdown": markdown + "\n", "csv": to_csv(rows)}
@@ -171,11 +171,12 @@ def evaluate_real_pairs(args):
         bar.close()
 
 
-def evaluate_gaussian(args):
+def evaluate_synthetic(args):
     from .catalog import available_models, load_runtime, read_manifest
-    from .evaluate import evaluate
+    from .evaluate import default_levels, evaluate
 
     manifest = read_manifest()
+    levels = args.levels or default_levels(args.noise)
     rows = []
     for spec in args.models or available_models()[:1]:
         runtime = load_runtime(spec)
@@ -183,7 +184,8 @@ def evaluate_gaussian(args):
         for folder in args.folders:
             bar = _Bar(f"{spec} on {Path(folder).name}", enabled=not args.quiet, unit="image")
             try:
-                rows += evaluate(runtime, folder, args.sigmas, channels=channels, limit=args.limit, progress=bar)
+                rows += evaluate(runtime, folder, levels, channels=channels, noise=args.noise, limit=args.limit,
+                                 progress=bar)
             finally:
                 bar.close()
     return rows
@@ -198,24 +200,29 @@ def check_manifest(args, tolerance=0.01):
     names = [name for name in manifest if name in args.models] if args.models else list(manifest)
     if not names:
         raise DenoiserError("no models in models/manifest.json to check")
-    worst = 0.0
-    print("| model | set | sigma | manifest PSNR | measured PSNR | difference |")
-    print("|---|---|---|---|---|---|")
+    differences = [0.0]
+    print("| model | set | noise | level | manifest PSNR | measured PSNR | difference |")
+    print("|---|---|---|---|---|---|---|")
+
+    def report(name, label, noise, level, recorded, measured):
+        differences.append(abs(measured - recorded))
+        print(f"| {name} | {label} | {noise} | {level} | {recorded:.3f} | {measured:.3f} | {measured - recorded:+.3f} |")
+
     for name in names:
         entry, runtime = manifest[name], load_runtime(name)
         for folder, recorded in entry.get("real_quality", {}).items():
             row = evaluate_pairs({name: runtime}, Path(args.real_root) / folder, scenes=recorded["scenes"],
                                  crop=recorded.get("crop"))[0]
-            worst = max(worst, abs(row.psnr - recorded["psnr"]))
-            print(f"| {name} | {folder} ({row.images} real pairs) | estimated | {recorded['psnr']:.3f} | "
-                  f"{row.psnr:.3f} | {row.psnr - recorded['psnr']:+.3f} |")
-        for label, scores in entry.get("quality", {}).items():
-            folder = Path(args.test_root) / label
-            sigmas = [float(s) for s in scores]
-            for row in evaluate(runtime, folder, sigmas, channels=entry["channels"]):
-                recorded = scores[f"{row.sigma:g}"]["psnr"]
-                worst = max(worst, abs(row.psnr - recorded))
-                print(f"| {name} | {label} | {row.sigma:g} | {recorded:.3f} | {row.psnr:.3f} | {row.psnr - recorded:+.3f} |")
+            report(name, f"{folder} ({row.images} real pairs)", "real", "estimated", recorded["psnr"], row.psnr)
+        # Gaussian numbers under "quality", the other noise types' under "noise_quality".
+        by_noise = {"gaussian": entry.get("quality", {}), **entry.get("noise_quality", {})}
+        for noise, sets in by_noise.items():
+            for label, scores in sets.items():
+                levels = [float(level) for level in scores]
+                for row in evaluate(runtime, Path(args.test_root) / label, levels, channels=entry["channels"],
+                                    noise=noise):
+                    report(name, label, noise, f"{row.level:g}", scores[f"{row.level:g}"]["psnr"], row.psnr)
+    worst = max(differences)
     print(f"largest difference {worst:.3f} dB (tolerance {tolerance} dB)")
     return 0 if worst <= tolerance else 1
 
@@ -385,6 +392,7 @@ def _add_add_noise(p):
 
 def _add_evaluate(p):
     from .evaluate import EVALUATION_SIGMAS
+    from .noise import NOISE_TYPES
 
     p.add_argument("folders", nargs="*", help="folders of clean images")
     p.add_argument("--models", nargs="+", default=None, help="models to evaluate (default: the app's default, first in `models`)")
@@ -399,7 +407,11 @@ def _add_evaluate(p):
                    help="with --pairs: only this camera's scenes (e.g. nikon800), for a model trained without it")
     p.add_argument("--crop", type=int, default=None, help="with --pairs: a central square of this many pixels")
     p.add_argument("--real-root", default="../shared/data/real", help="with --check-manifest: holds the pair folders")
-    p.add_argument("--sigmas", nargs="+", type=_level, default=list(EVALUATION_SIGMAS))
+    p.add_argument("--noise", default="gaussian", choices=list(NOISE_TYPES),
+                   help="the noise added to the clean images, seeded per image")
+    p.add_argument("--levels", "--sigmas", nargs="+", type=_level, default=None,
+                   help=f"noise levels on the 0-255 scale (default: {' '.join(map(str, EVALUATION_SIGMAS))} for "
+                        "Gaussian noise, the demo's level for the others)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None)
     p.add_argument("--limit", type=_positive, default=None, help="use only the first N images")
     p.add_argument("--markdown", default=None, help="also write the table here (a new file, or --overwrite)")

@@ -104,13 +104,23 @@ def default_level(noisy: np.ndarray, runtime: Runtime) -> float | None:
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
-def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None = None, tile: int | None = None,
+def level_for_noise(noisy: np.ndarray, kind: str, level: float) -> float:
+    """The level a model is given for noise of `kind` added at `level` (as the demo
+    and `evaluate --noise` add it): the level itself for Gaussian noise, the photo-noise
+    estimate for camera noise, and the white-noise estimate for the others, whose
+    levels are no standard deviation."""
+    if kind == "gaussian":
+        return float(level)
+    return estimate_photo_noise(noisy) if kind == "camera" else estimate_noise_sigma(noisy)
+
+
+def denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None, tile: int | None = None,
             batch: int | None = None, progress: Progress | None = None, out: np.ndarray | None = None,
             ensemble: bool = False) -> np.ndarray:
     """Denoises a float HWC image in [0, 1] with `runtime`, tile by tile.
 
     A gray image goes to a colour model by replication, a colour image to a gray
-    model plane by plane. `sigma` (0-255) is the noise level: the classical filters
+    model plane by plane. `level` (0-255) is the noise level: the classical filters
     take it as their strength, and a level-map model reads it as its map (one
     number, or an HxW array for noise that varies across the image). Other models
     ignore it. When it is None, `default_level` estimates it. `progress(done, total)`
@@ -126,21 +136,21 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None = None, 
     tile = tile or runtime.tile
     check_tiling(runtime, tile)
     batch = batch or runtime.batch
-    if sigma is None:
-        sigma = default_level(noisy, runtime)
+    if level is None:
+        level = default_level(noisy, runtime)
     elif not runtime.level_map:
-        check_level(sigma, noisy.shape, one_number=runtime.kind == RuntimeKind.CLASSICAL)
+        check_level(level, noisy.shape, one_number=runtime.kind == RuntimeKind.CLASSICAL)
     if ensemble:
-        return ensemble_denoise(noisy, runtime, sigma=sigma, tile=tile, batch=batch, progress=progress, out=out)
+        return ensemble_denoise(noisy, runtime, level=level, tile=tile, batch=batch, progress=progress, out=out)
     # Built once, before any work, so that a bad level fails first.
-    level = level_map(sigma, noisy.shape) if runtime.level_map else None
+    planes = level_map(level, noisy.shape) if runtime.level_map else None
     if out is not None and out.shape != noisy.shape:
         raise DenoiserError(f"the output must have the image's shape {noisy.shape}, not {out.shape}")
 
     def predict(tiles):
-        return runtime.predict(tiles, sigma=sigma)
+        return runtime.predict(tiles, level=level)
 
-    tiled = partial(run_tiled, predict=predict, tile=tile, margin=runtime.margin, batch=batch, level=level,
+    tiled = partial(run_tiled, predict=predict, tile=tile, margin=runtime.margin, batch=batch, level=planes,
                     align=runtime.multiple)
     channels = runtime.channels
     if channels is None or channels == noisy.shape[2]:
@@ -172,13 +182,13 @@ def _turned_back(image, k):
     return np.rot90(image[:, ::-1] if k >= 4 else image, -(k % 4))
 
 
-def ensemble_denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None, tile: int | None = None,
+def ensemble_denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None, tile: int | None = None,
                      batch: int | None = None, progress: Progress | None = None,
                      out: np.ndarray | None = None) -> np.ndarray:
     """The mean of `denoise` over the eight flips and rotations of `noisy` (a level map
-    in `sigma` turns with the image). Self-ensembling, as EDSR and RIDNet report it:
+    in `level` turns with the image). Self-ensembling, as EDSR and RIDNet report it:
     each orientation's errors differ, so their mean has less of them."""
-    one_level = sigma is None or np.ndim(sigma) == 0
+    one_level = level is None or np.ndim(level) == 0
     counts = [count_tiles(_turned(noisy, k).shape, runtime, tile=tile) for k in range(DIHEDRAL)]
     total = np.zeros(noisy.shape, np.float32)
     for k in range(DIHEDRAL):
@@ -186,8 +196,8 @@ def ensemble_denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None
             if progress is not None:
                 progress(offset + done, sum(counts))
 
-        level = sigma if one_level else np.ascontiguousarray(_turned(np.asarray(sigma), k))
-        result = denoise(np.ascontiguousarray(_turned(noisy, k)), runtime, sigma=level, tile=tile, batch=batch,
+        turned = level if one_level else np.ascontiguousarray(_turned(np.asarray(level), k))
+        result = denoise(np.ascontiguousarray(_turned(noisy, k)), runtime, level=turned, tile=tile, batch=batch,
                          progress=turn_progress)
         total += _turned_back(result, k)
     total /= DIHEDRAL
@@ -197,9 +207,9 @@ def ensemble_denoise(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None
     return out
 
 
-def denoise_whole(noisy: np.ndarray, runtime: Runtime, *, sigma: Level | None = None) -> np.ndarray:
+def denoise_whole(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None) -> np.ndarray:
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = check_image(noisy)
     if runtime.level_map:
-        noisy = with_level(noisy, sigma)
-    return runtime.predict(noisy[None], sigma=sigma)[0]
+        noisy = with_level(noisy, level)
+    return runtime.predict(noisy[None], level=level)[0]

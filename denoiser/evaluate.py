@@ -1,11 +1,13 @@
 """The evaluation protocol of the benchmark sets (see the project README):
 noise added unclipped with a fixed seed per image, the output clipped and
 rounded to uint8, PSNR and Gaussian-window SSIM on the uint8 images, the mean
-over the set, the noisy input's PSNR beside it.
+over the set, the noisy input's PSNR beside it. The demo's other noise types
+(`noise.NOISE_TYPES`) are measured the same way, with the noise `noise.add_noise`
+makes, seeded per image.
 
 Real pairs (`evaluate_pairs`) add nothing: each noisy photo is denoised at its
 estimated level (`metrics.estimate_photo_noise`) and scored against its clean
-reference; a row's sigma is then the mean level the model was given."""
+reference; a row's level is then the mean level the model was given."""
 
 import csv
 import io
@@ -16,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .engine import denoise
+from .engine import denoise, level_for_noise
 from .errors import DenoiserError
 from .io import list_images, load_image
+from .noise import NOISE_TYPES, add_noise
 from .pairs import pair_files, scenes_of_camera
 
 
@@ -30,17 +33,31 @@ EVALUATION_SIGMAS = (15, 25, 50)
 class Row:
     model: str
     dataset: str
-    sigma: float
+    # The noise level on the 0-255 scale of `noise.add_noise` (sigma for Gaussian noise);
+    # for real pairs, the mean level the model was given.
+    level: float
     images: int
     psnr_noisy: float
     psnr: float
     ssim: float
+    noise: str = "gaussian"
 
 
-def protocol_noisy(clean, sigma, name):
-    """The protocol's noisy input: a seed fixed by the image's name and sigma."""
-    rng = np.random.default_rng([zlib.crc32(name.encode()), int(round(sigma * 100))])
-    return clean + rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(sigma / 255.0)
+def default_levels(noise):
+    """The levels `evaluate` measures `noise` at: the protocol's sigmas for Gaussian
+    noise, the demo's level for the others."""
+    if noise not in NOISE_TYPES:
+        raise DenoiserError(f"unknown noise type {noise!r}; choose one of {sorted(NOISE_TYPES)}")
+    return EVALUATION_SIGMAS if noise == "gaussian" else (NOISE_TYPES[noise].demo_level,)
+
+
+def protocol_noisy(clean, level, name, noise="gaussian"):
+    """The protocol's noisy input: a seed fixed by the image's name and the level.
+    Gaussian noise stays unclipped, as the protocol asks; the others are images."""
+    rng = np.random.default_rng([zlib.crc32(name.encode()), int(round(level * 100))])
+    if noise == "gaussian":
+        return clean + rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(level / 255.0)
+    return add_noise(clean, noise, level, rng=rng)
 
 
 def load_clean(path, channels):
@@ -52,25 +69,26 @@ def load_clean(path, channels):
     return pixels
 
 
-def evaluate(runtime, folder, sigmas, *, channels, limit=None, tile=None, progress=None):
-    """One Row per sigma for `runtime` on the images of `folder`."""
+def evaluate(runtime, folder, levels, *, channels, noise="gaussian", limit=None, tile=None, progress=None):
+    """One Row per level of `noise` for `runtime` on the images of `folder`. A model
+    that takes a level is given the noise level (for Gaussian noise, sigma)."""
     files = list_images(folder)[:limit]
     rows = []
-    total = len(files) * len(sigmas)
-    for s, sigma in enumerate(sigmas):
+    total = len(files) * len(levels)
+    for s, level in enumerate(levels):
         noisy_scores, psnrs, ssims = [], [], []
         for i, path in enumerate(files):
             clean = load_clean(path, channels)
-            noisy = protocol_noisy(clean, sigma, path.name)
-            denoised = denoise(noisy, runtime, sigma=sigma, tile=tile)
+            noisy = protocol_noisy(clean, level, path.name, noise)
+            denoised = denoise(noisy, runtime, level=level_for_noise(noisy, noise, level), tile=tile)
             noisy_scores.append(metrics.psnr(clean, noisy))
             psnrs.append(metrics.psnr(clean, denoised))
             ssims.append(metrics.ssim(clean, denoised))
             if progress is not None:
                 progress(s * len(files) + i + 1, total)
         rows.append(
-            Row(runtime.name, Path(folder).name, sigma, len(files),
-                float(np.mean(noisy_scores)), float(np.mean(psnrs)), float(np.mean(ssims)))
+            Row(runtime.name, Path(folder).name, level, len(files),
+                float(np.mean(noisy_scores)), float(np.mean(psnrs)), float(np.mean(ssims)), noise)
         )
     return rows
 
@@ -106,7 +124,7 @@ def evaluate_pairs(runtimes, folder, *, scenes=None, camera=None, crop=None, str
         levels.append(level)
         noisy_scores.append(metrics.psnr(clean, noisy))
         for name, runtime in runtimes.items():
-            denoised = denoise(noisy, runtime, sigma=level)
+            denoised = denoise(noisy, runtime, level=level)
             scores[name][0].append(metrics.psnr(clean, denoised))
             scores[name][1].append(metrics.ssim(clean, denoised))
         if progress is not None:
@@ -114,19 +132,20 @@ def evaluate_pairs(runtimes, folder, *, scenes=None, camera=None, crop=None, str
     label = Path(folder).name + (f" ({crop}px)" if crop else "")
     return [
         Row(name, label, float(np.mean(levels)), len(pairs), float(np.mean(noisy_scores)),
-            float(np.mean(psnrs)), float(np.mean(ssims)))
+            float(np.mean(psnrs)), float(np.mean(ssims)), "real")
         for name, (psnrs, ssims) in scores.items()
     ]
 
 
 def to_markdown(rows):
     lines = [
-        "| model | set | sigma | images | noisy PSNR | PSNR | SSIM |",
-        "|---|---|---|---|---|---|---|",
+        "| model | set | noise | level | images | noisy PSNR | PSNR | SSIM |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.model} | {r.dataset} | {r.sigma:.3g} | {r.images} | {r.psnr_noisy:.2f} | {r.psnr:.2f} | {r.ssim:.4f} |"
+            f"| {r.model} | {r.dataset} | {r.noise} | {r.level:.3g} | {r.images} | {r.psnr_noisy:.2f} | {r.psnr:.2f} "
+            f"| {r.ssim:.4f} |"
         )
     return "\n".join(lines)
 

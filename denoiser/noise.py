@@ -170,6 +170,8 @@ class NoiseType(NamedTuple):
     function: Callable
     parameters: Callable  # level (0-255) -> the function's keyword options
     title: str
+    # Where the demo's slider starts, and the level `evaluate --noise` measures by default.
+    demo_level: float = 25.0
 
 
 # Every noise type, with what the app and the CLI call it: a level on the 0-255 scale
@@ -177,7 +179,7 @@ class NoiseType(NamedTuple):
 NOISE_TYPES = {
     "gaussian": NoiseType(gaussian, lambda level: {"sigma": level}, "Gaussian"),
     # A level of 1 is ISO 100 (16 is ISO 1600).
-    "camera": NoiseType(camera, lambda level: {"iso": 100.0 * level}, "Camera (ISO)"),
+    "camera": NoiseType(camera, lambda level: {"iso": 100.0 * level}, "Camera (ISO)", demo_level=16.0),
     "poisson": NoiseType(poisson, lambda level: {"peak": max(1.0, (255.0 / max(level, 1e-3)) ** 2 / 4.0)}, "Poisson"),
     "salt_and_pepper": NoiseType(salt_and_pepper, lambda level: {"amount": min(1.0, level / 255.0)},
                                  "Salt and pepper"),
@@ -198,10 +200,10 @@ def add_noise(clean: np.ndarray, kind: str, level: float, *, rng: np.random.Gene
     Gaussian noise is clipped here, since the result is shown and saved as an image.
     """
     try:
-        fn, params, _ = NOISE_TYPES[kind]
+        noise_type = NOISE_TYPES[kind]
     except KeyError:
         raise DenoiserError(f"unknown noise type {kind!r}; choose one of {sorted(NOISE_TYPES)}") from None
     check_level(level)
     if kind == "gaussian":
         return gaussian(clean, level, rng=rng, clip=True)
-    return fn(clean, rng=rng, **params(level))
+    return noise_type.function(clean, rng=rng, **noise_type.parameters(level))

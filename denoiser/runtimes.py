@@ -85,7 +85,7 @@ class Runtime(Protocol):
     @property
     def device(self) -> str: ...
 
-    def predict(self, batch: np.ndarray, *, sigma: float | np.ndarray | None = None) -> np.ndarray:
+    def predict(self, batch: np.ndarray, *, level: float | np.ndarray | None = None) -> np.ndarray:
         """An NHWC float32 batch of tiles (with the level channel for a level-map
         model) -> the denoised NHWC batch, of `channels` channels."""
         ...
@@ -170,7 +170,7 @@ class KerasRuntime:
     def device(self):
         return keras_device()
 
-    def predict(self, batch, *, sigma=None):
+    def predict(self, batch, *, level=None):
         return np.asarray(self.model.predict_on_batch(np.asarray(batch, np.float32)), np.float32)
 
 
@@ -268,7 +268,7 @@ class LiteRTRuntime:
         chunk = np.pad(chunk, [(0, 0), (0, mirror_h), (0, mirror_w), (0, 0)], mode="symmetric")
         return np.pad(chunk, [(0, 0), (0, pad_h - mirror_h), (0, pad_w - mirror_w), (0, 0)])
 
-    def predict(self, batch, *, sigma=None):
+    def predict(self, batch, *, level=None):
         batch = np.asarray(batch, np.float32)
         n, h, w, c = batch.shape
         out = np.empty((n, h, w, self._channels), np.float32)
@@ -311,8 +311,8 @@ class ClassicalRuntime:
     def margin(self):
         return CLASSICAL[self.method][1]
 
-    def predict(self, batch, *, sigma=None):
-        if sigma is None:
-            raise DenoiserError(f"{self.method} needs the noise sigma")
+    def predict(self, batch, *, level=None):
+        if level is None:
+            raise DenoiserError(f"{self.method} needs the noise level")
         fn = CLASSICAL[self.method][0]
-        return np.stack([fn(tile, sigma=sigma) for tile in batch])
+        return np.stack([fn(tile, level=level) for tile in batch])

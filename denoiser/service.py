@@ -1,5 +1,5 @@
 """What the web app asks of the engine: samples, demo and noisy-photo runs,
-model comparison, PSNR-against-sigma sweeps, views and downloads. No Streamlit
+model comparison, PSNR-against-level sweeps, views and downloads. No Streamlit
 here: the pages lay out widgets and call these functions."""
 
 import base64
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from . import metrics
-from .engine import check_image, denoise
+from .engine import check_image, denoise, level_for_noise
 from .io import Picture, encode_image, to_float, to_integer
 from .noise import add_noise
 
@@ -58,7 +58,7 @@ class Result:
     noisy: np.ndarray
     denoised: np.ndarray
     denoised16: np.ndarray | None
-    sigma_used: float
+    level_used: float
     seconds: float
     megapixels: float
     clean: np.ndarray | None = None
@@ -66,7 +66,7 @@ class Result:
     psnr_denoised: float | None = None
     ssim_noisy: float | None = None
     ssim_denoised: float | None = None
-    estimated_sigma: float | None = None
+    estimated_level: float | None = None
     # Seconds per phase of the run, in order: what the page reports after it.
     phases: dict = field(default_factory=dict)
 
@@ -87,14 +87,6 @@ class Result:
 
 def make_noisy(clean, kind, level, seed):
     return add_noise(clean, kind, level, rng=np.random.default_rng(seed))
-
-
-def sigma_for(noisy, kind, level):
-    """The Gaussian level as given; for camera noise, the photo-noise estimate; for
-    other noise, the white-noise estimate."""
-    if kind == "gaussian":
-        return float(level)
-    return photo_level(noisy) if kind == "camera" else metrics.estimate_noise_sigma(noisy)
 
 
 class Phases:
@@ -123,8 +115,8 @@ def run_demo(clean, runtime, *, kind, level, seed, bit_depth=8, progress=None, p
     phases = Phases(phase)
     with phases("adding noise"):
         holder = [make_noisy(clean, kind, level, seed)]
-        sigma = sigma_for(holder[0], kind, level)
-    result = _run(holder, runtime, sigma, bit_depth, progress, phases, owned=True, ensemble=ensemble)
+        given = level_for_noise(holder[0], kind, level)
+    result = _run(holder, runtime, given, bit_depth, progress, phases, owned=True, ensemble=ensemble)
     with phases("metrics"):
         # The protocol scores the uint8 images, which the result holds already.
         result.clean = to_integer(clean)
@@ -151,12 +143,12 @@ def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, bit_depth=8, p
             estimate = photo_level(noisy)
     result = _run([noisy], runtime, float(estimate) if level is None else float(level), bit_depth, progress, phases,
                   ensemble=ensemble)
-    result.estimated_sigma = float(estimate)
+    result.estimated_level = float(estimate)
     result.phases = phases.seconds
     return result
 
 
-def _run(holder, runtime, sigma, bit_depth, progress, phases, *, owned=False, ensemble=False):
+def _run(holder, runtime, level, bit_depth, progress, phases, *, owned=False, ensemble=False):
     """The Result of denoising the image in the one-item list `holder`.
 
     A 12-megapixel photo is 144 MB in float32, and a small cloud host has little
@@ -167,14 +159,14 @@ def _run(holder, runtime, sigma, bit_depth, progress, phases, *, owned=False, en
     height, width = noisy.shape[:2]
     noisy_shown = to_integer(noisy)
     with phases("denoising"):
-        denoised = denoise(noisy, runtime, sigma=sigma, progress=progress, out=noisy if owned else None,
+        denoised = denoise(noisy, runtime, level=level, progress=progress, out=noisy if owned else None,
                            ensemble=ensemble)
     del noisy
     with phases("preparing the images"):
         result = Result(
             noisy=noisy_shown, denoised=to_integer(denoised),
             denoised16=to_integer(denoised, 16) if bit_depth == 16 else None,
-            sigma_used=sigma, seconds=phases.seconds["denoising"], megapixels=height * width / 1e6,
+            level_used=level, seconds=phases.seconds["denoising"], megapixels=height * width / 1e6,
         )
     return result
 
@@ -242,7 +234,7 @@ def preview_window(noisy, runtime, *, level, center, size, ensemble=False):
     margin = runtime.margin
     y0, x0 = max(0, top - margin), max(0, left - margin)
     context = noisy[y0 : min(h, top + size + margin), x0 : min(w, left + size + margin)]
-    denoised = denoise(context, runtime, sigma=level, ensemble=ensemble)
+    denoised = denoise(context, runtime, level=level, ensemble=ensemble)
     inside = (slice(top - y0, top - y0 + size), slice(left - x0, left - x0 + size))
     return to_integer(noisy[top : top + size, left : left + size]), to_integer(denoised[inside])
 
@@ -356,11 +348,11 @@ class Comparison:
 def compare_models(clean, runtimes, *, kind, level, seed, sizes=None, progress=None):
     """Every runtime on the same noisy image: a row each, with its whole output."""
     noisy = make_noisy(clean, kind, level, seed)
-    sigma = sigma_for(noisy, kind, level)
+    given = level_for_noise(noisy, kind, level)
     rows = []
     for i, (name, runtime) in enumerate(runtimes.items()):
         started = time.perf_counter()
-        denoised = denoise(noisy, runtime, sigma=sigma)
+        denoised = denoise(noisy, runtime, level=given)
         seconds = time.perf_counter() - started
         rows.append(ComparisonRow(name, metrics.psnr(clean, denoised), metrics.ssim(clean, denoised), seconds,
                                   (sizes or {}).get(name), to_integer(denoised)))
@@ -378,10 +370,10 @@ def psnr_sweep(clean, runtimes, levels, *, seed=0, kind="gaussian", progress=Non
     done = 0
     for level in levels:
         noisy = make_noisy(clean, kind, level, seed)
-        sigma = sigma_for(noisy, kind, level)
+        given = level_for_noise(noisy, kind, level)
         rows.append({"model": "noisy input", "level": level, "psnr": metrics.psnr(clean, noisy)})
         for name, runtime in runtimes.items():
-            rows.append({"model": name, "level": level, "psnr": metrics.psnr(clean, denoise(noisy, runtime, sigma=sigma))})
+            rows.append({"model": name, "level": level, "psnr": metrics.psnr(clean, denoise(noisy, runtime, level=given))})
             done += 1
             if progress is not None:
                 progress(done, total)

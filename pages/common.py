@@ -5,7 +5,8 @@ import io
 import streamlit as st
 
 from denoiser.catalog import (
-    available_models, comparison_default, load_runtime, model_for_channels, model_title, read_manifest, short_title,
+    available_models, comparison_default, load_runtime, model_for_channels, model_for_noise, model_title, read_manifest,
+    short_title,
 )
 from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError, ImageError
@@ -135,10 +136,32 @@ def warn_outside_training(name, kind, level):
                    "less than it could, and a classical filter may do better.")
 
 
-def model_picker(key="model", label="Model", real_photo=False):
-    """The model select box; for a photo that is already noisy, the real-photo model comes first."""
+def model_picker(key="model", label="Model", real_photo=False, default=None):
+    """The model select box, opening on `default`; for a photo that is already noisy,
+    the real-photo model comes first."""
     names = model_names(real_photo)
-    return st.selectbox(label, names, format_func=model_label, key=key)
+    index = names.index(default) if default in names else 0
+    return st.selectbox(label, names, index=index, format_func=model_label, key=key)
+
+
+# Why the demo opens with the model `catalog.model_for_noise` picks, in the page's words.
+NOISE_MODEL_REASONS = {
+    "gaussian": "the Gaussian model, trained on exactly this noise",
+    "camera": "the real-photo model, trained on camera noise",
+}
+MIXED_REASON = "the model trained on a mix of the demo's noises, impulses included"
+
+
+def demo_model_picker(kind):
+    """The model select box of the demo, opening on the model made for noise `kind`;
+    each noise type keeps the person's own choice."""
+    picked = model_for_noise(kind)
+    # Streamlit forgets a widget's value while it is not shown, so the choice per noise type is kept here.
+    chosen = st.session_state.setdefault("demo_model_by_noise", {})
+    name = chosen[kind] = model_picker(key=f"model_{kind}", default=chosen.get(kind, picked))
+    if name == picked:
+        st.caption(f"Picked for this noise type: {NOISE_MODEL_REASONS.get(kind, MIXED_REASON)}.")
+    return name
 
 
 @st.cache_data(show_spinner="Estimating the noise…")
@@ -240,7 +263,8 @@ def noise_controls(key="noise"):
     kind = st.selectbox("Noise type", list(NOISE_LABELS), format_func=NOISE_LABELS.get, key=f"{key}_kind")
     label = ("Camera ISO, in hundreds (16 is ISO 1600)" if kind == "camera"
              else "Noise level (sigma on the 0–255 scale)")
-    level = st.slider(label, 0, 75, 16 if kind == "camera" else 25, key=f"{key}_level" + ("_camera" if kind == "camera" else ""))
+    level = st.slider(label, 0, 75, int(NOISE_TYPES[kind].demo_level),
+                      key=f"{key}_level" + ("_camera" if kind == "camera" else ""))
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed")
     return kind, level, int(seed)
 

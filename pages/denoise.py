@@ -11,7 +11,7 @@ from denoiser.service import (
     run_noisy_photo,
 )
 from pages.common import (
-    cached_run, device_name, estimated_level, image_input, is_cached, model_card, model_for_image, model_picker,
+    cached_run, demo_model_picker, device_name, estimated_level, image_input, is_cached, model_card, model_for_image, model_picker,
     noise_controls, require_app, runtime, strength_control, warn_outside_training,
 )
 
@@ -33,7 +33,7 @@ with st.sidebar:
     mode = st.radio("Mode", [NOISY, DEMO] if uploaded else [DEMO, NOISY], key="upload_mode" if uploaded else "mode")
     if mode == DEMO:
         kind, level, seed = noise_controls()
-    name = model_for_image(model_picker(key="model" if mode == DEMO else "model_real", real_photo=mode == NOISY),
+    name = model_for_image(demo_model_picker(kind) if mode == DEMO else model_picker(key="model_real", real_photo=True),
                            picture)
     if mode == NOISY:
         strength = strength_control(name, picture.pixels, picture_key)
@@ -107,11 +107,11 @@ if mode == DEMO:
     if result.ssim_denoised is not None:
         numbers[2].metric("SSIM denoised", f"{result.ssim_denoised:.4f}", f"{result.ssim_denoised - result.ssim_noisy:+.4f} vs noisy")
 else:
-    numbers[0].metric("Estimated noise level", f"{result.estimated_sigma:.1f}",
+    numbers[0].metric("Estimated noise level", f"{result.estimated_level:.1f}",
                       help="The standard deviation of the photo's noise on the 0–255 scale, estimated from the "
                            "photo alone; on 6 held-out real photos it read 1.05 low on average (rmse 1.23).")
     if strength is not None:
-        numbers[1].metric("Strength used", f"{result.sigma_used:.1f}")
+        numbers[1].metric("Strength used", f"{result.level_used:.1f}")
 numbers[3].metric("Time", f"{result.seconds:.2f} s", help="The model's own time on this server.")
 numbers[3].caption(f"{result.megapixels_per_second:.2f} MP/s")
 if mode == NOISY:

@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from denoiser import metrics, service
-from denoiser.catalog import available_models, load_runtime, read_manifest, short_title
+from denoiser.catalog import available_models, load_runtime, model_for_noise, read_manifest, short_title
 from denoiser.io import to_integer
 from pages.common import result_cache
 
@@ -35,7 +35,7 @@ def app(monkeypatch):
 
 def fast_model(at):
     """The median filter keeps the app tests quick; models are tested elsewhere."""
-    at.selectbox(key="model").set_value("median")
+    at.selectbox(key="model_gaussian").set_value("median")
     at.run()
     assert not at.exception, at.exception
 
@@ -134,7 +134,7 @@ def test_the_preview_window_shows_what_the_whole_photo_shows_there(name):
     photo = service.load_sample("Astronaut").pixels[100:300, 50:350]
     runtime = load_runtime(name)
     noisy, preview = service.preview_window(photo, runtime, level=12.0, center=(290, 20), size=64)
-    whole = to_integer(service.denoise(photo, runtime, sigma=12.0))
+    whole = to_integer(service.denoise(photo, runtime, level=12.0))
     assert noisy.shape == preview.shape == (64, 64, 3)
     # The window is clamped inside the photo: columns 236-299, rows 0-63.
     assert np.array_equal(noisy, to_integer(photo[:64, 236:300]))
@@ -181,14 +181,30 @@ def test_best_quality_averages_eight_orientations_as_the_engine_does(app, monkey
     assert metric(app, "PSNR denoised").value == f"{expected.psnr_denoised:.2f} dB"
 
 
-def test_camera_noise_in_demo_mode(app):
+def test_camera_noise_in_demo_mode_opens_on_the_real_photo_model(app):
     fast_model(app)
     app.selectbox(key="noise_kind").set_value("camera")
     app.run()
     assert not app.exception, app.exception
+    assert app.selectbox(key="model_camera").value == model_for_noise("camera") == available_models(real_photo=True)[0]
+    assert any("the real-photo model" in caption.value for caption in app.sidebar.caption)
+    app.selectbox(key="model_camera").set_value("median")
+    app.run()
     clean = service.load_sample("Astronaut").pixels
     expected = service.run_demo(clean, load_runtime("median"), kind="camera", level=16, seed=0)
     assert metric(app, "PSNR noisy").value == f"{expected.psnr_noisy:.2f} dB"
+
+
+def test_each_noise_type_opens_on_its_model_and_keeps_a_choice_made_by_hand(app):
+    fast_model(app)
+    app.selectbox(key="noise_kind").set_value("salt_and_pepper")
+    app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="model_salt_and_pepper").value == model_for_noise("salt_and_pepper")
+    app.selectbox(key="noise_kind").set_value("gaussian")
+    app.run()
+    assert app.selectbox(key="model_gaussian").value == "median"
+    assert not any("Picked for this noise type" in caption.value for caption in app.sidebar.caption)
 
 
 def upload(at, name, data):
@@ -270,7 +286,7 @@ def test_gray_image_with_a_colour_model_goes_to_the_gray_model_or_says_why_not(a
     colour = next((n for n, e in read_manifest().items() if e.get("channels") == 3), None)
     if colour is None:
         pytest.skip("no colour model shipped")
-    app.selectbox(key="model").set_value(colour)
+    app.selectbox(key="model_gaussian").set_value(colour)
     app.run()
     app.selectbox(key="input_sample").set_value("Camera (gray)")
     app.run(timeout=TIMEOUT)
@@ -352,7 +368,7 @@ def test_the_about_page_names_the_noise_estimate_the_code_calls():
 
 
 def test_a_level_beyond_the_models_training_is_said(app):
-    name = app.selectbox(key="model").value
+    name = app.selectbox(key="model_gaussian").value
     high = read_manifest()[name]["sigma_range"][1]
     app.slider(key="noise_level").set_value(75)
     app.run()

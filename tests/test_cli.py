@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from denoiser.cli import main
+from denoiser.metrics import psnr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,8 +66,26 @@ def test_evaluate_writes_markdown_and_csv(tmp_path, astronaut):
         Image.fromarray(np.rint(astronaut[i * 20 : i * 20 + 40, :48] * 255).astype(np.uint8)).save(folder / f"{i}.png")
     md, csv = tmp_path / "t.md", tmp_path / "t.csv"
     assert main(["evaluate", str(folder), "--models", "median", "--sigmas", "15", "50", "--markdown", str(md), "--csv", str(csv), "--quiet"]) == 0
-    assert "| median | set | 15 | 2 |" in md.read_text()
+    assert "| median | set | gaussian | 15 | 2 |" in md.read_text()
     assert len(csv.read_text().strip().splitlines()) == 3
+
+
+def test_evaluate_adds_the_named_noise_at_the_demos_level(tmp_path, astronaut, capsys):
+    from denoiser.evaluate import protocol_noisy
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    clean = np.rint(astronaut[:64, :64] * 255).astype(np.uint8)
+    Image.fromarray(clean).save(folder / "a.png")
+    assert main(["evaluate", str(folder), "--models", "median", "--noise", "salt_and_pepper", "--quiet"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| median"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2:5] == ["salt_and_pepper", "25", "1"]
+    noisy = protocol_noisy(clean / np.float32(255), 25, "a.png", "salt_and_pepper")
+    # About a tenth of the pixels are impulses, and a median filter removes most of them.
+    assert 0.07 < np.isin(noisy, (0.0, 1.0)).all(axis=-1).mean() < 0.13
+    assert float(cells[5]) == pytest.approx(psnr(clean / np.float32(255), noisy), abs=0.01)
+    assert float(cells[6]) > float(cells[5]) + 5
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ class Identity:
     name, kind, channels, margin, tile, batch, device, level_map, multiple = (
         "identity", "keras", None, 0, 64, 4, "CPU", False, 1)
 
-    def predict(self, batch, *, sigma=None):
+    def predict(self, batch, *, level=None):
         return batch
 
 
@@ -27,7 +27,7 @@ def test_identity_scores_the_noisy_psnr(tmp_path, astronaut):
     for i in range(3):
         Image.fromarray(metrics.quantize(astronaut[i * 10 : i * 10 + 30, :40])).save(tmp_path / f"{i}.png")
     rows = evaluate(Identity(), tmp_path, [15, 50], channels=3)
-    assert [r.sigma for r in rows] == [15, 50]
+    assert [r.level for r in rows] == [15, 50]
     for row in rows:
         assert row.images == 3
         assert row.psnr == pytest.approx(row.psnr_noisy)

@@ -95,5 +95,5 @@ def test_the_unet_converts_to_a_litert_file_that_takes_tiles_of_any_shape(tmp_pa
         np.testing.assert_allclose(runtime.predict(tiles), model.predict_on_batch(tiles), atol=1e-5)
     # The engine cuts the same tiles for both; each is padded alike.
     image = np.random.default_rng(2).random((150, 100, 3)).astype(np.float32)
-    np.testing.assert_allclose(denoise(image, runtime, sigma=5.0, tile=96),
-                               denoise(image, KerasRuntime(model, tile=96), sigma=5.0), atol=1e-4)
+    np.testing.assert_allclose(denoise(image, runtime, level=5.0, tile=96),
+                               denoise(image, KerasRuntime(model, tile=96), level=5.0), atol=1e-4)

@@ -151,7 +151,7 @@ def test_the_engine_refuses_what_it_cannot_denoise(image, message):
     with pytest.raises(DenoiserError, match=message):
         check_image(image)
     with pytest.raises(DenoiserError, match=message):
-        denoise(image, ClassicalRuntime("median"), sigma=10)
+        denoise(image, ClassicalRuntime("median"), level=10)
 
 
 def test_noisy_values_beyond_0_1_are_accepted(astronaut):

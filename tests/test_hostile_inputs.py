@@ -193,7 +193,7 @@ def test_evaluate_overwrites_a_table_only_when_asked(tmp_path, capsys):
     table = _existing(tmp_path / "table.csv")
     assert main(["evaluate", str(folder), "--models", "median", "--sigmas", "25", "--csv", str(table),
                  "--overwrite", "--quiet"]) == 0
-    assert table.read_text().startswith("model,dataset,sigma")
+    assert table.read_text().startswith("model,dataset,level")
 
 
 def test_a_16_bit_output_keeps_its_exif(tmp_path):
@@ -210,13 +210,13 @@ def test_a_16_bit_output_keeps_its_exif(tmp_path):
 
 
 LIBRARY_ROWS = {
-    "nlm with a level map": (lambda img: denoise(img, load_runtime("nlm"), sigma=np.full(img.shape[:2], 10.0)),
+    "nlm with a level map": (lambda img: denoise(img, load_runtime("nlm"), level=np.full(img.shape[:2], 10.0)),
                              "one noise level"),
-    "nlm with a negative level": (lambda img: denoise(img, load_runtime("nlm"), sigma=-50), "between 0 and 255"),
-    "tile=0": (lambda img: denoise(img, load_runtime("median"), sigma=5, tile=0), "tile"),
-    "batch=-1": (lambda img: denoise(img, load_runtime("median"), sigma=5, batch=-1), "batch"),
+    "nlm with a negative level": (lambda img: denoise(img, load_runtime("nlm"), level=-50), "between 0 and 255"),
+    "tile=0": (lambda img: denoise(img, load_runtime("median"), level=5, tile=0), "tile"),
+    "batch=-1": (lambda img: denoise(img, load_runtime("median"), level=5, batch=-1), "batch"),
     "a level map of the wrong shape (holds)": (
-        lambda img: denoise(img, load_runtime("dncnn_real_int8"), sigma=np.ones((3, 3))), "map"),
+        lambda img: denoise(img, load_runtime("dncnn_real_int8"), level=np.ones((3, 3))), "map"),
 }
 
 

@@ -59,9 +59,9 @@ def test_tiled_level_map_model_equals_whole_image(level_dncnn, shape):
     runtime = KerasRuntime(level_dncnn, margin=5, tile=16)
     assert runtime.level_map and runtime.channels == 3
     level = np.random.default_rng(2).uniform(0, 30, shape[:2])
-    tiled = denoise(image, runtime, sigma=level, batch=3)
+    tiled = denoise(image, runtime, level=level, batch=3)
     reference = image if shape[2] == 3 else np.repeat(image, 3, axis=2)
-    whole = denoise_whole(reference, runtime, sigma=level)
+    whole = denoise_whole(reference, runtime, level=level)
     np.testing.assert_allclose(tiled, whole if shape[2] == 3 else whole.mean(axis=2, keepdims=True), atol=1e-5)
 
 
@@ -70,14 +70,14 @@ def test_levels_out_of_range_or_of_the_wrong_shape_are_refused(level_dncnn):
     image = np.zeros((20, 20, 3), np.float32)
     for bad in (-1, 256, float("nan"), np.zeros((5, 5))):
         with pytest.raises(DenoiserError, match="noise level"):
-            denoise(image, runtime, sigma=bad)
+            denoise(image, runtime, level=bad)
     assert level_map(10, (4, 6, 3)).shape == (4, 6, 1)
 
 
 def test_without_a_level_the_photo_estimate_is_used(level_dncnn, astronaut):
     runtime = KerasRuntime(level_dncnn, margin=5, tile=64)
     estimate = metrics.estimate_photo_noise(astronaut)
-    np.testing.assert_array_equal(denoise(astronaut, runtime), denoise(astronaut, runtime, sigma=estimate))
+    np.testing.assert_array_equal(denoise(astronaut, runtime), denoise(astronaut, runtime, level=estimate))
 
 
 # Stated tolerance of LiteRT against Keras for a level-map model: as for the blind ones.
@@ -90,8 +90,8 @@ def test_level_map_model_exports_to_litert_within_tolerance(level_dncnn, tmp_pat
     lite = LiteRTRuntime(path, margin=5, output=output)
     assert lite.level_map and lite.channels == 3
     image = np.random.default_rng(1).random((70, 45, 3)).astype(np.float32)
-    expected = denoise(image, KerasRuntime(level_dncnn, margin=5, tile=32), sigma=12)
-    difference = np.abs(denoise(image, lite, sigma=12) - expected)
+    expected = denoise(image, KerasRuntime(level_dncnn, margin=5, tile=32), level=12)
+    difference = np.abs(denoise(image, lite, level=12) - expected)
     largest, mean = LITERT_TOLERANCE[variant]
     assert difference.max() < largest and difference.mean() < mean
 
@@ -311,5 +311,5 @@ def test_the_shipped_real_photo_models_strength_changes_what_it_removes(astronau
 
     runtime = load_runtime(available_models(real_photo=True)[0])
     noisy = noise.camera(astronaut_crop, 1600, rng=np.random.default_rng(0))
-    removed = [float(np.std(noisy - denoise(noisy, runtime, sigma=level))) * 255 for level in (0, 4, 12)]
+    removed = [float(np.std(noisy - denoise(noisy, runtime, level=level))) * 255 for level in (0, 4, 12)]
     assert removed[0] < removed[1] < removed[2] and removed[2] > 1.5 * removed[0]

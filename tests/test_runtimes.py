@@ -100,7 +100,7 @@ def test_bad_model_files_raise_package_error(tmp_path):
 def test_classical_filters_remove_gaussian_noise(method, astronaut_crop):
     clean = astronaut_crop
     noisy = noise.gaussian(clean, 25, rng=np.random.default_rng(0))
-    denoised = denoise(noisy, load_runtime(method), sigma=25)
+    denoised = denoise(noisy, load_runtime(method), level=25)
     assert denoised.shape == clean.shape
     assert metrics.psnr(clean, denoised) > metrics.psnr(clean, noisy) + 1.0
 
@@ -108,8 +108,8 @@ def test_classical_filters_remove_gaussian_noise(method, astronaut_crop):
 def test_median_is_the_tool_for_impulse_noise(astronaut_crop):
     clean = astronaut_crop
     noisy = noise.salt_and_pepper(clean, 0.1, rng=np.random.default_rng(0))
-    median = denoise(noisy, ClassicalRuntime("median", channels=None), sigma=10)
-    nlm = denoise(noisy, ClassicalRuntime("nlm", channels=None), sigma=10)
+    median = denoise(noisy, ClassicalRuntime("median", channels=None), level=10)
+    nlm = denoise(noisy, ClassicalRuntime("nlm", channels=None), level=10)
     assert metrics.psnr(clean, median) > metrics.psnr(clean, noisy) + 8.0
     assert metrics.psnr(clean, median) > metrics.psnr(clean, nlm) + 3.0
 

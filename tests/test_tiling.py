@@ -107,7 +107,7 @@ class ColumnRamp:
 
     channels, margin, tile, batch, kind, level_map, multiple = 3, 0, 4096, 1, "keras", False, 1
 
-    def predict(self, tiles, *, sigma=None):
+    def predict(self, tiles, *, level=None):
         return tiles + np.linspace(0, 0.1, tiles.shape[2], dtype=np.float32)[None, None, :, None]
 
 

@@ -39,6 +39,21 @@ def test_fixed_sigma_noise(rng):
     assert abs((noisy - clean).std() * 255 - 25) < 1.0
 
 
+def test_a_noise_mix_gives_each_patch_one_type_at_its_level():
+    patches = np.full((10, 32, 32, 3), 128, np.uint8)
+    mix = ("salt_and_pepper", "speckle")
+    noisy, clean = data.make_batch(patches, batch_size=32, sigma_range=(25, 25), seed=0, epoch=0, index=0, noise=mix)
+    again, _ = data.make_batch(patches, batch_size=32, sigma_range=(25, 25), seed=0, epoch=0, index=0, noise=mix)
+    assert np.array_equal(noisy, again) and noisy.dtype == np.float32
+    impulses = np.isin(noisy, (0.0, 1.0)).all(axis=-1).mean(axis=(1, 2))
+    # Salt and pepper at level 25 hits about 10% of the pixels; speckle hits none to 0 or 1.
+    is_impulse = impulses > 0.05
+    assert 0 < is_impulse.sum() < 32
+    assert np.allclose(impulses[is_impulse], 25 / 255, atol=0.04)
+    speckled = noisy[~is_impulse] - clean[~is_impulse]
+    assert abs(speckled.std() / clean[0, 0, 0, 0] * 255 - 25) < 1.5
+
+
 def test_learning_rate_halves_on_schedule():
     config = TrainConfig(lr=1e-3, lr_halve_every=2, min_lr=1e-4)
     assert [learning_rate(config, e) for e in range(0, 10, 2)] == [1e-3, 5e-4, 2.5e-4, 1.25e-4, 1e-4]
@@ -70,6 +85,22 @@ def test_train_checkpoints_and_resumes(train_dir, tmp_path):
     config.epochs, config.run_dir = 4, str(moved)
     assert train(config, resume=True, verbose=0)["epoch"] == 4
     assert not run.exists() and json.loads((moved / "state.json").read_text())["epoch"] == 4
+
+
+def test_a_noise_mix_run_validates_every_type_and_keeps_the_best_mean(train_dir, tmp_path):
+    run = tmp_path / "mix"
+    config = TrainConfig(
+        arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(run), patch_size=16, stride=16,
+        scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2,
+        overrides={"depth": 3, "features": 4}, noise=("gaussian", "random_impulse"),
+    )
+    state = train(config, verbose=0)
+    with open(run / "log.csv") as f:
+        row = next(csv.DictReader(f))
+    mean = (float(row["val_psnr_gaussian"]) + float(row["val_psnr_random_impulse"])) / 2
+    assert float(row["val_psnr_mean"]) == pytest.approx(mean)
+    assert state["best_val_psnr_mean"] == pytest.approx(mean)
+    assert json.loads((run / "state.json").read_text())["config"]["noise"] == ["gaussian", "random_impulse"]
 
 
 def test_batch_norm_recalibration_makes_inference_match_training_mode():

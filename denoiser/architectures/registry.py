@@ -17,6 +17,8 @@ class Architecture:
     loss: str = "mse"
     # Whether the builder takes `level_map=True`: a noise-level channel after the image.
     level_map: bool = False
+    # A baseline is published to compare against, and is never an app default.
+    baseline: bool = False
 
 
 ARCHITECTURES = {
@@ -24,7 +26,7 @@ ARCHITECTURES = {
     "ridnet": Architecture("ridnet", build_ridnet, {"features": 64, "blocks": 4, "reduction": 16}, loss="l1",
                            level_map=True),
     "unet": Architecture("unet", build_unet, {"width": 32, "blocks": (2, 2, 2, 2)}, loss="l1", level_map=True),
-    "autoencoder": Architecture("autoencoder", build_autoencoder, {"features": 32}, loss="mse"),
+    "autoencoder": Architecture("autoencoder", build_autoencoder, {"features": 32}, loss="mse", baseline=True),
 }
 
 

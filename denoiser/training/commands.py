@@ -11,7 +11,7 @@ import numpy as np
 from ..architectures.registry import ARCHITECTURES
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS
-from .config import LEVEL_INPUTS, RealConfig, TrainConfig
+from .config import LEVEL_INPUTS, TRAINING_NOISES, RealConfig, TrainConfig, selection_metric
 from .export import EXPORT_BATCH, EXPORT_TILE, VARIANTS
 
 def _level_map_architectures():
@@ -41,6 +41,9 @@ def add_train_arguments(p):
     p.add_argument("--sigma-min", type=float, default=defaults.sigma_range[0])
     p.add_argument("--sigma-max", type=float, default=defaults.sigma_range[1],
                    help="equal to --sigma-min for a fixed sigma")
+    p.add_argument("--noise", nargs="+", default=list(defaults.noise), choices=TRAINING_NOISES,
+                   help="noise types to mix, one per patch at a level drawn between --sigma-min and --sigma-max "
+                        "(camera noise trains with train-real)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     p.add_argument("--init-from", default=defaults.init_from,
@@ -132,10 +135,11 @@ def cmd_train(args):
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
         lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
         val_fraction=args.val_fraction, init_from=args.init_from or "",
-        quantization_aware=args.quantization_aware, data_parallel=args.data_parallel,
+        quantization_aware=args.quantization_aware, data_parallel=args.data_parallel, noise=tuple(args.noise),
     )
     state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
-    print(f"epoch {state['epoch']}, best validation PSNR at sigma 25: {state.get('best_val_psnr_25', float('nan')):.2f} dB")
+    metric = selection_metric(config)
+    print(f"epoch {state['epoch']}, best validation PSNR ({metric}): {state.get('best_' + metric, float('nan')):.2f} dB")
     return 0
 
 

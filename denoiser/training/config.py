@@ -3,8 +3,14 @@ the command line can read them without importing Keras and TensorFlow."""
 
 from dataclasses import dataclass, field
 
+from ..noise import NOISE_TYPES
+
 # What `RealConfig.level_input` may be: see `real_training`.
 LEVEL_INPUTS = ("estimate", "measured")
+# What `train --noise` may mix: camera noise needs a whole photo's pipeline, and trains
+# with `train-real`.
+TRAINING_NOISES = tuple(kind for kind in NOISE_TYPES if kind != "camera")
+GAUSSIAN_ONLY = ("gaussian",)
 # What a resumed run may change; the rest is the run's own.
 SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr", "data_parallel")
 
@@ -36,6 +42,14 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)
     # Splits each batch over every device (and host), on JAX (`jax_training.data_parallel`).
     data_parallel: bool = False
+    # The noise types a batch mixes (`data.make_batch`); Gaussian alone is the protocol's.
+    noise: tuple = GAUSSIAN_ONLY
+
+
+def selection_metric(config):
+    """The validation score that picks `best.keras`: sigma 25 for a Gaussian run, the
+    mean over the noise types for a mix."""
+    return "val_psnr_25" if tuple(config.noise) == GAUSSIAN_ONLY else "val_psnr_mean"
 
 
 def learning_rate(config, epoch):

@@ -1,5 +1,6 @@
 """Training data: patches cut from a folder of clean images, augmented with the
-eight flips and rotations, with Gaussian noise synthesized per batch.
+eight flips and rotations, with noise synthesized per batch: Gaussian, or a mix of
+the demo's noise types (`noise.NOISE_TYPES`), one type and level per patch.
 
 Batches are pure functions of (seed, epoch, index), so a resumed run sees the
 same data as an uninterrupted one. On TensorFlow, `tf_dataset` wraps the NumPy
@@ -13,6 +14,8 @@ from PIL import Image
 
 from ..errors import DenoiserError
 from ..io import to_float
+from ..noise import NOISE_TYPES
+from .config import GAUSSIAN_ONLY
 
 def split_files(files, val_fraction, *, rng):
     """Holds out a seeded random fraction of the files for validation."""
@@ -67,23 +70,35 @@ def augment(patches, modes):
     return out
 
 
-def make_batch(patches, *, batch_size, sigma_range, seed, epoch, index):
-    """One (noisy, clean) batch, a pure function of its arguments."""
+def make_batch(patches, *, batch_size, sigma_range, seed, epoch, index, noise=GAUSSIAN_ONLY):
+    """One (noisy, clean) batch, a pure function of its arguments.
+
+    Gaussian noise stays unclipped, as the evaluation protocol feeds it. With several
+    `noise` types, each patch draws its type, then its level in `sigma_range` on the
+    0-255 scale of `noise.add_noise`.
+    """
     rng = np.random.default_rng([seed, epoch, index])
     picks = rng.integers(0, len(patches), batch_size)
     clean = to_float(augment(patches[picks], rng.integers(0, 8, batch_size)))
     low, high = sigma_range
     sigmas = rng.uniform(low, high, (batch_size, 1, 1, 1)).astype(np.float32)
-    noisy = clean + rng.standard_normal(clean.shape, dtype=np.float32) * (sigmas / 255.0)
+    if tuple(noise) == GAUSSIAN_ONLY:
+        noisy = clean + rng.standard_normal(clean.shape, dtype=np.float32) * (sigmas / 255.0)
+        return noisy, clean
+    noisy = np.empty_like(clean)
+    for i, kind in enumerate(rng.choice(list(noise), batch_size)):
+        noise_type = NOISE_TYPES[kind]
+        noisy[i] = noise_type.function(clean[i], rng=rng, **noise_type.parameters(float(sigmas[i, 0, 0, 0])))
     return noisy, clean
 
 
-def epoch_batches(patches, *, batch_size, steps, sigma_range, seed, epoch):
+def epoch_batches(patches, *, batch_size, steps, sigma_range, seed, epoch, noise=GAUSSIAN_ONLY):
     for index in range(steps):
-        yield make_batch(patches, batch_size=batch_size, sigma_range=sigma_range, seed=seed, epoch=epoch, index=index)
+        yield make_batch(patches, batch_size=batch_size, sigma_range=sigma_range, seed=seed, epoch=epoch, index=index,
+                         noise=noise)
 
 
-def tf_dataset(patches, *, batch_size, steps, sigma_range, seed, first_epoch, epochs):
+def tf_dataset(patches, *, batch_size, steps, sigma_range, seed, first_epoch, epochs, noise=GAUSSIAN_ONLY):
     """A tf.data pipeline over all remaining epochs, prefetching on a background thread."""
     import tensorflow as tf
 
@@ -93,7 +108,8 @@ def tf_dataset(patches, *, batch_size, steps, sigma_range, seed, first_epoch, ep
     def generate():
         for epoch in range(first_epoch, epochs):
             yield from epoch_batches(
-                patches, batch_size=batch_size, steps=steps, sigma_range=sigma_range, seed=seed, epoch=epoch
+                patches, batch_size=batch_size, steps=steps, sigma_range=sigma_range, seed=seed, epoch=epoch,
+                noise=noise,
             )
 
     spec = tf.TensorSpec((batch_size, size, size, channels), tf.float32)

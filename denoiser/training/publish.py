@@ -14,11 +14,13 @@ import numpy as np
 
 from ..architectures.graph import input_multiple, receptive_radius
 from ..bench import tiled_rate
-from ..catalog import MANIFEST, MODELS_DIR, load_keras_model, tiling
+from ..architectures.registry import get_architecture
+from ..catalog import MANIFEST, MIXED_DEFAULT_KEY, MODELS_DIR, load_keras_model, tiling
 from ..errors import DenoiserError
-from ..evaluate import EVALUATION_SIGMAS, evaluate, evaluate_pairs
+from ..evaluate import EVALUATION_SIGMAS, default_levels, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
 from .export import EXPORT_BATCH, EXPORT_TILE, calibration_set, export_file
+from .config import GAUSSIAN_ONLY
 from .train import float32_copy
 
 PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
@@ -29,19 +31,29 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def measure(runtime, channels, eval_sets, sigmas, limit, progress):
+def _scores(runtime, channels, eval_sets, levels, limit, progress, noise="gaussian"):
+    """{set label: {level: PSNR, SSIM, noisy PSNR, images}} for `noise` at `levels`."""
     quality = {}
     for label, folder in eval_sets.items():
-        rows = evaluate(runtime, folder, sigmas, channels=channels, limit=limit)
+        rows = evaluate(runtime, folder, levels, channels=channels, noise=noise, limit=limit)
         quality[label] = {
-            f"{row.sigma:g}": {"psnr": round(row.psnr, 3), "ssim": round(row.ssim, 4),
+            f"{row.level:g}": {"psnr": round(row.psnr, 3), "ssim": round(row.ssim, 4),
                                "psnr_noisy": round(row.psnr_noisy, 3), "images": row.images}
             for row in rows
         }
-        progress(f"{runtime.name} on {label}: " + ", ".join(f"σ{r.sigma:g} {r.psnr:.2f} dB" for r in rows))
+        progress(f"{runtime.name} on {label}, {noise}: " + ", ".join(f"{r.level:g} {r.psnr:.2f} dB" for r in rows))
+    return quality
+
+
+def measure(runtime, channels, eval_sets, sigmas, limit, progress, noises=()):
+    """(Gaussian quality at `sigmas`, CPU speed, the entry's `noise_quality` of each other
+    type in `noises` at its demo level, if any)."""
+    quality = _scores(runtime, channels, eval_sets, sigmas, limit, progress)
+    others = {noise: _scores(runtime, channels, eval_sets, default_levels(noise), limit, progress, noise)
+              for noise in noises if noise != "gaussian"}
     speed = tiled_rate(runtime, size=THROUGHPUT_SIDE)
     progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
-    return quality, speed
+    return quality, speed, {"noise_quality": others} if others else {}
 
 
 def _entry(path, *, title, architecture, channels, parameters, sigma_range, runtime, precision, training, quality,
@@ -65,11 +77,14 @@ def training_facts(run_state, data):
         "patches_seen": run_state["patches_seen"], "patch_size": config["patch_size"],
         "batch_size": config["batch_size"], "train_hours": round(run_state["train_seconds"] / 3600, 2),
     }
-    for key, label in (("best_val_psnr_25", "best_validation_psnr_25"), ("best_val_psnr", "best_validation_psnr_real")):
+    for key, label in (("best_val_psnr_25", "best_validation_psnr_25"), ("best_val_psnr", "best_validation_psnr_real"),
+                       ("best_val_psnr_mean", "best_validation_psnr_mean_over_noise")):
         if key in run_state:
             facts[label] = round(run_state[key], 3)
     if config.get("init_from"):
         facts["initialised_from"] = config["init_from"]
+    if tuple(config.get("noise", GAUSSIAN_ONLY)) != GAUSSIAN_ONLY:
+        facts["noise"] = list(config["noise"])
     if run_state.get("device"):
         facts["device"] = run_state["device"]
     return facts
@@ -102,18 +117,25 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
                                      sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
-    quality, speed = measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")), channels, eval_sets,
-                             sigmas, limit, progress)
+    noises = config.get("noise", ())
+    # Compare and Noise analysis show a baseline as one (`catalog.short_title`).
+    flags = {"baseline": True} if get_architecture(config["arch"]).baseline else {}
+    quality, speed, noise_quality = measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")),
+                                            channels, eval_sets, sigmas, limit, progress, noises)
     entries = {name: _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
-                            quality=quality, cpu_mp_s=speed, **common)}
+                            quality=quality, cpu_mp_s=speed, extra={**noise_quality, **flags}, **common)}
+    multiple = input_multiple(model)
     variants = {}
     for variant in ("float16", "int8_dynamic", "int8_full"):
         path = models_dir / f"{name}_{variant}.tflite"
         source = model if variant == "float16" else int8_model
         path, output = export_file(source, path, variant, tile=tile, batch=batch, representative=representative)
-        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}",
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}", multiple=multiple,
                                 **tiling(config["arch"], "litert", radius=radius))
-        variants[variant] = (path, output, *measure(runtime, channels, eval_sets, sigmas, limit, progress))
+        quality, speed, noise_quality = measure(runtime, channels, eval_sets, sigmas, limit, progress, noises)
+        extra = {"output": output, **noise_quality, **flags,
+                 **({"input_multiple": multiple} if multiple > 1 else {})}
+        variants[variant] = (path, extra, quality, speed)
     entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, models_dir))
     return entries
 
@@ -136,7 +158,7 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, model
     shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
     quantization = _quantization_rows(float_entry, variants, shipped, aware=bool(int8_extra))
     entries = {name: float_entry}
-    for variant, (path, output, quality, speed) in variants.items():
+    for variant, (path, extra, quality, speed) in variants.items():
         if variant not in shipped:
             path.unlink()
             continue
@@ -144,10 +166,10 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, model
         path.rename(final)
         entries[shipped[variant]] = _entry(
             final, title=f"{title} (LiteRT {PRECISION[variant]})", runtime="litert", precision=PRECISION[variant],
-            quality=quality, cpu_mp_s=speed, extra={"output": output, **(int8_extra if variant != "float16" else {})},
+            quality=quality, cpu_mp_s=speed, extra={**extra, **(int8_extra if variant != "float16" else {})},
             **common,
         )
-    _update_manifest(models_dir, name, entries, quantization)
+    _update_manifest(models_dir, name, entries, quantization, default_key=_default_key(config))
     return entries
 
 
@@ -195,6 +217,14 @@ def render_quantization_report(manifest):
     return "\n".join(lines) + "\n"
 
 
+def _default_key(config):
+    """The manifest default a published run may become: none for a baseline, the
+    mixed-noise one for a run on a mix of noise types (`catalog.NOISE_DEFAULT_KEYS`)."""
+    if get_architecture(config["arch"]).baseline:
+        return None
+    return "default" if tuple(config.get("noise", GAUSSIAN_ONLY)) == GAUSSIAN_ONLY else MIXED_DEFAULT_KEY
+
+
 def _update_manifest(models_dir, name, entries, quantization, default_key="default"):
     path = Path(models_dir) / MANIFEST
     manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
@@ -203,7 +233,8 @@ def _update_manifest(models_dir, name, entries, quantization, default_key="defau
     # The app's default (for Gaussian demos, or with `default_real_photo` for photos that
     # are already noisy): the first published model's fast variant, which runs without
     # TensorFlow and so fits the memory of a small cloud host.
-    manifest.setdefault(default_key, f"{name}_int8" if f"{name}_int8" in entries else name)
+    if default_key:
+        manifest.setdefault(default_key, f"{name}_int8" if f"{name}_int8" in entries else name)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))
 
@@ -217,7 +248,7 @@ def measure_real(runtime, pairs_dir, scenes, crop, progress):
     quality = {Path(pairs_dir).name: {
         "scenes": list(scenes), "crop": crop, "images": row.images, "psnr": round(row.psnr, 3),
         "ssim": round(row.ssim, 4),
-        "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.sigma, 2),
+        "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.level, 2),
     }}
     progress(f"{runtime.name} on {row.images} held-out real scenes: {row.psnr:.2f} dB (noisy {row.psnr_noisy:.2f})")
     speed = tiled_rate(runtime, size=THROUGHPUT_SIDE)

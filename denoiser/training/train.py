@@ -18,10 +18,11 @@ import numpy as np
 from .. import metrics
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import SCHEDULE_FIELDS, TrainConfig, learning_rate
+from .config import GAUSSIAN_ONLY, SCHEDULE_FIELDS, TrainConfig, learning_rate, selection_metric
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, centre_crop
 from ..io import list_images, to_float
+from ..noise import NOISE_TYPES
 from ..runtimes import keras_device
 from .qat import quantization_aware
 
@@ -71,16 +72,24 @@ def transfer_weights(source, target):
     return target
 
 
-def validation_set(files, channels, seed):
-    """Centre crops of the held-out images with fixed noise at each validation sigma."""
+def validation_set(files, channels, seed, noise=GAUSSIAN_ONLY):
+    """Centre crops of the held-out images, and {label: the crops with fixed noise}: at
+    each protocol sigma for a Gaussian run, at each type's demo level for a mix."""
     clean = []
     for path in files:
         clean.append(centre_crop(to_float(data.read_training_image(path, channels)), VAL_CROP))
     clean = np.stack([c[: min(c.shape[0] for c in clean), : min(c.shape[1] for c in clean)] for c in clean])
-    noisy = {
-        sigma: clean + np.random.default_rng([seed, sigma]).standard_normal(clean.shape, dtype=np.float32) * sigma / 255.0
-        for sigma in EVALUATION_SIGMAS
-    }
+    if tuple(noise) == GAUSSIAN_ONLY:
+        return clean, {
+            sigma: clean + np.random.default_rng([seed, sigma]).standard_normal(clean.shape, dtype=np.float32)
+            * sigma / 255.0
+            for sigma in EVALUATION_SIGMAS
+        }
+    noisy = {}
+    for i, kind in enumerate(noise):
+        noise_type, rng = NOISE_TYPES[kind], np.random.default_rng([seed, i])
+        noisy[kind] = np.stack([noise_type.function(c, rng=rng, **noise_type.parameters(noise_type.demo_level))
+                                for c in clean])
     return clean, noisy
 
 
@@ -102,7 +111,7 @@ def recalibrate_batch_norm(model, batches):
 def calibration_batches(patches, config, count=30):
     return data.epoch_batches(
         patches, batch_size=config.batch_size, steps=count, sigma_range=config.sigma_range,
-        seed=config.seed, epoch=CALIBRATION_EPOCH,
+        seed=config.seed, epoch=CALIBRATION_EPOCH, noise=config.noise,
     )
 
 
@@ -118,9 +127,9 @@ def predict(model, inputs, batch_size=8):
 
 def validate(model, clean, noisy):
     scores = {}
-    for sigma, batch in noisy.items():
+    for label, batch in noisy.items():
         denoised = predict(model, batch)
-        scores[f"val_psnr_{sigma}"] = float(np.mean([metrics.psnr(c, d) for c, d in zip(clean, denoised)]))
+        scores[f"val_psnr_{label}"] = float(np.mean([metrics.psnr(c, d) for c, d in zip(clean, denoised)]))
     return scores
 
 
@@ -142,6 +151,9 @@ class RunKeeper(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         recalibrate_batch_norm(self.model, calibration_batches(self.patches, self.config))
         scores = validate(self.model, self.clean, self.noisy)
+        metric = selection_metric(self.config)
+        if metric == "val_psnr_mean":
+            scores[metric] = float(np.mean(list(scores.values())))
         logs.update(scores)
         logs["lr"] = learning_rate(self.config, epoch)
         logs["epoch_seconds"] = time.monotonic() - self.epoch_started
@@ -149,8 +161,8 @@ class RunKeeper(keras.callbacks.Callback):
         self.state["steps"] = (epoch + 1) * self.config.steps_per_epoch
         self.state["patches_seen"] = self.state["steps"] * self.config.batch_size
         self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + logs["epoch_seconds"]
-        if scores["val_psnr_25"] > self.state.get("best_val_psnr_25", -1.0):
-            self.state["best_val_psnr_25"] = scores["val_psnr_25"]
+        if scores[metric] > self.state.get(f"best_{metric}", -1.0):
+            self.state[f"best_{metric}"] = scores[metric]
             self.state["best_epoch"] = epoch + 1
             self.model.save(self.run_dir / "best.keras")
         self.model.save(self.run_dir / "last.keras")
@@ -175,7 +187,7 @@ def train(config, *, resume=False, verbose=1):
         train_files, channels=config.channels, patch_size=config.patch_size, stride=config.stride, scales=config.scales
     )
     state["patch_pool"] = int(len(patches))
-    clean, noisy = validation_set(val_files, config.channels, config.seed)
+    clean, noisy = validation_set(val_files, config.channels, config.seed, config.noise)
     callbacks = [
         RunKeeper(config, clean, noisy, state, patches),
         keras.callbacks.CSVLogger(str(Path(config.run_dir) / "log.csv"), append=True),
@@ -199,7 +211,8 @@ def _start_or_resume(config, resume):
         # The data, model and seed are the run's; the length and schedule may change, and
         # the run's folder is where it is now, wherever it was made.
         saved.update({key: getattr(config, key) for key in SCHEDULE_FIELDS}, run_dir=str(run_dir))
-        config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"])})
+        config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"]),
+                                "noise": tuple(saved.get("noise", GAUSSIAN_ONLY))})
         return config, keras.models.load_model(run_dir / "last.keras"), state
     if state_path.exists():
         raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
@@ -227,12 +240,14 @@ def _fit(model, patches, config, first_epoch, callbacks, verbose):
     if backend == "jax":
         from . import jax_training
 
+        if tuple(config.noise) != GAUSSIAN_ONLY:
+            raise DenoiserError("a mix of noise types trains on the tensorflow backend (JAX draws Gaussian batches)")
         jax_training.fit(model, patches, config, loss=get_architecture(config.arch).loss, first_epoch=first_epoch,
                          callbacks=callbacks, verbose=verbose)
     elif backend == "tensorflow":
         dataset = data.tf_dataset(
             patches, batch_size=config.batch_size, steps=config.steps_per_epoch, sigma_range=config.sigma_range,
-            seed=config.seed, first_epoch=first_epoch, epochs=config.epochs,
+            seed=config.seed, first_epoch=first_epoch, epochs=config.epochs, noise=config.noise,
         )
         model.fit(
             dataset, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=config.steps_per_epoch,
