@@ -89,7 +89,7 @@ def main():
         level = args.strength * metrics.estimate_photo_noise(noisy)
         for name, runtime in [*runtimes.items(), *ensembles.items()]:
             started = time.perf_counter()
-            denoised = denoise(noisy, runtime, sigma=level, ensemble=name in ensembles)
+            denoised = denoise(noisy, runtime, level=level, ensemble=name in ensembles)
             scores[name].append(metrics.psnr(clean, denoised))
             seconds[name] += time.perf_counter() - started
         for sigma in args.sigmas:

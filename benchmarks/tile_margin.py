@@ -46,14 +46,14 @@ def main():
     print("|---|" + "---|---|" * len(scenes))
     crops = [[centre_crop(load_image(path).pixels, args.crop) for path in pairs[scene]] for scene in scenes]
     levels = [metrics.estimate_photo_noise(noisy) for noisy, _ in crops]
-    wholes = [denoise_whole(noisy, whole_runtime, sigma=level) for (noisy, _), level in zip(crops, levels)]
+    wholes = [denoise_whole(noisy, whole_runtime, level=level) for (noisy, _), level in zip(crops, levels)]
     cells = [f"{metrics.psnr(clean, whole):.3f} | 0" for (_, clean), whole in zip(crops, wholes)]
     print("| whole image | " + " | ".join(cells) + " |")
     for margin in args.margins:
         runtime = KerasRuntime(model, margin=margin, tile=args.tile)
         cells = []
         for (noisy, clean), level, whole in zip(crops, levels, wholes):
-            tiled = denoise(noisy, runtime, sigma=level)
+            tiled = denoise(noisy, runtime, level=level)
             cells.append(f"{metrics.psnr(clean, tiled):.3f} | {np.abs(tiled - whole).max() * 255:.2f}")
         print(f"| {margin} | " + " | ".join(cells) + " |", flush=True)
 

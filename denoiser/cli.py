@@ -194,35 +194,21 @@ def evaluate_synthetic(args):
 def check_manifest(args, tolerance=0.01):
     """Re-measures every manifest number from the test folders; exit 1 on any difference."""
     from .catalog import load_runtime, read_manifest
-    from .evaluate import evaluate, evaluate_pairs
+    from .evaluate import manifest_differences
 
     manifest = read_manifest()
     names = [name for name in manifest if name in args.models] if args.models else list(manifest)
     if not names:
         raise DenoiserError("no models in models/manifest.json to check")
-    differences = [0.0]
     print("| model | set | noise | level | manifest PSNR | measured PSNR | difference |")
     print("|---|---|---|---|---|---|---|")
-
-    def report(name, label, noise, level, recorded, measured):
-        differences.append(abs(measured - recorded))
-        print(f"| {name} | {label} | {noise} | {level} | {recorded:.3f} | {measured:.3f} | {measured - recorded:+.3f} |")
-
+    worst = 0.0
     for name in names:
-        entry, runtime = manifest[name], load_runtime(name)
-        for folder, recorded in entry.get("real_quality", {}).items():
-            row = evaluate_pairs({name: runtime}, Path(args.real_root) / folder, scenes=recorded["scenes"],
-                                 crop=recorded.get("crop"))[0]
-            report(name, f"{folder} ({row.images} real pairs)", "real", "estimated", recorded["psnr"], row.psnr)
-        # Gaussian numbers under "quality", the other noise types' under "noise_quality".
-        by_noise = {"gaussian": entry.get("quality", {}), **entry.get("noise_quality", {})}
-        for noise, sets in by_noise.items():
-            for label, scores in sets.items():
-                levels = [float(level) for level in scores]
-                for row in evaluate(runtime, Path(args.test_root) / label, levels, channels=entry["channels"],
-                                    noise=noise):
-                    report(name, label, noise, f"{row.level:g}", scores[f"{row.level:g}"]["psnr"], row.psnr)
-    worst = max(differences)
+        for row in manifest_differences(name, manifest[name], load_runtime(name), test_root=args.test_root,
+                                        real_root=args.real_root):
+            worst = max(worst, abs(row["difference"]))
+            print(f"| {name} | {row['set']} | {row['noise']} | {row['level']} | {row['recorded']:.3f} | "
+                  f"{row['measured']:.3f} | {row['difference']:+.3f} |")
     print(f"largest difference {worst:.3f} dB (tolerance {tolerance} dB)")
     return 0 if worst <= tolerance else 1
 
@@ -431,11 +417,16 @@ def _add_bench(p):
 
 
 def _command(argv):
-    """(the command that `argv` names, whether --verbose comes before it)."""
-    for i, word in enumerate(argv):
-        if not word.startswith("-"):
-            return word, "--verbose" in argv[:i]
-    return None, "--verbose" in argv
+    """(the command that `argv` names, whether --verbose comes before it): what the full
+    parser depends on, read by a parser of those two alone."""
+    first = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    first.add_argument("--verbose", action="store_true")
+    first.add_argument("command", nargs="?")
+    try:
+        known, _ = first.parse_known_args(argv)
+    except argparse.ArgumentError:  # the full parser says what is wrong
+        return None, False
+    return known.command, known.verbose
 
 
 def main(argv=None):

@@ -137,6 +137,26 @@ def evaluate_pairs(runtimes, folder, *, scenes=None, camera=None, crop=None, str
     ]
 
 
+def manifest_differences(name, entry, runtime, *, test_root, real_root):
+    """Each number that the manifest `entry` of model `name` records, measured again with
+    `runtime` from the folders under `test_root` (synthetic noise: Gaussian under
+    "quality", the other types under "noise_quality") and `real_root` (real pairs):
+    dicts of set, noise, level, recorded, measured and difference (dB), one at a time."""
+    for folder, recorded in entry.get("real_quality", {}).items():
+        row = evaluate_pairs({name: runtime}, Path(real_root) / folder, scenes=recorded["scenes"],
+                             crop=recorded.get("crop"))[0]
+        yield {"set": f"{folder} ({row.images} real pairs)", "noise": "real", "level": "estimated",
+               "recorded": recorded["psnr"], "measured": row.psnr, "difference": row.psnr - recorded["psnr"]}
+    by_noise = {"gaussian": entry.get("quality", {}), **entry.get("noise_quality", {})}
+    for noise, sets in by_noise.items():
+        for label, scores in sets.items():
+            levels = [float(level) for level in scores]
+            for row in evaluate(runtime, Path(test_root) / label, levels, channels=entry["channels"], noise=noise):
+                recorded = scores[f"{row.level:g}"]["psnr"]
+                yield {"set": label, "noise": noise, "level": f"{row.level:g}", "recorded": recorded,
+                       "measured": row.psnr, "difference": row.psnr - recorded}
+
+
 def to_markdown(rows):
     lines = [
         "| model | set | noise | level | images | noisy PSNR | PSNR | SSIM |",

@@ -356,12 +356,23 @@ def format_for_path(path: str | os.PathLike) -> str:
                      f"{', '.join(WRITE_FORMATS.values())}")
 
 
+def images_in(folder: str | os.PathLike) -> list[Path]:
+    """The files in the folder `folder` whose suffix is an image format's, by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """The image files in `folder`, by name; an error if it is not a folder or holds none."""
+    """The image files in `folder`, by name.
+
+    Raises
+    ------
+    ImageError
+        If `folder` is not a folder, or holds no images.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"not a folder of images: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = images_in(folder)
     if not files:
         raise ImageError(f"no images in {folder}")
     return files

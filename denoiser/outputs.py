@@ -18,7 +18,7 @@ def expand_inputs(inputs, skip_suffix=None):
     """The files that `inputs` (files, folders, globs) name. From a folder or a glob,
     files whose name ends in `skip_suffix` are this command's earlier outputs: they
     are skipped, with a word; a file named on its own is always taken."""
-    from .io import IMAGE_SUFFIXES
+    from .io import images_in
 
     files = []
     for item in inputs:
@@ -26,7 +26,7 @@ def expand_inputs(inputs, skip_suffix=None):
         if path.is_symlink() and not path.exists():
             raise DenoiserError(f"{item}: a link that leads nowhere (broken, or a loop)")
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = images_in(path)
         elif path.exists():
             files.append(path)
             continue

@@ -33,3 +33,21 @@ def test_identity_scores_the_noisy_psnr(tmp_path, astronaut):
         assert row.psnr == pytest.approx(row.psnr_noisy)
     assert rows[0].psnr > rows[1].psnr
     assert "| identity |" in to_markdown(rows)
+
+
+def test_the_manifest_check_measures_every_noise_again_and_finds_a_changed_number(tmp_path, astronaut):
+    from PIL import Image
+
+    from denoiser.evaluate import manifest_differences
+    from denoiser.runtimes import ClassicalRuntime
+
+    (tmp_path / "set").mkdir()
+    Image.fromarray(metrics.quantize(astronaut[:48, :48])).save(tmp_path / "set" / "a.png")
+    runtime = ClassicalRuntime("median", channels=None)
+    measured = {noise: evaluate(runtime, tmp_path / "set", [25], channels=3, noise=noise)[0].psnr
+                for noise in ("gaussian", "salt_and_pepper")}
+    entry = {"channels": 3, "quality": {"set": {"25": {"psnr": measured["gaussian"]}}},
+             "noise_quality": {"salt_and_pepper": {"set": {"25": {"psnr": measured["salt_and_pepper"] + 0.5}}}}}
+    rows = list(manifest_differences("median", entry, runtime, test_root=tmp_path, real_root=tmp_path))
+    assert [(row["noise"], row["level"]) for row in rows] == [("gaussian", "25"), ("salt_and_pepper", "25")]
+    assert rows[0]["difference"] == 0 and rows[1]["difference"] == pytest.approx(-0.5)
