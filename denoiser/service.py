@@ -255,69 +255,9 @@ def overview(image, max_side=1200):
     return small.reshape(h // factor, w // factor, image.shape[2]), factor
 
 
-VIEWPORT_SHARE = 80  # the before/after slider's largest height, in % of the window's
-
-
 def png_data_uri(image):
     encoded = encode_image(to_float(image), "PNG")
     return "data:image/png;base64," + base64.b64encode(encoded).decode("ascii")
-
-
-def comparison_slider_html(before, after, *, before_label="noisy", after_label="denoised", element_id="cmp",
-                           fill=True):
-    """A before/after slider in plain HTML, CSS and inline JavaScript, for `st.html`:
-    nothing is fetched from the network, and both images travel as lossless PNG.
-    With `fill` it is as wide as its column; otherwise at most 1:1. The divider
-    follows a drag, or the arrow keys once it has focus (Shift for larger steps)."""
-    h, w = before.shape[:2]
-    # Never taller than most of the window, so that both labels and the caption show.
-    width = f"width:min(100%, calc({VIEWPORT_SHARE}vh * {w / h:.4f}))" + ("" if fill else f";max-width:{w}px")
-    image = "position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated;"
-    tag = "position:absolute;top:8px;background:#000a;color:#fff;padding:2px 6px;font:13px sans-serif;"
-    # The handle's shadow lives in the style sheet, not inline, so that the focus rule
-    # can replace it: the range input itself is invisible.
-    return f"""
-<style>
-#{element_id} .cmp-handle {{ box-shadow: 0 0 4px #000; }}
-#{element_id}:focus-within .cmp-handle {{ box-shadow: 0 0 0 3px #4f9dff; }}
-#{element_id}:focus-within {{ outline: 3px solid #4f9dff; outline-offset: 2px; }}
-</style>
-<div id="{element_id}" class="cmp" style="position:relative;{width};aspect-ratio:{w}/{h};user-select:none;touch-action:none;">
-  <img src="{png_data_uri(after)}" alt="{after_label}" style="{image}" draggable="false">
-  <div class="cmp-before" style="position:absolute;inset:0;overflow:hidden;clip-path:inset(0 50% 0 0);">
-    <img src="{png_data_uri(before)}" alt="{before_label}" style="{image}" draggable="false">
-  </div>
-  <div class="cmp-handle" style="position:absolute;top:0;bottom:0;left:50%;width:3px;background:#fff;cursor:ew-resize;"></div>
-  <span style="{tag}left:8px;">{before_label}</span>
-  <span style="{tag}right:8px;">{after_label}</span>
-  <input class="cmp-range" type="range" min="0" max="100" step="0.1" value="50"
-         aria-label="divider between {before_label} (left) and {after_label} (right)"
-         style="position:absolute;inset:0;width:100%;height:100%;opacity:0;cursor:ew-resize;margin:0;">
-</div>
-<p style="margin:4px 0 0;font:13px sans-serif;opacity:0.8;">Left of the divider: {before_label}. Right: {after_label}.
-Drag it, or click it and use the arrow keys.</p>
-<script>
-(function() {{
-  const root = document.getElementById("{element_id}");
-  const range = root.querySelector(".cmp-range");
-  const update = () => {{
-    const v = range.value;
-    root.querySelector(".cmp-before").style.clipPath = "inset(0 " + (100 - v) + "% 0 0)";
-    root.querySelector(".cmp-handle").style.left = v + "%";
-    root.dataset.position = v;
-  }};
-  range.addEventListener("input", update);
-  range.addEventListener("keydown", (event) => {{
-    const step = {{ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1}}[event.key];
-    if (step === undefined) return;
-    event.preventDefault();
-    range.value = Math.min(100, Math.max(0, Number(range.value) + step * (event.shiftKey ? 10 : 2)));
-    update();
-  }});
-  update();
-}})();
-</script>
-"""
 
 
 @dataclass

@@ -7,13 +7,13 @@ import streamlit as st
 from denoiser.io import WRITE_FORMATS, encode_image
 from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
-    comparison_slider_html, crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_demo,
-    run_noisy_photo,
+    crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_demo, run_noisy_photo,
 )
 from pages.common import (
-    cached_run, demo_model_picker, device_name, estimated_level, image_input, is_cached, model_card, model_for_image, model_picker,
-    noise_controls, require_app, runtime, strength_control, warn_outside_training,
+    cached_run, demo_model_picker, device_name, estimated_level, image_input, is_cached, model_card, model_for_image,
+    model_picker, noise_controls, require_app, runtime, strength_control, warn_outside_training,
 )
+from pages.slider import comparison_slider
 
 require_app()
 
@@ -63,9 +63,8 @@ def zoom_controls():
 
 
 def show_zoom(noisy, denoised, scale, after_label="denoised"):
-    st.html(comparison_slider_html(magnify(noisy, scale), magnify(denoised, scale), after_label=after_label,
-                                   element_id="zoom-cmp", fill=False),
-            unsafe_allow_javascript=True)
+    comparison_slider(magnify(noisy, scale), magnify(denoised, scale), after_label=after_label, element_id="zoom-cmp",
+                      fill=False)
 
 
 # A new strength previews the zoom window only; the whole photo (and its downloads)
@@ -134,7 +133,7 @@ st.subheader("Before / after")
 before, after = views["noisy"][0], views["denoised"][0]
 if factor > 1:
     st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
-st.html(comparison_slider_html(before, after), unsafe_allow_javascript=True)
+comparison_slider(before, after)
 
 st.subheader("Zoom")
 size, scale, center = zoom_controls()
