@@ -42,6 +42,7 @@ class _Bar:
 def cmd_denoise(args):
     from .catalog import available_models
     from .engine import check_tiling
+    from .speed import fastest_variant
 
     if args.sigma is not None and not 0 <= args.sigma <= 255:
         raise DenoiserError(f"--sigma must be between 0 and 255, got {args.sigma}")
@@ -51,7 +52,7 @@ def cmd_denoise(args):
         raise DenoiserError("--resume keeps finished outputs and --overwrite redoes them: choose one")
     files, targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format,
                                   overwrite=args.overwrite, skip_existing=ray or args.resume)
-    chosen = args.model or available_models(real_photo=True)[0]
+    chosen = args.model or fastest_variant(available_models(real_photo=True)[0])
     options = dict(level=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
                    ensemble=args.ensemble)
     if not files:
@@ -230,15 +231,19 @@ def cmd_bench(args):
 
 def cmd_models(args):
     from .catalog import available_models, model_card, model_title, read_manifest
-    from .speed import cache_path, machine, measured_speed
+    from .speed import cache_path, fastest_variant, machine, measured_speed
 
     manifest = read_manifest()
     names = available_models()
     if not args.no_measure and any(measured_speed(name, measure=False) is None for name in names):
         print(f"timing each model once on this machine ({machine()}); kept in {cache_path()}", file=sys.stderr)
-    for i, name in enumerate(names):
-        default = " (the app's default)" if i == 0 and name in manifest else ""
-        speed = measured_speed(name, measure=not args.no_measure)
+    speeds = {name: measured_speed(name, measure=not args.no_measure) for name in names}
+    # The defaults are the fastest variants here of the manifest's defaults.
+    defaults = {fastest_variant(available_models(real_photo=True)[0], measure=False):
+                " (the default for photos that are already noisy)",
+                fastest_variant(names[0], measure=False): " (the app's default for added noise)"}
+    for name, speed in speeds.items():
+        default = defaults.get(name, "") if name in manifest else ""
         here = (f"CPU: {speed[0]:.2f} MP/s measured here" + (" (cached)" if speed[1] else "")) if speed else \
             "not yet timed on this machine"
         print(f"{name:<20} {model_title(name, manifest)}{default}; " + "; ".join([*model_card(name, manifest), here]))

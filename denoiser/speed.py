@@ -77,3 +77,42 @@ def measured_speed(name, *, models_dir=MODELS_DIR, measure=True, runtime=None):
     cache.setdefault(here, {})[key] = round(rate, 4)
     _write_cache(cache)
     return rate, False
+
+
+# Variants this close in published quality are one model to a person; the faster one
+# here is the default (a CPU with AVX-512 VNNI runs int8 fastest, one with only AVX2 may
+# not).
+SAME_QUALITY_DB = 0.1
+VARIANT_SUFFIXES = ("_fp16", "_int8")
+
+
+def headline_psnr(entry):
+    """A manifest entry's one quality number: its real-pair PSNR, else the mean over the
+    levels of its first evaluation set; None when it records neither."""
+    for scores in entry.get("real_quality", {}).values():
+        return scores["psnr"]
+    for scores in entry.get("quality", {}).values():
+        return sum(score["psnr"] for score in scores.values()) / len(scores)
+    return None
+
+
+def fastest_variant(name, *, models_dir=MODELS_DIR, measure=True):
+    """The variant of `name`'s family that runs fastest on this machine, among the LiteRT
+    files within SAME_QUALITY_DB of `name`'s quality: `name` itself when it is not one of
+    them, or when a speed is unknown (not cached, and `measure` is False). The Keras file
+    is left out: a default must run without TensorFlow, to fit a small cloud host."""
+    from .catalog import available_models
+
+    manifest = read_manifest(models_dir)
+    entry = manifest.get(name)
+    if entry is None or entry.get("runtime") != "litert" or headline_psnr(entry) is None:
+        return name
+    base = next((name.removesuffix(s) for s in VARIANT_SUFFIXES if name.endswith(s)), name)
+    shipped = set(available_models(models_dir))
+    family = [base + s for s in VARIANT_SUFFIXES if base + s in shipped and manifest[base + s].get("runtime") == "litert"]
+    close = [n for n in family if headline_psnr(manifest[n]) is not None
+             and abs(headline_psnr(manifest[n]) - headline_psnr(entry)) <= SAME_QUALITY_DB]
+    speeds = {n: measured_speed(n, models_dir=models_dir, measure=measure) for n in close}
+    if any(speed is None for speed in speeds.values()) or name not in speeds:
+        return name
+    return max(speeds, key=lambda n: (speeds[n][0], n == name))

@@ -13,7 +13,7 @@ from denoiser.errors import DenoiserError, ImageError
 from denoiser.io import IMAGE_SUFFIXES, load_image, max_pixels_from_environment
 from denoiser.noise import NOISE_TYPES
 from denoiser.runtimes import RuntimeKind, keras_device
-from denoiser.speed import measured_speed
+from denoiser.speed import fastest_variant, measured_speed
 from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
 
 APP_MARK = "_navigation_ready"
@@ -91,8 +91,19 @@ def manifest():
 
 
 @st.cache_data
+@st.cache_resource(show_spinner="Timing the models on this machine (once)…")
+def default_model(real_photo=False, kind="gaussian"):
+    """The model the app opens with: for added noise of `kind`, the one made for it
+    (`catalog.model_for_noise`); for a photo that is already noisy, the real-photo
+    model. Of its variants, the one that runs fastest on this machine."""
+    return fastest_variant(available_models(real_photo=True)[0] if real_photo else model_for_noise(kind))
+
+
 def model_names(real_photo=False):
-    return available_models(real_photo=real_photo)
+    """The models a person can pick, the default first."""
+    names = available_models(real_photo=real_photo)
+    first = default_model(real_photo)
+    return [first, *(name for name in names if name != first)]
 
 
 @st.cache_data
@@ -155,7 +166,7 @@ MIXED_REASON = "the model trained on a mix of the demo's noises, impulses includ
 def demo_model_picker(kind):
     """The model select box of the demo, opening on the model made for noise `kind`;
     each noise type keeps the person's own choice."""
-    picked = model_for_noise(kind)
+    picked = default_model(kind=kind)
     # Streamlit forgets a widget's value while it is not shown, so the choice per noise type is kept here.
     chosen = st.session_state.setdefault("demo_model_by_noise", {})
     name = chosen[kind] = model_picker(key=f"model_{kind}", default=chosen.get(kind, picked))

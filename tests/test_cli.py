@@ -115,7 +115,8 @@ def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(cap
         for folder, scores in entry.get("real_quality", {}).items():
             assert f"held-out scenes of {folder}): {scores['psnr']:.2f} dB" in lines[name]
         assert f"{entry['cpu_mp_s']:.2f} MP/s where it was published" in lines[name]
-    assert "(the app's default)" in lines[available_models()[0]]
+    assert "(the app's default for added noise)" in lines[available_models()[0]]
+    assert "(the default for photos that are already noisy)" in lines[available_models(real_photo=True)[0]]
     assert lines["nlm"].startswith("Non-local means (classical); Classical filter")
     # Every model was timed here once; a second listing reads the cache.
     assert sorted(timed) == sorted(available_models())
@@ -136,6 +137,25 @@ def test_a_speed_is_timed_once_per_machine_and_model_file(tmp_path, monkeypatch)
     assert list(cache) == [speed.machine()] and "median" in cache[speed.machine()]
     monkeypatch.setattr(speed, "machine", lambda: "another CPU, 64 cores")
     assert speed.measured_speed("median", measure=False) is None
+
+
+@pytest.mark.parametrize("rates,expected", [
+    ({"dncnn_color": 9.0, "dncnn_color_fp16": 2.0, "dncnn_color_int8": 1.0}, "dncnn_color_fp16"),
+    ({"dncnn_color": 9.0, "dncnn_color_fp16": 1.0, "dncnn_color_int8": 2.0}, "dncnn_color_int8"),
+    ({"dncnn_color": 9.0, "dncnn_color_fp16": 1.0, "dncnn_color_int8": 1.0}, "dncnn_color_int8"),
+])
+def test_the_default_is_the_variant_that_runs_fastest_here_without_tensorflow(tmp_path, monkeypatch, rates, expected):
+    from denoiser import bench, speed
+    from denoiser.catalog import read_manifest
+
+    manifest = read_manifest()
+    # The two LiteRT variants are one model to a person: within 0.1 dB of each other.
+    assert abs(speed.headline_psnr(manifest["dncnn_color_fp16"]) - speed.headline_psnr(manifest["dncnn_color_int8"])) <= 0.1
+    monkeypatch.setenv("DENOISER_CACHE_DIR", str(tmp_path))
+    assert speed.fastest_variant("dncnn_color_int8", measure=False) == "dncnn_color_int8"  # nothing timed yet
+    monkeypatch.setattr(bench, "tiled_rate", lambda runtime, **options: rates[runtime.name])
+    assert speed.fastest_variant("dncnn_color_int8") == expected
+    assert speed.fastest_variant("dncnn_color") == "dncnn_color"  # a Keras model asked for by name stays
 
 
 def test_progress_bar_rate_starts_after_the_first_batch():
