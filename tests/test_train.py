@@ -77,7 +77,7 @@ def test_train_checkpoints_and_resumes(train_dir, tmp_path):
     assert saved["epoch"] == 3 and len(saved["validation_files"]) == 1
     with open(run / "log.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]  # row 0: the starting weights
     assert all(float(r["val_psnr_25"]) > 10 for r in rows)
     # A run folder that was moved resumes where it is now.
     moved = tmp_path / "moved"
@@ -96,7 +96,8 @@ def test_a_noise_mix_run_validates_every_type_and_keeps_the_best_mean(train_dir,
     )
     state = train(config, verbose=0)
     with open(run / "log.csv") as f:
-        row = next(csv.DictReader(f))
+        start, row = list(csv.DictReader(f))
+    assert int(start["epoch"]) == 0 and int(row["epoch"]) == 1
     mean = (float(row["val_psnr_gaussian"]) + float(row["val_psnr_random_impulse"])) / 2
     assert float(row["val_psnr_mean"]) == pytest.approx(mean)
     assert state["best_val_psnr_mean"] == pytest.approx(mean)
@@ -176,3 +177,15 @@ def test_quantization_aware_fine_tuning_starts_from_a_trained_model(train_dir, t
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
     config.epochs = 2
     assert train(config, resume=True, verbose=0)["epoch"] == 2 and state["config"]["quantization_aware"]
+
+
+def test_a_resumed_log_keeps_its_columns_and_refuses_a_new_one(tmp_path):
+    from denoiser.training.run import log_row
+
+    path = tmp_path / "log.csv"
+    log_row(path, {"epoch": 1, "loss": 0.5, "val_psnr": 30.0})
+    log_row(path, {"val_psnr": 31.0, "epoch": 2, "loss": 0.4})
+    with open(path) as handle:
+        assert list(csv.reader(handle)) == [["epoch", "loss", "val_psnr"], ["1", "0.5", "30.0"], ["2", "0.4", "31.0"]]
+    with pytest.raises(DenoiserError, match="no column for ssim"):
+        log_row(path, {"epoch": 3, "ssim": 0.9})

@@ -75,6 +75,8 @@ class RealConfig:
     epochs: int = 20
     lr: float = 1e-4
     lr_halve_every: int = 8
+    # No floor: the real-photo runs were recorded halving without one.
+    min_lr: float = 0.0
     seed: int = 0
     max_minutes: float = 0.0
     # Architecture options beyond the preset; they must match `init_from`.

@@ -29,7 +29,6 @@ every epoch into its folder (`last.keras`, `best.keras`, `state.json`, `log.csv`
 so `resume` continues it exactly.
 """
 
-import csv
 import json
 import multiprocessing
 import os
@@ -45,11 +44,12 @@ import numpy as np
 from .. import metrics, noise
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import LEVEL_INPUTS, SCHEDULE_FIELDS, RealConfig
+from .config import LEVEL_INPUTS, RealConfig, learning_rate
 from ..engine import with_level
 from ..errors import DenoiserError
 from ..io import list_images, to_float
 from ..pairs import camera_of, pair_files, scenes_of_camera
+from .run import RunRecord, open_run
 from .train import transfer_weights
 
 HOLD_OUT_EVERY = 4  # every 4th scene of each camera, sorted by name, is held out
@@ -324,27 +324,13 @@ def training_patches(files, size):
 def train_real(config, *, resume=False, workers=0, log=print):
     """Trains (or resumes) the real-photo run in `config.run_dir`; returns its state.
     `workers` processes make the batches (`batch_stream`)."""
-    run_dir = Path(config.run_dir)
-    state_path = run_dir / "state.json"
-    if resume:
-        if not state_path.exists():
-            raise DenoiserError(f"{run_dir} holds no run to resume")
-        state = json.loads(state_path.read_text())
-        # A resumed run keeps its data, seed and model, and takes the schedule it is given, as `train` does.
-        schedule = {key: getattr(config, key) for key in SCHEDULE_FIELDS if hasattr(config, key)}
-        schedule["run_dir"] = str(run_dir)
-        # A run recorded before `level_input` existed fed the measured level.
-        config = RealConfig(**{"level_input": "measured", **state["config"], **schedule})
-        state["config"] = asdict(config)
-        model = keras.models.load_model(run_dir / "last.keras")
-    elif state_path.exists():
-        raise DenoiserError(f"{run_dir} already holds a run; resume it or choose another run folder")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    def start(config):
         keras.utils.set_random_seed(config.seed)
-        model = build(config)
-        state = {"config": asdict(config), "epoch": 0, "train_seconds": 0.0}
+        return build(config)
 
+    # A run recorded before `level_input` existed fed the measured level.
+    config, model, state = open_run(config, resume, load=keras.models.load_model, start=start,
+                                    older={"level_input": "measured"})
     pairs = pair_files(config.pairs_dir) if config.pairs_dir else {}
     train_names, val_names = split_scenes(pairs, hold_out_camera=config.hold_out_camera) if pairs else ([], [])
     state["train_scenes"], state["validation_scenes"] = train_names, val_names
@@ -354,49 +340,30 @@ def train_real(config, *, resume=False, workers=0, log=print):
     scenes = load_scenes(pairs, train_names, level_input=config.level_input, align=True)
     batches = RealBatches(config, patches, scenes, patch_levels)
     validation = validation_crops(load_scenes(pairs, val_names, level_input="estimate")) if val_names else (None, None)
-    if state["epoch"] == 0 and validation[0] is not None:
+    record = RunRecord(config, state, "val_psnr")
+    if validation[0] is not None:
         # Where the run starts, on the same crops: epoch 0 of its learning curve.
-        _log_row(run_dir / "log.csv", {"epoch": 0, "loss": "", "lr": "", "epoch_seconds": 0.0, **validate(model, *validation)})
+        record.start(validate(model, *validation))
     with batch_stream(batches, workers) as stream:
-        return _epochs(model, config, state, stream, validation, log)
+        return _epochs(model, record, stream, validation, log)
 
 
-def _log_row(log_path, row):
-    new_log = not log_path.exists()
-    with log_path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new_log:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def _epochs(model, config, state, stream, validation, log):
-    run_dir = Path(config.run_dir)
-    state_path, log_path = run_dir / "state.json", run_dir / "log.csv"
+def _epochs(model, record, stream, validation, log):
+    config, state = record.config, record.state
     val_inputs, val_clean = validation
-    started = time.monotonic()
     for epoch in range(state["epoch"], config.epochs):
-        lr = config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every))
+        lr = learning_rate(config, epoch)
         model.optimizer.learning_rate.assign(lr)
         epoch_started, losses = time.monotonic(), []
         first = epoch * config.steps_per_epoch
         for inputs, targets in stream(range(first, first + config.steps_per_epoch)):
             losses.append(float(model.train_on_batch(inputs, targets)))
-        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr,
-               "epoch_seconds": time.monotonic() - epoch_started}
+        row = {"loss": float(np.mean(losses)), "lr": lr, "epoch_seconds": time.monotonic() - epoch_started}
         if val_inputs is not None:
             row.update(validate(model, val_inputs, val_clean))
-        state["epoch"] = epoch + 1
-        state["steps"] = state["epoch"] * config.steps_per_epoch
-        state["patches_seen"] = state["steps"] * config.batch_size
-        state["train_seconds"] += row["epoch_seconds"]
-        if row.get("val_psnr", 0.0) > state.get("best_val_psnr", -1.0):
-            state["best_val_psnr"], state["best_epoch"] = row.get("val_psnr", 0.0), epoch + 1
-            model.save(run_dir / "best.keras")
-        model.save(run_dir / "last.keras")
-        state_path.write_text(json.dumps(state, indent=2))
-        _log_row(log_path, row)
-        log(" ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}" for key, value in row.items()))
-        if config.max_minutes and time.monotonic() - started > 60 * config.max_minutes:
+        stop = record.end_epoch(model, epoch, row)
+        log(" ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in {"epoch": epoch + 1, **row}.items()))
+        if stop:
             break
     return state

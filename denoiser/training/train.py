@@ -1,16 +1,12 @@
 """Training: patches, on-the-fly noise, Adam with a step schedule, checkpoints
 that resume, a CSV log with validation PSNR per epoch.
 
-A run lives in one folder: `last.keras` (model and optimizer, to resume),
-`best.keras` (best validation PSNR at sigma 25), `log.csv` and `state.json`.
-A resumed run keeps its data, model and seed; its length and learning-rate
-schedule are those given when resuming.
+A run lives in one folder, recorded by `run.RunRecord` as every kind of training
+records its runs; `best.keras` is the best validation PSNR at sigma 25 (for a mix of
+noise types, the mean over them).
 """
 
-import json
 import time
-from dataclasses import asdict
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -18,13 +14,14 @@ import numpy as np
 from .. import metrics
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import GAUSSIAN_ONLY, SCHEDULE_FIELDS, TrainConfig, learning_rate, selection_metric
+from .config import GAUSSIAN_ONLY, learning_rate, selection_metric
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, centre_crop
 from ..io import list_images, to_float
 from ..noise import NOISE_TYPES
 from ..runtimes import keras_device
 from .qat import quantization_aware
+from .run import RunRecord, open_run
 
 CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
 VAL_CROP = 128
@@ -134,40 +131,35 @@ def validate(model, clean, noisy):
 
 
 class RunKeeper(keras.callbacks.Callback):
-    """Validates, checkpoints and records the run's state after every epoch."""
+    """Sets each epoch's learning rate, then validates the epoch and records it in the
+    run's folder (`run.RunRecord`)."""
 
-    def __init__(self, config, clean, noisy, state, patches):
+    def __init__(self, record, clean, noisy, patches):
         super().__init__()
-        self.config, self.clean, self.noisy, self.state = config, clean, noisy, state
-        self.patches = patches
-        self.run_dir = Path(config.run_dir)
-        self.started = time.monotonic()
-        self.epoch_started = self.started
+        self.record, self.clean, self.noisy, self.patches = record, clean, noisy, patches
+        self.epoch_started = time.monotonic()
+
+    def scores(self):
+        scores = validate(self.model, self.clean, self.noisy)
+        if self.record.metric == "val_psnr_mean":
+            scores["val_psnr_mean"] = float(np.mean(list(scores.values())))
+        return scores
+
+    def on_train_begin(self, logs=None):
+        self.record.start(self.scores())
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.monotonic()
-        self.model.optimizer.learning_rate.assign(learning_rate(self.config, epoch))
+        self.model.optimizer.learning_rate.assign(learning_rate(self.record.config, epoch))
 
     def on_epoch_end(self, epoch, logs=None):
-        recalibrate_batch_norm(self.model, calibration_batches(self.patches, self.config))
-        scores = validate(self.model, self.clean, self.noisy)
-        metric = selection_metric(self.config)
-        if metric == "val_psnr_mean":
-            scores[metric] = float(np.mean(list(scores.values())))
+        config = self.record.config
+        recalibrate_batch_norm(self.model, calibration_batches(self.patches, config))
+        scores = self.scores()
         logs.update(scores)
-        logs["lr"] = learning_rate(self.config, epoch)
-        logs["epoch_seconds"] = time.monotonic() - self.epoch_started
-        self.state["epoch"] = epoch + 1
-        self.state["steps"] = (epoch + 1) * self.config.steps_per_epoch
-        self.state["patches_seen"] = self.state["steps"] * self.config.batch_size
-        self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + logs["epoch_seconds"]
-        if scores[metric] > self.state.get(f"best_{metric}", -1.0):
-            self.state[f"best_{metric}"] = scores[metric]
-            self.state["best_epoch"] = epoch + 1
-            self.model.save(self.run_dir / "best.keras")
-        self.model.save(self.run_dir / "last.keras")
-        (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=2))
-        if self.config.max_minutes and time.monotonic() - self.started > 60 * self.config.max_minutes:
+        row = {"loss": logs.get("loss", ""), "lr": learning_rate(config, epoch),
+               "epoch_seconds": time.monotonic() - self.epoch_started, **scores}
+        if self.record.end_epoch(self.model, epoch, row):
             self.model.stop_training = True
 
 
@@ -188,11 +180,8 @@ def train(config, *, resume=False, verbose=1):
     )
     state["patch_pool"] = int(len(patches))
     clean, noisy = validation_set(val_files, config.channels, config.seed, config.noise)
-    callbacks = [
-        RunKeeper(config, clean, noisy, state, patches),
-        keras.callbacks.CSVLogger(str(Path(config.run_dir) / "log.csv"), append=True),
-    ]
-    _fit(model, patches, config, first_epoch, callbacks, verbose)
+    record = RunRecord(config, state, selection_metric(config))
+    _fit(model, patches, config, first_epoch, [RunKeeper(record, clean, noisy, patches)], verbose)
     return state
 
 
@@ -203,20 +192,10 @@ def _start_or_resume(config, resume):
         from .jax_training import data_parallel
 
         data_parallel(config.batch_size)
-    run_dir = Path(config.run_dir)
-    state_path = run_dir / "state.json"
-    if resume and state_path.exists():
-        state = json.loads(state_path.read_text())
-        saved = state["config"]
-        # The data, model and seed are the run's; the length and schedule may change, and
-        # the run's folder is where it is now, wherever it was made.
-        saved.update({key: getattr(config, key) for key in SCHEDULE_FIELDS}, run_dir=str(run_dir))
-        config = TrainConfig(**{**saved, "scales": tuple(saved["scales"]), "sigma_range": tuple(saved["sigma_range"]),
-                                "noise": tuple(saved.get("noise", GAUSSIAN_ONLY))})
-        return config, keras.models.load_model(run_dir / "last.keras"), state
-    if state_path.exists():
-        raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    return open_run(config, resume, load=keras.models.load_model, start=_new_model)
+
+
+def _new_model(config):
     keras.utils.set_random_seed(config.seed)
     if config.quantization_aware:
         if not config.init_from:
@@ -231,7 +210,7 @@ def _start_or_resume(config, resume):
         optimizer=keras.optimizers.Adam(config.lr), loss="mae" if get_architecture(config.arch).loss == "l1" else "mse",
         jit_compile=keras.backend.backend() != "tensorflow",
     )
-    return config, model, {"config": asdict(config), "epoch": 0}
+    return model
 
 
 def _fit(model, patches, config, first_epoch, callbacks, verbose):

@@ -1,0 +1,94 @@
+"""A training run's folder, the one record that every kind of training keeps:
+`state.json` (the config, the epochs done, the counts, the best validation score),
+`log.csv` (a row per epoch: row n is after n epochs, row 0 the starting weights
+where a run scores them), `last.keras` (to resume) and `best.keras`.
+
+A resumed run keeps its data, model and seed, and takes the schedule it is given
+(`config.SCHEDULE_FIELDS`); a run folder that was moved resumes where it is now.
+"""
+
+import csv
+import json
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from ..errors import DenoiserError
+from .config import SCHEDULE_FIELDS
+
+
+def open_run(config, resume, *, load, start, older=None):
+    """(config, model, state) of the run in `config.run_dir`: the saved one with the
+    given schedule when `resume`, else a new one. `load(path)` reads `last.keras`;
+    `start(config)` makes the new model in the new folder. `older` holds the values
+    of fields that runs recorded before those fields existed had in effect."""
+    run_dir = Path(config.run_dir)
+    state_path = run_dir / "state.json"
+    if resume:
+        if not state_path.exists():
+            raise DenoiserError(f"{run_dir} holds no run to resume")
+        state = json.loads(state_path.read_text())
+        schedule = {key: getattr(config, key) for key in SCHEDULE_FIELDS if hasattr(config, key)}
+        names = {f.name for f in fields(config)}
+        saved = {key: value for key, value in state["config"].items() if key in names}
+        # JSON keeps tuples as lists; the config's own defaults say which fields are tuples.
+        saved = {key: tuple(value) if isinstance(getattr(config, key), tuple) else value for key, value in saved.items()}
+        config = type(config)(**{**(older or {}), **saved, **schedule, "run_dir": str(run_dir)})
+        state["config"] = asdict(config)
+        return config, load(run_dir / "last.keras"), state
+    if state_path.exists():
+        raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = start(config)
+    return config, model, {"config": asdict(config), "epoch": 0, "train_seconds": 0.0}
+
+
+def log_row(path, row):
+    """Appends `row` to the CSV log at `path`, under the columns its header names when
+    the log exists (a resumed run's columns stay where they were)."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size:
+        with path.open(newline="") as handle:
+            columns = next(csv.reader(handle))
+        missing = set(row) - set(columns)
+        if missing:
+            raise DenoiserError(f"{path} has no column for {', '.join(sorted(missing))}")
+    else:
+        columns = list(row)
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        if handle.tell() == 0:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+class RunRecord:
+    """Records each epoch of the run in `config.run_dir` whose `state` it is given; the
+    validation score named `metric` picks `best.keras` (its best is `best_<metric>`)."""
+
+    def __init__(self, config, state, metric):
+        self.config, self.state, self.metric = config, state, metric
+        self.run_dir = Path(config.run_dir)
+        self.started = time.monotonic()
+
+    def start(self, scores):
+        """Logs the starting weights' `scores` as row 0, for a new run."""
+        if self.state["epoch"] == 0:
+            log_row(self.run_dir / "log.csv", {"epoch": 0, "loss": "", "lr": "", "epoch_seconds": 0.0, **scores})
+
+    def end_epoch(self, model, epoch, row):
+        """Records epoch `epoch` (counted from 0) of `model` with its log `row` (loss,
+        lr, epoch_seconds and scores); True when the run's minutes are up."""
+        config, state = self.config, self.state
+        state["epoch"] = epoch + 1
+        state["steps"] = state["epoch"] * config.steps_per_epoch
+        state["patches_seen"] = state["steps"] * config.batch_size
+        state["train_seconds"] = state.get("train_seconds", 0.0) + row["epoch_seconds"]
+        score = row.get(self.metric)
+        if score is not None and score > state.get(f"best_{self.metric}", -1.0):
+            state[f"best_{self.metric}"], state["best_epoch"] = score, epoch + 1
+            model.save(self.run_dir / "best.keras")
+        model.save(self.run_dir / "last.keras")
+        (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
+        log_row(self.run_dir / "log.csv", {"epoch": epoch + 1, **row})
+        return bool(config.max_minutes) and time.monotonic() - self.started > 60 * config.max_minutes
