@@ -62,9 +62,10 @@ def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> st
     return name if name in shipped else shipped[0]
 
 
-# What comparisons run first: fast, and one of each kind (two networks and a classical
-# filter), for noise added to a clean image or for camera noise. Others are on demand.
-COMPARISON_DEFAULT = {False: ("dncnn_color_int8", "ridnet_color_int8", "nlm"),
+# What comparisons run first: fast, and one of each kind (two networks, the baseline of
+# the source articles where it is installed, and a classical filter), for noise added
+# to a clean image or for camera noise. Others are on demand.
+COMPARISON_DEFAULT = {False: ("dncnn_color_int8", "ridnet_color_int8", "autoencoder_color_int8", "nlm"),
                       True: ("dncnn_real_int8", "unet_real_int8", "nlm")}
 ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Baseline AE"}
 PRECISION_TITLES = {"float32": "Keras", "float16": "fp16", "int8 dynamic range": "int8"}
@@ -102,7 +103,10 @@ def model_summary(name: str, manifest: dict[str, dict]) -> dict[str, str]:
     if entry is None:
         return {"model": short_title(name, manifest), "for": "any noise; no training", "quality": "—"}
     purpose = ("photos that are already noisy" if entry.get("level_map")
-               else f"{'gray' if entry.get('channels') == 1 else 'colour'} images with added noise")
+               else f"{'gray' if entry.get('channels') == 1 else 'colour'} images with added "
+                    + ("noise of any of the demo's types" if entry.get("training", {}).get("noise") else "Gaussian noise"))
+    if entry.get("baseline"):
+        purpose = "a baseline to compare against: the source articles' autoencoder"
     quality = "—"
     for folder, scores in entry.get("real_quality", {}).items():
         quality = f"{scores['psnr']:.2f} dB from {scores['psnr_noisy']:.2f} on {scores['images']} held-out photos"

@@ -98,7 +98,8 @@ def resizable(model):
 
     def replace(layer):
         if upsampling(layer):
-            return SubPixelConvolution(layer.filters, name=layer.name)
+            return SubPixelConvolution(layer.filters, activation=keras.activations.serialize(layer.activation),
+                                       name=layer.name)
         if isinstance(layer, PadToMultiple):
             return keras.layers.Identity(name=layer.name)
         if isinstance(layer, CropLike):

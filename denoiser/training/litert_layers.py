@@ -11,10 +11,11 @@ class SubPixelConvolution(keras.layers.Layer):
     Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network", CVPR
     2016), in a form whose converted graph holds no shape."""
 
-    def __init__(self, filters, **kwargs):
+    def __init__(self, filters, activation=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.convolution = keras.layers.Conv2D(4 * filters, 1)
+        # After the depth-to-space, as after the transposed convolution; both act per pixel.
+        self.convolution = keras.layers.Conv2D(4 * filters, 1, activation=activation)
 
     def build(self, input_shape):
         self.convolution.build(input_shape)
