@@ -68,7 +68,7 @@ def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> st
 COMPARISON_DEFAULT = {False: ("dncnn_color_int8", "ridnet_color_int8", "autoencoder_color_int8", "nlm"),
                       True: ("dncnn_real_int8", "unet_real_int8", "nlm")}
 ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Baseline AE"}
-PRECISION_TITLES = {"float32": "Keras", "float16": "fp16", "int8 dynamic range": "int8"}
+PRECISION_TITLES = {"float32": "Keras", "float16": "fp16", "int8 dynamic range": "int8", "int8 full integer": "int8"}
 
 
 def comparison_default(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: bool = False) -> list[str]:

@@ -54,6 +54,31 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
     assert any("SET" in line for line in lines)
 
 
+def test_a_noise_mix_is_measured_on_each_type_and_a_baseline_is_never_a_default(tmp_path, images, tiny_dncnn):
+    from denoiser.architectures.registry import build_model
+    from denoiser.catalog import model_for_noise, short_title
+
+    models = tmp_path / "models"
+    runs = {"tiny_ae": ("autoencoder", build_model("autoencoder", 3, features=4)), "tiny_mix": ("dncnn", tiny_dncnn)}
+    for name, (arch, model) in runs.items():
+        model.save(tmp_path / f"{name}.keras")
+        state = {"config": {"arch": arch, "sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40,
+                            "batch_size": 64, "noise": ["gaussian", "salt_and_pepper"]},
+                 "epoch": 1, "steps": 10, "patches_seen": 640, "train_seconds": 60.0, "best_val_psnr_mean": 20.0}
+        publish(tmp_path / f"{name}.keras", name, title=name, run_state=state, train_dir=images,
+                eval_sets={"SET": images}, sigmas=(25,), models_dir=models, tile=32, batch=1, progress=lambda line: None)
+    manifest = json.loads((models / "manifest.json").read_text())
+    assert "default" not in manifest and manifest["default_mixed"] == "tiny_mix_int8"
+    entry = manifest["models"]["tiny_ae_int8"]
+    assert entry["baseline"] and entry["training"]["noise"] == ["gaussian", "salt_and_pepper"]
+    assert entry["input_multiple"] == 4 and short_title("tiny_ae_int8", manifest["models"]) == "Baseline AE mixed · int8"
+    assert model_for_noise("random_impulse", models) == "tiny_mix_int8"
+    # The other noise type's number is what evaluate() measures with the shipped file, at the demo's level.
+    runtime = load_runtime("tiny_ae_int8", models_dir=models)
+    row = evaluate(runtime, images, [25], channels=3, noise="salt_and_pepper")[0]
+    assert entry["noise_quality"]["salt_and_pepper"]["SET"]["25"]["psnr"] == pytest.approx(row.psnr, abs=1e-3)
+
+
 def test_int8_variants_come_from_the_quantization_aware_run(tmp_path, images, tiny_dncnn):
     from denoiser.training.qat import quantization_aware
 

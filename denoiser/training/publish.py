@@ -136,7 +136,8 @@ def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=
         extra = {"output": output, **noise_quality, **flags,
                  **({"input_multiple": multiple} if multiple > 1 else {})}
         variants[variant] = (path, extra, quality, speed)
-    entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, models_dir))
+    entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, models_dir,
+                                  _default_key(config)))
     return entries
 
 
@@ -151,7 +152,7 @@ def _int8_source(model, model_path, int8_from):
     return int8_model, {"quantization_aware": _fine_tuning(int8_from[1])}
 
 
-def _ship_variants(name, title, variants, float_entry, int8_extra, common, models_dir):
+def _ship_variants(name, title, variants, float_entry, int8_extra, common, models_dir, default_key):
     """Keeps the float16 variant and the better int8 one under their shipped names, removes
     the other, and writes the manifest and the quantization report; returns the new entries."""
     int8_kind = _better_int8(variants, float_entry)
@@ -169,7 +170,7 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, model
             quality=quality, cpu_mp_s=speed, extra={**extra, **(int8_extra if variant != "float16" else {})},
             **common,
         )
-    _update_manifest(models_dir, name, entries, quantization, default_key=_default_key(config))
+    _update_manifest(models_dir, name, entries, quantization, default_key=default_key)
     return entries
 
 
