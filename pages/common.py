@@ -158,6 +158,8 @@ def model_picker(key="model", label="Model", real_photo=False, default=None):
 # Why the demo opens with the model `catalog.model_for_noise` picks, in the page's words.
 NOISE_MODEL_REASONS = {
     "gaussian": "the Gaussian model, trained on exactly this noise",
+    "poisson": "the Gaussian model, which removes it better than the mixed-noise model",
+    "speckle": "the Gaussian model, which removes it better than the mixed-noise model",
     "camera": "the real-photo model, trained on camera noise",
 }
 MIXED_REASON = "the model trained on a mix of the demo's noises, impulses included"
