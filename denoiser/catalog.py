@@ -92,10 +92,11 @@ def short_title(name: str, manifest: dict[str, dict]) -> str:
     entry = manifest.get(name)
     if entry is None:
         return TITLES.get(name, name).removesuffix(" (classical)")
-    kind = ("real" if entry.get("level_map") else "gray" if entry.get("channels") == 1
+    kind = ("" if entry.get("baseline") else "real" if entry.get("level_map") else "gray" if entry.get("channels") == 1
             else "mixed" if entry.get("training", {}).get("noise") else "colour")
     architecture, precision = entry.get("architecture", name), entry.get("precision", "")
-    return f"{ARCHITECTURE_TITLES.get(architecture, architecture)} {kind} · {PRECISION_TITLES.get(precision, precision)}"
+    title = " ".join(filter(None, (ARCHITECTURE_TITLES.get(architecture, architecture), kind)))
+    return f"{title} · {PRECISION_TITLES.get(precision, precision)}"
 
 
 def model_summary(name: str, manifest: dict[str, dict]) -> dict[str, str]:

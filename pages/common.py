@@ -151,8 +151,11 @@ def model_picker(key="model", label="Model", real_photo=False, default=None):
     """The model select box, opening on `default`; for a photo that is already noisy,
     the real-photo model comes first."""
     names = model_names(real_photo)
-    index = names.index(default) if default in names else 0
-    return st.selectbox(label, names, index=index, format_func=model_label, key=key)
+    # Set through the session state, never as a changing `index`: a widget whose
+    # parameters change is a new widget to the browser, which then resets it.
+    if default in names and st.session_state.get(key) not in names:
+        st.session_state[key] = default
+    return st.selectbox(label, names, format_func=model_label, key=key)
 
 
 # Why the demo opens with the model `catalog.model_for_noise` picks, in the page's words.

@@ -71,7 +71,7 @@ def test_a_noise_mix_is_measured_on_each_type_and_a_baseline_is_never_a_default(
     assert "default" not in manifest and manifest["default_mixed"] == "tiny_mix_int8"
     entry = manifest["models"]["tiny_ae_int8"]
     assert entry["baseline"] and entry["training"]["noise"] == ["gaussian", "salt_and_pepper"]
-    assert entry["input_multiple"] == 4 and short_title("tiny_ae_int8", manifest["models"]) == "Baseline AE mixed · int8"
+    assert entry["input_multiple"] == 4 and short_title("tiny_ae_int8", manifest["models"]) == "Baseline AE · int8"
     assert model_for_noise("random_impulse", models) == "tiny_mix_int8"
     # The other noise type's number is what evaluate() measures with the shipped file, at the demo's level.
     runtime = load_runtime("tiny_ae_int8", models_dir=models)

@@ -59,11 +59,15 @@ def choose_model(page, label):
     for _ in range(10):
         wait_idle(page)
         selectbox.click()
+        # The list shows its first options only: typing narrows it to the one wanted.
+        page.keyboard.type(label.split(" (")[0])
         try:
             option.click(timeout=5000)
             break
         except Exception:
             page.keyboard.press("Escape")
+    else:
+        raise AssertionError(f"could not pick {label!r} from the model list")
     wait_idle(page)
 
 

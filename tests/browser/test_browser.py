@@ -149,7 +149,7 @@ def test_corrupt_file_then_good_file(app_page, tmp_path):
     assert app_page.get_by_test_id("stAlert").filter(has_text="Cannot use").count() == 0
 
 
-def test_compare_opens_with_three_fast_models_and_a_legend(page, server):
+def test_compare_opens_with_four_fast_models_and_a_legend(page, server):
     import time
 
     page.set_default_timeout(TIMEOUT)
@@ -163,9 +163,10 @@ def test_compare_opens_with_three_fast_models_and_a_legend(page, server):
     print(f"Compare models: first results after {time.monotonic() - started:.1f} s")
     wait_idle(page)
     page.locator(".legendtext").first.wait_for()
-    for title in ("Non-local means", "RIDNet", "DnCNN"):
+    # Two networks, the source articles' autoencoder as a baseline, and a classical filter.
+    for title in ("Non-local means", "RIDNet", "DnCNN", "Baseline AE"):
         assert page.locator(".legendtext", has_text=title).count() >= 1
-    assert page.locator(".legendtext").count() == 3
+    assert page.locator(".legendtext").count() == 4
     # Names are in the legend, not written over the points.
     assert page.locator(".scatterlayer .textpoint").count() == 0
     assert page.get_by_text("Deploy", exact=True).count() == 0
