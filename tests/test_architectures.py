@@ -76,7 +76,7 @@ def test_the_margin_comes_from_the_layers_not_the_models_name():
     assert receptive_radius(renamed("dncnn", depth=5, features=8)) == 5
     assert receptive_radius(renamed("dncnn", depth=5, features=8, level_map=True)) == 5
     assert receptive_radius(renamed("ridnet", **TINY["ridnet"])) == 14
-    assert receptive_radius(renamed("autoencoder", features=4)) == 14
+    assert receptive_radius(renamed("autoencoder", features=4)) == 8
     assert receptive_radius(renamed("unet", **TINY["unet"])) == receptive_radius(build_model("unet", 3, **TINY["unet"]))
 
 
