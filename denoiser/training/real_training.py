@@ -343,7 +343,7 @@ def train_real(config, *, resume=False, workers=0, log=print):
     record = RunRecord(config, state, "val_psnr")
     if validation[0] is not None:
         # Where the run starts, on the same crops: epoch 0 of its learning curve.
-        record.start(validate(model, *validation))
+        record.start(lambda: validate(model, *validation))
     with batch_stream(batches, workers) as stream:
         return _epochs(model, record, stream, validation, log)
 

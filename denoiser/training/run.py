@@ -71,10 +71,11 @@ class RunRecord:
         self.run_dir = Path(config.run_dir)
         self.started = time.monotonic()
 
-    def start(self, scores):
-        """Logs the starting weights' `scores` as row 0, for a new run."""
+    def start(self, score):
+        """Logs the starting weights' scores, `score()`, as row 0 of a new run; a resumed
+        run has its row 0, and is not validated again for it."""
         if self.state["epoch"] == 0:
-            log_row(self.run_dir / "log.csv", {"epoch": 0, "loss": "", "lr": "", "epoch_seconds": 0.0, **scores})
+            log_row(self.run_dir / "log.csv", {"epoch": 0, "loss": "", "lr": "", "epoch_seconds": 0.0, **score()})
 
     def end_epoch(self, model, epoch, row):
         """Records epoch `epoch` (counted from 0) of `model` with its log `row` (loss,

@@ -146,7 +146,7 @@ class RunKeeper(keras.callbacks.Callback):
         return scores
 
     def on_train_begin(self, logs=None):
-        self.record.start(self.scores())
+        self.record.start(self.scores)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.monotonic()
