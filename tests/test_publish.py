@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from denoiser.catalog import TILING, available_models, load_runtime
+from denoiser.errors import DenoiserError
 from denoiser.evaluate import evaluate
 from denoiser.training.publish import publish, sha256
 
@@ -111,3 +112,41 @@ def test_calibration_tiles_come_from_training_images_smaller_than_a_tile(images)
     tiles = calibration_set(images, channels=1, tile=96, count=5, sigma_range=(25, 25), rng=np.random.default_rng(0))
     assert tiles.shape == (5, 96, 96, 1) and tiles.dtype == np.float32
     assert 0.05 < tiles.std() and abs(tiles.mean() - 0.5) < 0.4
+
+
+def test_a_real_photo_run_is_measured_on_its_held_out_scenes_and_becomes_the_photo_default(tmp_path, images):
+    from denoiser.architectures.registry import build_model
+    from denoiser.evaluate import evaluate_pairs
+    from support import randomize
+
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    rng = np.random.default_rng(0)
+    for scene in ("a", "b", "c"):
+        clean = np.asarray(Image.open(images / "0.png"))
+        noisy = np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(clean).save(pairs / f"{scene}_clean.png")
+        Image.fromarray(noisy).save(pairs / f"{scene}_noisy.png")
+    randomize(build_model("dncnn", 3, level_map=True, depth=4, features=8), seed=2).save(tmp_path / "best.keras")
+    state = {"config": {"arch": "dncnn", "train_dir": str(images), "pairs_dir": str(pairs), "patch_size": 32,
+                        "batch_size": 4, "run_dir": "runs/tiny_real"},
+             "epoch": 2, "steps": 20, "patches_seen": 80, "train_seconds": 60.0, "best_val_psnr": 30.0,
+             "train_scenes": ["a"], "validation_scenes": ["b", "c"]}
+    models = tmp_path / "models"
+    entries = publish(tmp_path / "best.keras", "tiny_real", title="Tiny real", run_state=state, pairs_dir=pairs,
+                      crop=48, models_dir=models, tile=32, batch=1, progress=lambda line: None)
+    assert set(entries) == {"tiny_real", "tiny_real_fp16", "tiny_real_int8"}
+    manifest = json.loads((models / "manifest.json").read_text())
+    assert manifest["default_real_photo"] == "tiny_real_int8" and "default" not in manifest
+    for name, entry in entries.items():
+        assert entry["level_map"] and entry["training"]["best_validation_psnr_real"] == 30.0
+        scores = entry["real_quality"]["pairs"]
+        assert scores["scenes"] == ["b", "c"] and scores["crop"] == 48
+        # The manifest's number is what evaluate_pairs() measures with the shipped file.
+        row = evaluate_pairs({name: load_runtime(name, models_dir=models)}, pairs, scenes=["b", "c"], crop=48)[0]
+        assert scores["psnr"] == pytest.approx(row.psnr, abs=1e-3)
+    assert [row["variant"] for row in manifest["quantization"]["tiny_real"]] == [
+        "Keras float32", "float16", "int8 dynamic range"]
+    build_model("dncnn", 3, depth=4, features=8).save(tmp_path / "blind.keras")
+    with pytest.raises(DenoiserError, match="takes no noise-level map"):
+        publish(tmp_path / "blind.keras", "blind", title="Blind", run_state=state, pairs_dir=pairs, models_dir=models)

@@ -186,18 +186,11 @@ def _run(folder, checkpoint):
 
 
 def cmd_publish(args):
-    from .publish import publish, publish_real
+    from .publish import publish
 
     checkpoint, state = _run(args.run_dir, args.checkpoint)
-    if args.pairs:
-        publish_real(checkpoint, args.name, title=args.title, run_state=state, pairs_dir=args.pairs,
-                     crop=args.crop, tile=args.tile, batch=args.batch)
-        return 0
-    if not args.eval:
-        raise DenoiserError("name the evaluation sets with --eval, or the real pairs of a real-photo run with --pairs")
-    sets = dict(item.split("=", 1) for item in args.eval)
     publish(checkpoint, args.name, title=args.title, run_state=state,
-            train_dir=args.calibration_dir or state["config"]["train_dir"], eval_sets=sets,
-            sigmas=args.sigmas, limit=args.limit, tile=args.tile, batch=args.batch,
+            eval_sets=dict(item.split("=", 1) for item in args.eval or ()), sigmas=args.sigmas, limit=args.limit,
+            train_dir=args.calibration_dir, pairs_dir=args.pairs, crop=args.crop, tile=args.tile, batch=args.batch,
             int8_from=_run(args.int8_from, args.checkpoint) if args.int8_from else None)
     return 0

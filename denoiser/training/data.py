@@ -3,9 +3,8 @@ eight flips and rotations, with noise synthesized per batch: Gaussian, or a mix 
 the demo's noise types (`noise.NOISE_TYPES`), one type and level per patch.
 
 Batches are pure functions of (seed, epoch, index), so a resumed run sees the
-same data as an uninterrupted one. On TensorFlow, `tf_dataset` wraps the NumPy
-generator in tf.data; on JAX, `jax_training` draws the same kind of batch on the
-device instead.
+same data as an uninterrupted one. On JAX, `jax_training` draws the same kind of
+batch on the device instead.
 """
 
 
@@ -103,21 +102,3 @@ def epoch_batches(patches, *, batch_size, steps, sigma_range, seed, epoch, noise
     for index in range(steps):
         yield make_batch(patches, batch_size=batch_size, sigma_range=sigma_range, seed=seed, epoch=epoch, index=index,
                          noise=noise)
-
-
-def tf_dataset(patches, *, batch_size, steps, sigma_range, seed, first_epoch, epochs, noise=GAUSSIAN_ONLY):
-    """A tf.data pipeline over all remaining epochs, prefetching on a background thread."""
-    import tensorflow as tf
-
-    channels = patches.shape[-1]
-    size = patches.shape[1]
-
-    def generate():
-        for epoch in range(first_epoch, epochs):
-            yield from epoch_batches(
-                patches, batch_size=batch_size, steps=steps, sigma_range=sigma_range, seed=seed, epoch=epoch,
-                noise=noise,
-            )
-
-    spec = tf.TensorSpec((batch_size, size, size, channels), tf.float32)
-    return tf.data.Dataset.from_generator(generate, output_signature=(spec, spec)).prefetch(4)

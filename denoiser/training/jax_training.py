@@ -1,10 +1,10 @@
 """Training on the JAX backend, with every batch drawn on the device.
 
-`model.fit` with batches made by NumPy on the host keeps a GPU waiting on the
-CPU. Here the patch pool lives on the device, and each compiled step draws its
+Training steps fed with batches made by NumPy on the host keep a GPU waiting on
+the CPU. Here the patch pool lives on the device, and each compiled step draws its
 patches, their flips and rotations, and its noise there. Between epochs the
-weights go back into the Keras model, so the callbacks (validation, checkpoints,
-the CSV log) are the ones the other backends use.
+weights go back into the Keras model, so validation, checkpoints and the log are
+those of the one training loop (`run.run_epochs`).
 
 Batches are a pure function of (seed, epoch, step), as on the host, though the
 random stream is JAX's, not NumPy's.
@@ -16,7 +16,6 @@ one device computes, up to the order of floating-point sums.
 """
 
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -103,21 +102,10 @@ def _write(model, optimizer, variables):
             target.assign(value)
 
 
-def _report(config, started):
-    def report(epoch, logs):
-        scores = " ".join(f"{k.removeprefix('val_')} {v:.2f}" for k, v in logs.items() if k.startswith("val_psnr"))
-        print(f"epoch {epoch + 1}/{config.epochs}: loss {logs['loss']:.6f}, {scores} dB, "
-              f"{time.monotonic() - started:.0f} s in all", flush=True)
-
-    return report
-
-
-def fit(model, patches, config, *, loss, first_epoch, callbacks, verbose=1):
-    """Trains epochs first_epoch..config.epochs-1, calling Keras callbacks around each,
-    on every device of the distribution that `data_parallel` set, if any.
-
-    verbose 1 shows a progress bar over each epoch's steps, 2 a line per epoch.
-    """
+def epoch_steps(model, patches, config, *, loss):
+    """The function from an epoch to its steps' losses (device arrays), for
+    `run.run_epochs`, on every device of the distribution that `data_parallel` set,
+    if any."""
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
     distribution = keras.distribution.distribution()
@@ -128,26 +116,13 @@ def fit(model, patches, config, *, loss, first_epoch, callbacks, verbose=1):
         everywhere = jax.sharding.NamedSharding(distribution.device_mesh.backend_mesh, jax.sharding.PartitionSpec())
         pool = jax.device_put(pool, everywhere)
     base_key = jax.random.key(config.seed)
-    if verbose:
-        callbacks = [*callbacks, keras.callbacks.LambdaCallback(on_epoch_end=_report(config, time.monotonic()))]
-    hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=config.epochs, steps=config.steps_per_epoch)
-    model.stop_training = False
-    hooks.on_train_begin()
-    for epoch in range(first_epoch, config.epochs):
-        hooks.on_epoch_begin(epoch)
-        # Read back every epoch: callbacks change the learning rate and re-estimate batch norm.
+
+    def steps(epoch):
+        # Read every epoch: the loop sets the learning rate, and batch norm is re-estimated.
         variables = _read(model, optimizer)
-        losses = []
-        # Reading the loss would wait for the device at every step, so the bar counts steps only.
-        bar = keras.utils.Progbar(config.steps_per_epoch) if verbose == 1 else None
-        for index, key in enumerate(jax.random.split(jax.random.fold_in(base_key, epoch), config.steps_per_epoch)):
+        for key in jax.random.split(jax.random.fold_in(base_key, epoch), config.steps_per_epoch):
             variables, value = step(variables, pool, key)
-            losses.append(value)
-            if bar:
-                bar.update(index + 1)
+            yield value
         _write(model, optimizer, variables)
-        logs = {"loss": float(jnp.mean(jnp.stack(losses)))}
-        hooks.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    hooks.on_train_end()
+
+    return steps

@@ -8,7 +8,9 @@ and speed ships; the comparison of all of them goes to `models/QUANTIZATION.md`.
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from ..catalog import MANIFEST, MIXED_DEFAULT_KEY, MODELS_DIR, load_keras_model,
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, default_levels, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
+from ..speed import headline_psnr
 from .export import EXPORT_BATCH, EXPORT_TILE, calibration_set, export_file
 from .config import GAUSSIAN_ONLY
 from .train import float32_copy
@@ -46,24 +49,26 @@ def _scores(runtime, channels, eval_sets, levels, limit, progress, noise="gaussi
 
 
 def measure(runtime, channels, eval_sets, sigmas, limit, progress, noises=()):
-    """(Gaussian quality at `sigmas`, CPU speed, the entry's `noise_quality` of each other
-    type in `noises` at its demo level, if any)."""
-    quality = _scores(runtime, channels, eval_sets, sigmas, limit, progress)
+    """(the entry's fields: Gaussian `quality` at `sigmas`, and the `noise_quality` of each
+    other type in `noises` at its demo level, if any; CPU speed)."""
+    fields = {"quality": _scores(runtime, channels, eval_sets, sigmas, limit, progress)}
     others = {noise: _scores(runtime, channels, eval_sets, default_levels(noise), limit, progress, noise)
               for noise in noises if noise != "gaussian"}
+    if others:
+        fields["noise_quality"] = others
+    return fields, _speed(runtime, progress)
+
+
+def _speed(runtime, progress):
     speed = tiled_rate(runtime, size=THROUGHPUT_SIDE)
     progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
-    return quality, speed, {"noise_quality": others} if others else {}
+    return speed
 
 
-def _entry(path, *, title, architecture, channels, parameters, sigma_range, runtime, precision, training, quality,
-           cpu_mp_s, radius, extra=None):
+def _entry(path, *, title, runtime, precision, fields, cpu_mp_s, common):
     return {
-        "file": path.name, "title": title, "architecture": architecture, "channels": channels,
-        "sigma_range": list(sigma_range), "parameters": parameters,
-        "file_mb": round(path.stat().st_size / 1e6, 3), "sha256": sha256(path),
-        "runtime": runtime, "precision": precision, "receptive_radius": radius,
-        "training": training, "quality": quality, "cpu_mp_s": round(cpu_mp_s, 3), **(extra or {}),
+        "file": path.name, "title": title, **common, "file_mb": round(path.stat().st_size / 1e6, 3),
+        "sha256": sha256(path), "runtime": runtime, "precision": precision, **fields, "cpu_mp_s": round(cpu_mp_s, 3),
     }
 
 
@@ -95,50 +100,126 @@ def _fine_tuning(run_state):
             **training_facts(run_state, f"{Path(run_state['config']['train_dir']).name}")}
 
 
-def publish(model_path, name, *, title, run_state, train_dir, eval_sets, sigmas=EVALUATION_SIGMAS, limit=None,
-            models_dir=MODELS_DIR, tile=EXPORT_TILE, batch=EXPORT_BATCH, int8_from=None, progress=print):
-    """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest entries.
+@dataclass(frozen=True)
+class Yardstick:
+    """How a run's variants are measured, by the kind of run, and what their entries
+    say of it: `measure(runtime)` gives (the entry's quality fields, MP/s)."""
 
-    `int8_from`, a (model path, run state) pair of a quantization-aware fine-tuning
-    of this model, is where the int8 variants are converted from instead.
+    measure: Callable
+    data: str
+    sigma_range: tuple
+    int8_kinds: tuple
+    default_key: str | None
+    representative: np.ndarray | None = None
+    flags: dict = field(default_factory=dict)
+
+
+def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUATION_SIGMAS, limit=None,
+            train_dir=None, pairs_dir=None, crop=None, int8_from=None, models_dir=MODELS_DIR, tile=EXPORT_TILE,
+            batch=EXPORT_BATCH, progress=print):
+    """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest
+    entries, and the quantization report.
+
+    A run on added noise is measured on `eval_sets` ({label: folder}) at `sigmas`, and
+    at the demo's level of each other noise type it trained on; both int8 kinds are
+    converted (calibrated on `train_dir`, by default the run's) and the better trade
+    ships. A real-photo run (`pairs_dir` given) is measured on its held-out scenes of
+    `pairs_dir`, on central `crop`-pixel squares (or whole), at the estimated level;
+    its int8 is dynamic range. `int8_from`, a (model path, run state) pair of a
+    quantization-aware fine-tuning of this model, is where the int8 variants are
+    converted from instead.
+
+    Raises
+    ------
+    DenoiserError
+        When a real-photo run's model takes no level map or its run held out no
+        scenes, or `int8_from` is not a fine-tuning of this model.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    model = load_keras_model(model_path)
-    channels, radius = model.input_shape[-1], receptive_radius(model)
-    int8_model, int8_extra = _int8_source(model, model_path, int8_from)
+    # A run trained in mixed precision computes in float32 once published.
+    model = float32_copy(load_keras_model(model_path))
     config = run_state["config"]
-    data = f"{Path(config['train_dir']).name}, {len(run_state.get('validation_files', []))} images held out"
-    common = dict(architecture=config["arch"], channels=channels, parameters=int(model.count_params()),
-                  sigma_range=config["sigma_range"], radius=radius, training=training_facts(run_state, data))
+    if pairs_dir:
+        yardstick = _real_pairs(model, model_path, run_state, pairs_dir, crop, progress)
+    else:
+        yardstick = _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir or config["train_dir"], tile,
+                                 progress)
+    int8_model, int8_extra = _int8_source(model, model_path, int8_from)
+    radius, multiple = receptive_radius(model), input_multiple(model)
+    common = dict(architecture=config["arch"], channels=model.output_shape[-1], sigma_range=list(yardstick.sigma_range),
+                  parameters=int(model.count_params()), receptive_radius=radius,
+                  training=training_facts(run_state, yardstick.data))
+    keras_path = models_dir / f"{name}.keras"
+    model.save(keras_path)
+    fields, speed = yardstick.measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")))
+    float_entry = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
+                         fields={**fields, **yardstick.flags}, cpu_mp_s=speed, common=common)
+    variants = {}
+    for variant in ("float16", *yardstick.int8_kinds):
+        source = model if variant == "float16" else int8_model
+        path, output = export_file(source, models_dir / f"{name}_{variant}.tflite", variant, tile=tile, batch=batch,
+                                   representative=yardstick.representative)
+        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}", multiple=multiple,
+                                **tiling(config["arch"], "litert", radius=radius))
+        fields, speed = yardstick.measure(runtime)
+        fields = {"output": output, **fields, **yardstick.flags, **({"input_multiple": multiple} if multiple > 1 else {})}
+        variants[variant] = (path, fields, speed)
+    return _ship_variants(name, title, variants, float_entry, int8_extra, common, models_dir, yardstick.default_key)
+
+
+def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, progress):
+    """The yardstick of a run on added noise (Gaussian, or a mix of types)."""
+    if not eval_sets:
+        raise DenoiserError("name the evaluation sets with --eval, or the real pairs of a real-photo run with --pairs")
+    config = run_state["config"]
+    channels = model.output_shape[-1]
     # Before the long measurements, so that a problem with the training images shows at once.
     # Larger tiles take fewer of them, for the same number of calibration pixels.
     representative = calibration_set(train_dir, channels=channels, tile=tile, count=max(8, 64 * 256**2 // tile**2),
                                      sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
-    keras_path = models_dir / f"{name}.keras"
-    model.save(keras_path)
     noises = config.get("noise", ())
-    # Compare and Noise analysis show a baseline as one (`catalog.short_title`).
-    flags = {"baseline": True} if get_architecture(config["arch"]).baseline else {}
-    quality, speed, noise_quality = measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")),
-                                            channels, eval_sets, sigmas, limit, progress, noises)
-    entries = {name: _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
-                            quality=quality, cpu_mp_s=speed, extra={**noise_quality, **flags}, **common)}
-    multiple = input_multiple(model)
-    variants = {}
-    for variant in ("float16", "int8_dynamic", "int8_full"):
-        path = models_dir / f"{name}_{variant}.tflite"
-        source = model if variant == "float16" else int8_model
-        path, output = export_file(source, path, variant, tile=tile, batch=batch, representative=representative)
-        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}", multiple=multiple,
-                                **tiling(config["arch"], "litert", radius=radius))
-        quality, speed, noise_quality = measure(runtime, channels, eval_sets, sigmas, limit, progress, noises)
-        extra = {"output": output, **noise_quality, **flags,
-                 **({"input_multiple": multiple} if multiple > 1 else {})}
-        variants[variant] = (path, extra, quality, speed)
-    entries.update(_ship_variants(name, title, variants, entries[name], int8_extra, common, models_dir,
-                                  _default_key(config)))
-    return entries
+    return Yardstick(
+        measure=lambda runtime: measure(runtime, channels, eval_sets, sigmas, limit, progress, noises),
+        data=f"{Path(config['train_dir']).name}, {len(run_state.get('validation_files', []))} images held out",
+        sigma_range=tuple(config["sigma_range"]), int8_kinds=("int8_dynamic", "int8_full"),
+        default_key=_default_key(config), representative=representative,
+        # Compare and Noise analysis show a baseline as one (`catalog.short_title`).
+        flags={"baseline": True} if get_architecture(config["arch"]).baseline else {},
+    )
+
+
+REAL_LEVEL_RANGE = (0.0, 25.0)  # the levels of the training patches: about 1 to 22, real scenes 3 to 8
+
+
+def _real_pairs(model, model_path, run_state, pairs_dir, crop, progress):
+    """The yardstick of a real-photo run: its held-out scenes of `pairs_dir`."""
+    if model.input_shape[-1] != model.output_shape[-1] + 1:
+        raise DenoiserError(f"{model_path} takes no noise-level map: it is not a real-photo model")
+    scenes = run_state.get("validation_scenes")
+    if not scenes:
+        raise DenoiserError("the run held out no real scenes to measure on")
+    config = run_state["config"]
+    return Yardstick(
+        measure=lambda runtime: measure_real(runtime, pairs_dir, scenes, crop, progress),
+        data=(f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
+              f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)"),
+        sigma_range=REAL_LEVEL_RANGE, int8_kinds=("int8_dynamic",), default_key="default_real_photo",
+        flags={"level_map": True},
+    )
+
+
+def measure_real(runtime, pairs_dir, scenes, crop, progress):
+    """(the entry's fields: real-pair quality on the held-out scenes at the estimated
+    level, and an empty `quality`; CPU speed)."""
+    row = evaluate_pairs({runtime.name: runtime}, pairs_dir, scenes=scenes, crop=crop)[0]
+    real_quality = {Path(pairs_dir).name: {
+        "scenes": list(scenes), "crop": crop, "images": row.images, "psnr": round(row.psnr, 3),
+        "ssim": round(row.ssim, 4),
+        "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.level, 2),
+    }}
+    progress(f"{runtime.name} on {row.images} held-out real scenes: {row.psnr:.2f} dB (noisy {row.psnr_noisy:.2f})")
+    return {"quality": {}, "real_quality": real_quality}, _speed(runtime, progress)
 
 
 def _int8_source(model, model_path, int8_from):
@@ -159,7 +240,7 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, model
     shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
     quantization = _quantization_rows(float_entry, variants, shipped, aware=bool(int8_extra))
     entries = {name: float_entry}
-    for variant, (path, extra, quality, speed) in variants.items():
+    for variant, (path, fields, speed) in variants.items():
         if variant not in shipped:
             path.unlink()
             continue
@@ -167,34 +248,28 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, model
         path.rename(final)
         entries[shipped[variant]] = _entry(
             final, title=f"{title} (LiteRT {PRECISION[variant]})", runtime="litert", precision=PRECISION[variant],
-            quality=quality, cpu_mp_s=speed, extra={**extra, **(int8_extra if variant != "float16" else {})},
-            **common,
+            fields={**fields, **(int8_extra if variant != "float16" else {})}, cpu_mp_s=speed, common=common,
         )
     _update_manifest(models_dir, name, entries, quantization, default_key=default_key)
     return entries
 
 
-def _headline(quality):
-    first = next(iter(quality.values()))
-    return np.mean([scores["psnr"] for scores in first.values()])
-
-
 def _better_int8(variants, float_entry):
     """The int8 kind that loses at most 0.15 dB, the faster of those; else the more accurate."""
-    reference = _headline(float_entry["quality"])
-    candidates = {kind: variants[kind] for kind in ("int8_dynamic", "int8_full")}
-    close = [kind for kind, v in candidates.items() if reference - _headline(v[2]) <= 0.15]
+    reference = headline_psnr(float_entry)
+    candidates = {kind: variants[kind] for kind in ("int8_dynamic", "int8_full") if kind in variants}
+    close = [kind for kind, (_, fields, _) in candidates.items() if reference - headline_psnr(fields) <= 0.15]
     if close:
-        return max(close, key=lambda kind: candidates[kind][3])
-    return max(candidates, key=lambda kind: _headline(candidates[kind][2]))
+        return max(close, key=lambda kind: candidates[kind][2])
+    return max(candidates, key=lambda kind: headline_psnr(candidates[kind][1]))
 
 
 def _quantization_rows(float_entry, variants, shipped, *, aware=False):
-    reference, reference_speed = _headline(float_entry["quality"]), float_entry["cpu_mp_s"]
-    rows = [{"variant": "Keras float32", "psnr": reference, "mp_s": reference_speed, "shipped": True}]
-    for variant, (_, _, quality, speed) in variants.items():
+    rows = [{"variant": "Keras float32", "psnr": headline_psnr(float_entry), "mp_s": float_entry["cpu_mp_s"],
+             "shipped": True}]
+    for variant, (_, fields, speed) in variants.items():
         label = PRECISION[variant] + (", quantization-aware" if aware and variant != "float16" else "")
-        rows.append({"variant": label, "psnr": _headline(quality), "mp_s": speed, "shipped": variant in shipped})
+        rows.append({"variant": label, "psnr": headline_psnr(fields), "mp_s": speed, "shipped": variant in shipped})
     return rows
 
 
@@ -238,66 +313,3 @@ def _update_manifest(models_dir, name, entries, quantization, default_key="defau
         manifest.setdefault(default_key, f"{name}_int8" if f"{name}_int8" in entries else name)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))
-
-
-REAL_LEVEL_RANGE = (0.0, 25.0)  # the levels of the training patches: about 1 to 22, real scenes 3 to 8
-
-
-def measure_real(runtime, pairs_dir, scenes, crop, progress):
-    """Real-pair quality on the held-out scenes at the estimated level, and CPU speed."""
-    row = evaluate_pairs({runtime.name: runtime}, pairs_dir, scenes=scenes, crop=crop)[0]
-    quality = {Path(pairs_dir).name: {
-        "scenes": list(scenes), "crop": crop, "images": row.images, "psnr": round(row.psnr, 3),
-        "ssim": round(row.ssim, 4),
-        "psnr_noisy": round(row.psnr_noisy, 3), "mean_level": round(row.level, 2),
-    }}
-    progress(f"{runtime.name} on {row.images} held-out real scenes: {row.psnr:.2f} dB (noisy {row.psnr_noisy:.2f})")
-    speed = tiled_rate(runtime, size=THROUGHPUT_SIDE)
-    progress(f"{runtime.name}: {speed:.3f} MP/s tiled on this CPU")
-    return quality, speed
-
-
-def publish_real(model_path, name, *, title, run_state, pairs_dir, crop=None, models_dir=MODELS_DIR, tile=EXPORT_TILE,
-                 batch=EXPORT_BATCH, progress=print):
-    """Writes a real-photo model (level-map input) as `name`.keras, `name`_fp16.tflite and
-    `name`_int8.tflite (dynamic range), each measured on the run's held-out real scenes
-    (their central `crop`-pixel squares, or whole)."""
-    models_dir = Path(models_dir)
-    model = float32_copy(load_keras_model(model_path))
-    if model.input_shape[-1] != model.output_shape[-1] + 1:
-        raise DenoiserError(f"{model_path} takes no noise-level map: it is not a real-photo model")
-    scenes = run_state.get("validation_scenes")
-    if not scenes:
-        raise DenoiserError("the run held out no real scenes to measure on")
-    config = run_state["config"]
-    data = (f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
-            f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)")
-    common = dict(architecture=config["arch"], channels=model.output_shape[-1], parameters=int(model.count_params()),
-                  sigma_range=REAL_LEVEL_RANGE, radius=receptive_radius(model), quality={},
-                  training=training_facts(run_state, data))
-    entries, measured = {}, {}
-    keras_path = models_dir / f"{name}.keras"
-    model.save(keras_path)
-    measured[name] = measure_real(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")), pairs_dir,
-                                  scenes, crop, progress)
-    entries[name] = (keras_path, "keras", "float32", {})
-    multiple = input_multiple(model)
-    for variant, suffix in (("float16", "fp16"), ("int8_dynamic", "int8")):
-        path, output = export_file(model, models_dir / f"{name}_{suffix}.tflite", variant, tile=tile, batch=batch)
-        runtime = LiteRTRuntime(path, output=output, name=f"{name}_{suffix}", multiple=multiple,
-                                **tiling(config["arch"], "litert", radius=common["radius"]))
-        measured[runtime.name] = measure_real(runtime, pairs_dir, scenes, crop, progress)
-        entries[runtime.name] = (path, "litert", PRECISION[variant],
-                                 {"output": output, **({"input_multiple": multiple} if multiple > 1 else {})})
-    manifest_entries = {}
-    for entry_name, (path, kind, precision, extra) in entries.items():
-        real_quality, speed = measured[entry_name]
-        label = "Keras float32" if kind == "keras" else f"LiteRT {precision}"
-        manifest_entries[entry_name] = _entry(path, title=f"{title} ({label})", runtime=kind, precision=precision,
-                                              cpu_mp_s=speed, extra={**extra, "level_map": True,
-                                                                     "real_quality": real_quality}, **common)
-    rows = [{"variant": "Keras float32" if kind == "keras" else precision,
-             "psnr": next(iter(measured[n][0].values()))["psnr"], "mp_s": measured[n][1], "shipped": True}
-            for n, (_, kind, precision, _) in entries.items()]
-    _update_manifest(models_dir, name, manifest_entries, rows, default_key="default_real_photo")
-    return manifest_entries

@@ -24,16 +24,14 @@ The real targets carry the shot's slow brightness drift (`aligned_mean`); valida
 and every evaluation score against the plain mean, as the protocol says. Whole
 scenes are held out for validation, by a fixed rule on their sorted names,
 never crops of a training scene. Batch norm stays frozen, as the Gaussian model
-left it. Batches are pure functions of (seed, step), and the run checkpoints
-every epoch into its folder (`last.keras`, `best.keras`, `state.json`, `log.csv`),
-so `resume` continues it exactly.
+left it. Batches are pure functions of (seed, step), and the run goes through the
+one training loop and record (`run.run_epochs`), so `resume` continues it exactly.
 """
 
 import json
 import multiprocessing
 import os
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -44,12 +42,12 @@ import numpy as np
 from .. import metrics, noise
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import LEVEL_INPUTS, RealConfig, learning_rate
+from .config import LEVEL_INPUTS, RealConfig
 from ..engine import with_level
 from ..errors import DenoiserError
 from ..io import list_images, to_float
 from ..pairs import camera_of, pair_files, scenes_of_camera
-from .run import RunRecord, open_run
+from .run import RunRecord, open_run, run_epochs
 from .train import transfer_weights
 
 HOLD_OUT_EVERY = 4  # every 4th scene of each camera, sorted by name, is held out
@@ -339,31 +337,13 @@ def train_real(config, *, resume=False, workers=0, log=print):
     patches, patch_levels = training_patches(list_images(config.train_dir), patch)
     scenes = load_scenes(pairs, train_names, level_input=config.level_input, align=True)
     batches = RealBatches(config, patches, scenes, patch_levels)
-    validation = validation_crops(load_scenes(pairs, val_names, level_input="estimate")) if val_names else (None, None)
+    validation = validation_crops(load_scenes(pairs, val_names, level_input="estimate")) if val_names else None
     record = RunRecord(config, state, "val_psnr")
-    if validation[0] is not None:
-        # Where the run starts, on the same crops: epoch 0 of its learning curve.
-        record.start(lambda: validate(model, *validation))
+    score = (lambda model: validate(model, *validation)) if val_names else (lambda model: {})
     with batch_stream(batches, workers) as stream:
-        return _epochs(model, record, stream, validation, log)
+        def epoch_steps(epoch):
+            first = epoch * config.steps_per_epoch
+            for inputs, targets in stream(range(first, first + config.steps_per_epoch)):
+                yield model.train_on_batch(inputs, targets)
 
-
-def _epochs(model, record, stream, validation, log):
-    config, state = record.config, record.state
-    val_inputs, val_clean = validation
-    for epoch in range(state["epoch"], config.epochs):
-        lr = learning_rate(config, epoch)
-        model.optimizer.learning_rate.assign(lr)
-        epoch_started, losses = time.monotonic(), []
-        first = epoch * config.steps_per_epoch
-        for inputs, targets in stream(range(first, first + config.steps_per_epoch)):
-            losses.append(float(model.train_on_batch(inputs, targets)))
-        row = {"loss": float(np.mean(losses)), "lr": lr, "epoch_seconds": time.monotonic() - epoch_started}
-        if val_inputs is not None:
-            row.update(validate(model, val_inputs, val_clean))
-        stop = record.end_epoch(model, epoch, row)
-        log(" ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
-                     for key, value in {"epoch": epoch + 1, **row}.items()))
-        if stop:
-            break
-    return state
+        return run_epochs(model, record, epoch_steps, score, log=log)

@@ -1,4 +1,5 @@
-"""A training run's folder, the one record that every kind of training keeps:
+"""The one training loop (`run_epochs`) and the one record of a run that every kind
+of training keeps, in the run's folder:
 `state.json` (the config, the epochs done, the counts, the best validation score),
 `log.csv` (a row per epoch: row n is after n epochs, row 0 the starting weights
 where a run scores them), `last.keras` (to resume) and `best.keras`.
@@ -13,8 +14,11 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
+import keras
+import numpy as np
+
 from ..errors import DenoiserError
-from .config import SCHEDULE_FIELDS
+from .config import SCHEDULE_FIELDS, learning_rate
 
 
 def open_run(config, resume, *, load, start, older=None):
@@ -93,3 +97,38 @@ class RunRecord:
         (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
         log_row(self.run_dir / "log.csv", {"epoch": epoch + 1, **row})
         return bool(config.max_minutes) and time.monotonic() - self.started > 60 * config.max_minutes
+
+
+def run_epochs(model, record, epoch_steps, score, *, log=None, progress=False):
+    """Trains `model` through the remaining epochs of `record`'s run; returns its state.
+
+    This is the loop of every kind of training: Gaussian, noise mixes, quantization-
+    aware, real photos, on any backend. They differ in `epoch_steps(epoch)`, an
+    iterable that trains the epoch's steps and yields each step's loss, and in
+    `score(model)`, the validation scores (a dict, empty with nothing to validate).
+    Each epoch runs at the config's scheduled rate (`config.learning_rate`) and is
+    recorded (`RunRecord.end_epoch`) until the epochs or the minutes run out. `log`
+    takes a line per epoch; `progress` shows a bar over each epoch's steps.
+    """
+    config, state = record.config, record.state
+    record.start(lambda: score(model))
+    for epoch in range(state["epoch"], config.epochs):
+        rate = learning_rate(config, epoch)
+        model.optimizer.learning_rate.assign(rate)
+        started, losses = time.monotonic(), []
+        bar = keras.utils.Progbar(config.steps_per_epoch) if progress else None
+        for loss in epoch_steps(epoch):
+            losses.append(loss)
+            if bar:
+                bar.update(len(losses))
+        # Read once the epoch is done: on a GPU, reading each step's loss would wait for it.
+        row = {"loss": float(np.mean([np.asarray(loss) for loss in losses])), "lr": rate,
+               "epoch_seconds": time.monotonic() - started}
+        row.update(score(model))
+        stop = record.end_epoch(model, epoch, row)
+        if log:
+            log(" ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                         for key, value in {"epoch": epoch + 1, **row}.items()))
+        if stop:
+            break
+    return state

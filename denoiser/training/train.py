@@ -1,12 +1,12 @@
 """Training: patches, on-the-fly noise, Adam with a step schedule, checkpoints
 that resume, a CSV log with validation PSNR per epoch.
 
-A run lives in one folder, recorded by `run.RunRecord` as every kind of training
-records its runs; `best.keras` is the best validation PSNR at sigma 25 (for a mix of
-noise types, the mean over them).
+A run goes through the loop and the record that every kind of training uses
+(`run.run_epochs`, `run.RunRecord`); `best.keras` is the best validation PSNR at
+sigma 25 (for a mix of noise types, the mean over them).
 """
 
-import time
+from functools import partial
 
 import keras
 import numpy as np
@@ -14,14 +14,14 @@ import numpy as np
 from .. import metrics
 from . import data
 from ..architectures.registry import build_model, get_architecture
-from .config import GAUSSIAN_ONLY, learning_rate, selection_metric
+from .config import GAUSSIAN_ONLY, selection_metric
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, centre_crop
 from ..io import list_images, to_float
 from ..noise import NOISE_TYPES
 from ..runtimes import keras_device
 from .qat import quantization_aware
-from .run import RunRecord, open_run
+from .run import RunRecord, open_run, run_epochs
 
 CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
 VAL_CROP = 128
@@ -130,44 +130,18 @@ def validate(model, clean, noisy):
     return scores
 
 
-class RunKeeper(keras.callbacks.Callback):
-    """Sets each epoch's learning rate, then validates the epoch and records it in the
-    run's folder (`run.RunRecord`)."""
-
-    def __init__(self, record, clean, noisy, patches):
-        super().__init__()
-        self.record, self.clean, self.noisy, self.patches = record, clean, noisy, patches
-        self.epoch_started = time.monotonic()
-
-    def scores(self):
-        scores = validate(self.model, self.clean, self.noisy)
-        if self.record.metric == "val_psnr_mean":
-            scores["val_psnr_mean"] = float(np.mean(list(scores.values())))
-        return scores
-
-    def on_train_begin(self, logs=None):
-        self.record.start(self.scores)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.monotonic()
-        self.model.optimizer.learning_rate.assign(learning_rate(self.record.config, epoch))
-
-    def on_epoch_end(self, epoch, logs=None):
-        config = self.record.config
-        recalibrate_batch_norm(self.model, calibration_batches(self.patches, config))
-        scores = self.scores()
-        logs.update(scores)
-        row = {"loss": logs.get("loss", ""), "lr": learning_rate(config, epoch),
-               "epoch_seconds": time.monotonic() - self.epoch_started, **scores}
-        if self.record.end_epoch(self.model, epoch, row):
-            self.model.stop_training = True
+def scores(model, clean, noisy, metric):
+    """The validation scores of `model`, with their mean when `metric` chooses on it."""
+    scores = validate(model, clean, noisy)
+    if metric == "val_psnr_mean":
+        scores["val_psnr_mean"] = float(np.mean(list(scores.values())))
+    return scores
 
 
 def train(config, *, resume=False, verbose=1):
     """Trains (or resumes) the run described by `config`; returns the run's state."""
     config, model, state = _start_or_resume(config, resume)
-    first_epoch = state["epoch"]
-    if first_epoch >= config.epochs:
+    if state["epoch"] >= config.epochs:
         return state
     device, previous = keras_device(detailed=True), state.get("device", "")
     state["device"] = previous if previous.endswith(device) else ", then ".join(filter(None, (previous, device)))
@@ -181,8 +155,8 @@ def train(config, *, resume=False, verbose=1):
     state["patch_pool"] = int(len(patches))
     clean, noisy = validation_set(val_files, config.channels, config.seed, config.noise)
     record = RunRecord(config, state, selection_metric(config))
-    _fit(model, patches, config, first_epoch, [RunKeeper(record, clean, noisy, patches)], verbose)
-    return state
+    return run_epochs(model, record, _epoch_steps(model, patches, config), partial(scores, clean=clean, noisy=noisy,
+                      metric=record.metric), log=print if verbose else None, progress=verbose == 1)
 
 
 def _start_or_resume(config, resume):
@@ -213,24 +187,28 @@ def _new_model(config):
     return model
 
 
-def _fit(model, patches, config, first_epoch, callbacks, verbose):
-    """Runs the remaining epochs on the backend's own data path."""
+def _epoch_steps(model, patches, config):
+    """The function from an epoch to its steps' losses, on the backend's own data path;
+    each epoch ends by re-estimating batch norm for its last weights."""
     backend = keras.backend.backend()
     if backend == "jax":
         from . import jax_training
 
         if tuple(config.noise) != GAUSSIAN_ONLY:
             raise DenoiserError("a mix of noise types trains on the tensorflow backend (JAX draws Gaussian batches)")
-        jax_training.fit(model, patches, config, loss=get_architecture(config.arch).loss, first_epoch=first_epoch,
-                         callbacks=callbacks, verbose=verbose)
+        steps = jax_training.epoch_steps(model, patches, config, loss=get_architecture(config.arch).loss)
     elif backend == "tensorflow":
-        dataset = data.tf_dataset(
-            patches, batch_size=config.batch_size, steps=config.steps_per_epoch, sigma_range=config.sigma_range,
-            seed=config.seed, first_epoch=first_epoch, epochs=config.epochs, noise=config.noise,
-        )
-        model.fit(
-            dataset, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=config.steps_per_epoch,
-            callbacks=callbacks, verbose=verbose,
-        )
+        def steps(epoch):
+            for noisy, clean in data.epoch_batches(
+                patches, batch_size=config.batch_size, steps=config.steps_per_epoch, sigma_range=config.sigma_range,
+                seed=config.seed, epoch=epoch, noise=config.noise,
+            ):
+                yield model.train_on_batch(noisy, clean)
     else:
         raise DenoiserError(f"training runs on the tensorflow or jax backend, not {backend!r}")
+
+    def epoch_steps(epoch):
+        yield from steps(epoch)
+        recalibrate_batch_norm(model, calibration_batches(patches, config))
+
+    return epoch_steps
