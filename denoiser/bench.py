@@ -95,6 +95,7 @@ def bench(specs, *, size=1024, megapixels=24.0, repeats=2, models_dir=MODELS_DIR
 
 
 def format_row(row):
+    """One line of `bench` output for a row of `bench_model`."""
     text = (
         f"{row['model']:<22} {row['runtime']:<9} {row['device']:<4} whole {row['whole_mp_s']:7.3f} MP/s"
         f"  tiled {row['tiled_mp_s']:7.3f} MP/s  tiled/whole {row['tiled_over_whole']:5.2f}"

@@ -16,6 +16,7 @@ from .metrics import quantize
 
 
 def non_local_means(noisy, *, level):
+    """OpenCV's non-local means with a filter strength of 0.8 x `level` (0-255 scale)."""
     values = quantize(noisy)
     h = max(1.0, 0.8 * level)
     if values.shape[2] == 1:
@@ -26,6 +27,7 @@ def non_local_means(noisy, *, level):
 
 
 def median(noisy, *, level):
+    """A 3x3 median per channel, 5x5 from `level` 30 on."""
     size = 3 if level < 30 else 5
     values = quantize(noisy)
     out = np.stack([cv2.medianBlur(values[..., c], size) for c in range(values.shape[2])], axis=-1)
@@ -33,6 +35,8 @@ def median(noisy, *, level):
 
 
 def bilateral(noisy, *, level):
+    """scikit-image's bilateral filter, 7x7, with a colour sigma of twice `level` (0-255
+    scale, at least 0.02 of the range)."""
     clipped = np.clip(np.asarray(noisy, np.float32), 0.0, 1.0)
     out = denoise_bilateral(
         clipped, win_size=7, sigma_color=max(0.02, 2.0 * level / 255.0), sigma_spatial=1.5, channel_axis=-1

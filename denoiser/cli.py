@@ -40,6 +40,7 @@ class _Bar:
 
 
 def cmd_denoise(args):
+    """`denoise`: each input through a model, written beside it or under --output."""
     from .catalog import available_models
     from .engine import check_tiling
     from .speed import fastest_variant
@@ -118,6 +119,7 @@ def _summary_beside(targets, output):
 
 
 def cmd_add_noise(args):
+    """`add-noise`: each input with noise of a type and level added, for trying the models."""
     from .io import drops_alpha, load_image, save_picture
     from .noise import add_noise, check_level
 
@@ -136,6 +138,7 @@ def cmd_add_noise(args):
 
 
 def cmd_evaluate(args):
+    """`evaluate`: the protocol's table on added noise or real pairs, or the manifest check."""
     from .evaluate import to_csv, to_markdown
     from .io import write_atomically
 
@@ -158,6 +161,7 @@ def cmd_evaluate(args):
 
 
 def evaluate_real_pairs(args):
+    """The rows of each model on the real pairs of --pairs."""
     from .catalog import available_models, load_runtime
     from .evaluate import evaluate_pairs
 
@@ -173,6 +177,7 @@ def evaluate_real_pairs(args):
 
 
 def evaluate_synthetic(args):
+    """The rows of each model on each test set with added noise."""
     from .catalog import available_models, load_runtime, read_manifest
     from .evaluate import default_levels, evaluate
 
@@ -215,6 +220,7 @@ def check_manifest(args, tolerance=0.01):
 
 
 def cmd_bench(args):
+    """`bench`: whole-image and tiled throughput of each model here, and peak memory."""
     from .bench import bench
     from .catalog import available_models
 
@@ -230,6 +236,7 @@ def cmd_bench(args):
 
 
 def cmd_models(args):
+    """`models`: every shipped model, its card, and its speed measured here."""
     from .catalog import available_models, model_card, model_title, read_manifest
     from .speed import cache_path, fastest_variant, machine, measured_speed
 
@@ -435,6 +442,8 @@ def _command(argv):
 
 
 def main(argv=None):
+    """`python -m denoiser`: runs one command; returns its exit status (one-line errors, no
+    traceback)."""
     from .runtimes import VERBOSE_VARIABLE, native_logs_hidden
 
     argv = sys.argv[1:] if argv is None else list(argv)

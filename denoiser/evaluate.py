@@ -31,6 +31,7 @@ EVALUATION_SIGMAS = (15, 25, 50)
 
 @dataclass
 class Row:
+    """One line of an evaluation table: a model on a set at one noise level."""
     model: str
     dataset: str
     # The noise level on the 0-255 scale of `noise.add_noise` (sigma for Gaussian noise);
@@ -61,6 +62,8 @@ def protocol_noisy(clean, level, name, noise="gaussian"):
 
 
 def load_clean(path, channels):
+    """A clean test image with `channels` channels (gray repeated into colour). Raises
+    DenoiserError for a colour image in a grayscale evaluation."""
     pixels = load_image(path).pixels
     if channels == 3 and pixels.shape[2] == 1:
         return np.repeat(pixels, 3, axis=2)
@@ -94,6 +97,8 @@ def evaluate(runtime, folder, levels, *, channels, noise="gaussian", limit=None,
 
 
 def centre_crop(image, size):
+    """The central `size`-pixel square of `image` (all of it where it is smaller, or for
+    `size` None)."""
     if size is None:
         return image
     h, w = image.shape[:2]
@@ -158,6 +163,7 @@ def manifest_differences(name, entry, runtime, *, test_root, real_root):
 
 
 def to_markdown(rows):
+    """The rows as a Markdown table."""
     lines = [
         "| model | set | noise | level | images | noisy PSNR | PSNR | SSIM |",
         "|---|---|---|---|---|---|---|---|",
@@ -171,6 +177,7 @@ def to_markdown(rows):
 
 
 def to_csv(rows):
+    """The rows as CSV text, a column per field of `Row`."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(Row.__dataclass_fields__))
     writer.writeheader()

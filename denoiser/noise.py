@@ -167,11 +167,18 @@ def camera(clean: np.ndarray, iso: float, *, rng: np.random.Generator, jpeg_qual
 
 
 class NoiseType(NamedTuple):
+    """A noise type: its function, the map from a 0-255 level to the function's options,
+    its title in the app, and the demo's level."""
     function: Callable
     parameters: Callable  # level (0-255) -> the function's keyword options
     title: str
     # Where the demo's slider starts, and the level `evaluate --noise` measures by default.
     demo_level: float = 25.0
+
+    def apply(self, clean: np.ndarray, level: float, *, rng: np.random.Generator) -> np.ndarray:
+        """`clean` with this noise at `level` on the 0-255 scale (unchecked: `add_noise`
+        checks a person's level)."""
+        return self.function(clean, rng=rng, **self.parameters(level))
 
 
 # Every noise type, with what the app and the CLI call it: a level on the 0-255 scale
@@ -206,4 +213,4 @@ def add_noise(clean: np.ndarray, kind: str, level: float, *, rng: np.random.Gene
     check_level(level)
     if kind == "gaussian":
         return gaussian(clean, level, rng=rng, clip=True)
-    return noise_type.function(clean, rng=rng, **noise_type.parameters(level))
+    return noise_type.apply(clean, level, rng=rng)

@@ -115,6 +115,7 @@ def remove_stale_parts(target):
 
 
 def check_writable(folder):
+    """Makes `folder` and proves it can hold a file. Raises DenoiserError when not."""
     import tempfile
 
     try:

@@ -290,6 +290,10 @@ class LiteRTRuntime:
 
 @dataclass
 class ClassicalRuntime:
+    """A classical filter (`classical.CLASSICAL`) behind the runtime interface: it needs
+    the noise level, and its margin covers its filter's support. Raises DenoiserError
+    for an unknown `method`."""
+
     method: str
     channels: int | None = 3
     tile: int = 512

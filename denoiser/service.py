@@ -86,6 +86,7 @@ class Result:
 
 
 def make_noisy(clean, kind, level, seed):
+    """The demo's noisy image: `clean` with noise `kind` at `level`, from `seed`."""
     return add_noise(clean, kind, level, rng=np.random.default_rng(seed))
 
 
@@ -256,12 +257,14 @@ def overview(image, max_side=1200):
 
 
 def png_data_uri(image):
+    """A float image as a PNG data URI, for HTML."""
     encoded = encode_image(to_float(image), "PNG")
     return "data:image/png;base64," + base64.b64encode(encoded).decode("ascii")
 
 
 @dataclass
 class ComparisonRow:
+    """One model's result in a comparison: its scores, time and whole output."""
     model: str
     psnr: float
     ssim: float

@@ -16,6 +16,8 @@ from .layers import PadToMultiple, CropLike
 
 
 def build_autoencoder(channels=3, features=32, name="autoencoder"):
+    """The convolutional denoising autoencoder: two strided convolutions down, two 2x2
+    transposed ones up, a sigmoid image out. Raises ValueError for `channels` not 1 or 3."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     noisy = keras.Input(shape=(None, None, channels), name="noisy")

@@ -13,6 +13,9 @@ from .layers import FULL_PRECISION, image_and_level_input
 
 
 def build_dncnn(channels=3, depth=17, features=64, level_map=False, name="dncnn"):
+    """DnCNN of `depth` 3x3 convolutions that predicts the noise and subtracts it; with
+    `level_map`, a noise-level channel follows the image. Raises ValueError for
+    `channels` not 1 or 3, or a `depth` under 2."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if depth < 2:

@@ -11,6 +11,8 @@ from .unet import build_unet
 
 @dataclass(frozen=True)
 class Architecture:
+    """A registered architecture: its builder, the preset it is published with, its
+    training loss, and what it declares it supports."""
     name: str
     builder: Callable
     preset: dict = field(default_factory=dict)

@@ -13,6 +13,9 @@ from .layers import FULL_PRECISION, EnhancementAttentionModule, image_and_level_
 
 
 def build_ridnet(channels=3, features=64, blocks=4, reduction=16, level_map=False, name="ridnet"):
+    """RIDNet: a head convolution, `blocks` enhancement attention modules, a tail that
+    predicts the noise; with `level_map`, a noise-level channel follows the image.
+    Raises ValueError for `channels` not 1 or 3."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     inputs, noisy = image_and_level_input(channels, level_map)

@@ -30,6 +30,7 @@ def _schedule_arguments(p, defaults):
 
 
 def add_train_arguments(p):
+    """The arguments of `train`."""
     defaults = TrainConfig
     p.add_argument("--arch", default=defaults.arch, choices=list(ARCHITECTURES))
     p.add_argument("--channels", type=int, default=defaults.channels, choices=[1, 3])
@@ -59,6 +60,7 @@ def add_train_arguments(p):
 
 
 def add_train_real_arguments(p):
+    """The arguments of `train-real`."""
     defaults = RealConfig
     p.add_argument("--arch", default=defaults.arch, choices=_level_map_architectures())
     p.add_argument("--init-from", default=defaults.init_from, help="the Gaussian .keras model to start from")
@@ -83,6 +85,7 @@ def add_train_real_arguments(p):
 
 
 def add_export_arguments(p):
+    """The arguments of `export`."""
     p.add_argument("model")
     p.add_argument("output")
     p.add_argument("--variant", default="float16", choices=list(VARIANTS))
@@ -95,6 +98,7 @@ def add_export_arguments(p):
 
 
 def add_publish_arguments(p):
+    """The arguments of `publish`."""
     p.add_argument("run_dir")
     p.add_argument("--name", required=True, help="e.g. dncnn_color")
     p.add_argument("--title", required=True, help="e.g. 'DnCNN colour, blind'")
@@ -126,6 +130,7 @@ def configure(command, parser):
 
 
 def cmd_train(args):
+    """`train`: a run on added noise, new or resumed."""
     from .train import train
 
     config = TrainConfig(
@@ -144,6 +149,7 @@ def cmd_train(args):
 
 
 def cmd_train_real(args):
+    """`train-real`: a real-photo run, new or resumed."""
     from .real_training import train_real
 
     config = RealConfig(
@@ -161,6 +167,7 @@ def cmd_train_real(args):
 
 
 def cmd_export(args):
+    """`export`: one LiteRT file of a Keras model."""
     from ..catalog import load_keras_model
     from .export import calibration_set, export_file
 
@@ -186,6 +193,7 @@ def _run(folder, checkpoint):
 
 
 def cmd_publish(args):
+    """`publish`: a run into `models/`, every variant measured."""
     from .publish import publish
 
     checkpoint, state = _run(args.run_dir, args.checkpoint)

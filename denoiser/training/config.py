@@ -17,6 +17,7 @@ SCHEDULE_FIELDS = ("epochs", "max_minutes", "lr", "lr_halve_every", "min_lr", "d
 
 @dataclass
 class TrainConfig:
+    """A run on added noise (`train`): Gaussian, or a mix of the demo's noise types."""
     arch: str = "dncnn"
     channels: int = 3
     train_dir: str = ""
@@ -53,6 +54,8 @@ def selection_metric(config):
 
 
 def learning_rate(config, epoch):
+    """The rate of epoch `epoch` (from 0): halved every `lr_halve_every` epochs, never
+    under `min_lr`."""
     return max(config.min_lr, config.lr * 0.5 ** (epoch // max(1, config.lr_halve_every)))
 
 

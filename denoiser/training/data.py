@@ -93,12 +93,12 @@ def make_batch(patches, *, batch_size, sigma_range, seed, epoch, index, noise=GA
         return noisy, clean
     noisy = np.empty_like(clean)
     for i, kind in enumerate(rng.choice(list(noise), batch_size)):
-        noise_type = NOISE_TYPES[kind]
-        noisy[i] = noise_type.function(clean[i], rng=rng, **noise_type.parameters(float(sigmas[i, 0, 0, 0])))
+        noisy[i] = NOISE_TYPES[kind].apply(clean[i], float(sigmas[i, 0, 0, 0]), rng=rng)
     return noisy, clean
 
 
 def epoch_batches(patches, *, batch_size, steps, sigma_range, seed, epoch, noise=GAUSSIAN_ONLY):
+    """The `steps` batches of one epoch (`make_batch`), in order."""
     for index in range(steps):
         yield make_batch(patches, batch_size=batch_size, sigma_range=sigma_range, seed=seed, epoch=epoch, index=index,
                          noise=noise)

@@ -300,6 +300,8 @@ def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0)
 
 
 def export_file(model, path, variant, **options):
+    """Writes `model` converted to LiteRT `variant` (`convert` takes the `options`) at
+    `path`; returns (the path, what the file outputs: "noise" or "denoised")."""
     data, output = convert(model, variant, **options)
     path = Path(path)
     path.write_bytes(data)

@@ -31,6 +31,7 @@ THROUGHPUT_SIDE = 1024
 
 
 def sha256(path):
+    """The hex SHA-256 of the file at `path`."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -274,6 +275,7 @@ def _quantization_rows(float_entry, variants, shipped, *, aware=False):
 
 
 def render_quantization_report(manifest):
+    """`models/QUANTIZATION.md`: each published model's variants, their quality and speed."""
     lines = [
         "# Quantization: what each variant costs and gains",
         "",

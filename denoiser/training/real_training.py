@@ -83,6 +83,8 @@ def split_scenes(pairs, *, hold_out_camera=""):
 
 
 def read_pair(noisy_path, clean_path):
+    """A scene's (noisy, clean) uint8 RGB images. Raises DenoiserError when their sizes
+    differ."""
     noisy, clean = data.read_training_image(noisy_path, 3), data.read_training_image(clean_path, 3)
     if noisy.shape != clean.shape:
         raise DenoiserError(f"{noisy_path.name} and {clean_path.name} differ in size")
@@ -264,6 +266,7 @@ def validation_crops(scenes):
 
 
 def validate(model, inputs, clean):
+    """The mean PSNR of `model` on the held-out crops, and of the noisy crops themselves."""
     denoised = model.predict(inputs, batch_size=4, verbose=0)
     noisy = inputs[..., : clean.shape[-1]]
     return {

@@ -85,8 +85,7 @@ def validation_set(files, channels, seed, noise=GAUSSIAN_ONLY):
     noisy = {}
     for i, kind in enumerate(noise):
         noise_type, rng = NOISE_TYPES[kind], np.random.default_rng([seed, i])
-        noisy[kind] = np.stack([noise_type.function(c, rng=rng, **noise_type.parameters(noise_type.demo_level))
-                                for c in clean])
+        noisy[kind] = np.stack([noise_type.apply(c, noise_type.demo_level, rng=rng) for c in clean])
     return clean, noisy
 
 
@@ -106,6 +105,7 @@ def recalibrate_batch_norm(model, batches):
 
 
 def calibration_batches(patches, config, count=30):
+    """Batches that no training epoch draws, for re-estimating batch norm."""
     return data.epoch_batches(
         patches, batch_size=config.batch_size, steps=count, sigma_range=config.sigma_range,
         seed=config.seed, epoch=CALIBRATION_EPOCH, noise=config.noise,
@@ -123,6 +123,7 @@ def predict(model, inputs, batch_size=8):
 
 
 def validate(model, clean, noisy):
+    """{"val_psnr_<label>": mean PSNR} of `model` on each noisy set of the held-out crops."""
     scores = {}
     for label, batch in noisy.items():
         denoised = predict(model, batch)
