@@ -122,3 +122,34 @@ def test_image_facing_convolutions_stay_float_in_dynamic_range_int8(noisy, tmp_p
     middle = [t["dtype"] for t in kernels if min(t["shape"][0], t["shape"][3]) > 4]
     assert len(image_facing) == 4 and set(image_facing) == {np.float32}
     assert middle == [np.int8]
+
+
+def test_the_full_integer_rounding_is_what_the_full_integer_model_computes(dncnn, noisy, tmp_path):
+    from denoiser.architectures.quantized import IntegerConv2D
+    from denoiser.training.qat import calibrate_ranges
+
+    rng = np.random.default_rng(1)
+    samples = (rng.random((8, TILE, TILE, 3)) + rng.standard_normal((8, TILE, TILE, 3)) * 0.1).astype(np.float32)
+    aware = calibrate_ranges(quantization_aware(dncnn, full_integer=True), samples)
+    integer = [layer for layer in aware.layers if isinstance(layer, IntegerConv2D)]
+    assert len(integer) == 4 and [layer.quantize_output for layer in integer] == [False, False, False, True]
+    # The ranges are those of the float model: the first holds the image, the ReLU outputs start at zero.
+    low, high = np.asarray(integer[0].input_range)
+    assert low == pytest.approx(samples.min(), abs=1e-5) and high == pytest.approx(samples.max(), abs=1e-5)
+    assert all(float(layer.input_range[0]) == 0.0 < float(layer.input_range[1]) for layer in integer[1:])
+    data, output = convert(aware, "int8_full", tile=TILE, batch=BATCH, representative=samples)
+    path = tmp_path / "int8_full.tflite"
+    path.write_bytes(data)
+    litert = LiteRTRuntime(path, margin=4, output=output).predict(noisy)
+    emulated = aware.predict(noisy, verbose=0)
+    exact = dncnn.predict(noisy, verbose=0)
+    rounding = np.abs(litert - exact).mean()
+    assert rounding > 1e-4  # the int8 model does round
+    assert np.abs(litert - emulated).mean() < 0.1 * rounding
+    aware.save(tmp_path / "aware.keras")
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "aware.keras").predict(noisy, verbose=0), emulated)
+
+
+def test_full_integer_training_refuses_models_that_merge_tensors():
+    with pytest.raises(DenoiserError, match="chains of convolutions"):
+        quantization_aware(build_model("unet", 3, width=8, blocks=(1, 1)), full_integer=True)

@@ -189,3 +189,37 @@ def test_a_resumed_log_keeps_its_columns_and_refuses_a_new_one(tmp_path):
         assert list(csv.reader(handle)) == [["epoch", "loss", "val_psnr"], ["1", "0.5", "30.0"], ["2", "0.4", "31.0"]]
     with pytest.raises(DenoiserError, match="no column for ssim"):
         log_row(path, {"epoch": 3, "ssim": 0.9})
+
+
+def test_full_integer_fine_tuning_keeps_the_ranges_the_converter_will_calibrate(train_dir, tmp_path, tiny_dncnn):
+    import keras
+
+    from denoiser.architectures.quantized import IntegerConv2D
+    from denoiser.training.export import conversion_samples
+    from denoiser.training.qat import calibrate_ranges
+
+    start = tmp_path / "start.keras"
+    tiny_dncnn.save(start)
+    config = TrainConfig(
+        arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(tmp_path / "full"), patch_size=16,
+        stride=16, scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2, lr=1e-3,
+        init_from=str(start), full_integer=True,
+    )
+    with pytest.raises(DenoiserError, match="--quantization-aware"):
+        train(config, verbose=0)
+    config.quantization_aware = True
+    train(config, verbose=0)
+    model = keras.models.load_model(tmp_path / "full" / "last.keras")
+    assert {type(layer) for layer in model.layers if "conv" in layer.name} == {IntegerConv2D}
+    ranges = [np.asarray(layer.input_range) for layer in model.layers if isinstance(layer, IntegerConv2D)]
+    # The epoch's last weights carry the ranges that calibration on them gives.
+    calibrated = keras.models.clone_model(model)
+    calibrated.set_weights(model.get_weights())
+    for layer in calibrated.layers:
+        if isinstance(layer, IntegerConv2D):
+            layer.input_range.assign(np.zeros(2, np.float32))
+    calibrate_ranges(calibrated, conversion_samples(config))
+    expected = [np.asarray(layer.input_range) for layer in calibrated.layers if isinstance(layer, IntegerConv2D)]
+    np.testing.assert_allclose(np.stack(ranges), np.stack(expected), rtol=1e-5)
+    config.epochs = 2
+    assert train(config, resume=True, verbose=0)["epoch"] == 2

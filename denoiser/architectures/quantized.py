@@ -1,4 +1,5 @@
-"""The saved layers that compute what a dynamic-range int8 LiteRT model computes.
+"""The saved layers that compute what an int8 LiteRT model computes: dynamic range
+(`QuantizedConv2D`) or full integer (`IntegerConv2D`).
 
 A dynamic-range int8 convolution rounds its kernel to int8 with one symmetric
 scale per output channel, and its input to int8 with one asymmetric scale per
@@ -9,6 +10,12 @@ applies that rounding in its forward pass, with straight-through gradients, so t
 quantization-aware fine-tuning (`denoiser.training.qat`) can save and reload it.
 `SlicedConv2D` computes a convolution in slices small enough for the converter to
 leave in float (`denoiser.training.export`).
+
+A full-integer model rounds every tensor between layers to int8 with one asymmetric
+scale per tensor, fixed by calibration: the minimum and maximum that tensor takes
+over the representative set, run through the float model. `IntegerConv2D` holds
+those ranges for its input (and, for the last convolution, its output) as weights,
+which `denoiser.training.qat.calibrate_ranges` sets as the converter would.
 """
 
 import keras
@@ -32,6 +39,16 @@ def quantize_input(x):
     """Asymmetric int8 per image, over a range that holds zero, as the kernels round it."""
     low = ops.minimum(ops.min(x, axis=(1, 2, 3), keepdims=True), 0.0)
     high = ops.maximum(ops.max(x, axis=(1, 2, 3), keepdims=True), 0.0)
+    scale = ops.maximum(high - low, 1e-12) / 255.0
+    zero = ops.round(-128.0 - low / scale)
+    levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
+    return _straight_through(x, (levels - zero) * scale)
+
+
+def quantize_tensor(x, value_range):
+    """Asymmetric int8 over a calibrated (low, high) range that holds zero, as a
+    full-integer model rounds a tensor between layers."""
+    low, high = ops.minimum(value_range[0], 0.0), ops.maximum(value_range[1], 0.0)
     scale = ops.maximum(high - low, 1e-12) / 255.0
     zero = ops.round(-128.0 - low / scale)
     levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
@@ -114,3 +131,41 @@ class SlicedConv2D(layers.Conv2D):
 
     def get_config(self):
         return {**super().get_config(), "slice_width": self.slice_width, "slice_axis": self.slice_axis}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IntegerConv2D(layers.Conv2D):
+    """A Conv2D that computes what its full-integer int8 export computes: its input
+    rounded over `input_range`, its kernel per output channel, and with
+    `quantize_output` (the model's last convolution) its output over `output_range`.
+    The ranges are weights, not trained: calibration sets them."""
+
+    def __init__(self, *args, quantize_output=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.quantize_output = bool(quantize_output)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.input_range = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="input_range")
+        if self.quantize_output:
+            self.output_range = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="output_range")
+
+    def call(self, inputs):
+        outputs = ops.conv(
+            quantize_tensor(inputs, self.input_range), quantize_kernel(self.kernel), strides=self.strides,
+            padding=self.padding, data_format=self.data_format, dilation_rate=self.dilation_rate,
+        )
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = self.activation(outputs)
+        return quantize_tensor(outputs, self.output_range) if self.quantize_output else outputs
+
+    def get_config(self):
+        return {**super().get_config(), "quantize_output": self.quantize_output}
+
+    # Conv2D saves its kernel and bias alone; the ranges are variables of the model too.
+    def save_own_variables(self, store):
+        layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        layers.Layer.load_own_variables(self, store)

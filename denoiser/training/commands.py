@@ -51,6 +51,8 @@ def add_train_arguments(p):
                    help="start a new run from this .keras model's weights (a colour model may start a gray one)")
     p.add_argument("--quantization-aware", action="store_true",
                    help="fine-tune --init-from with dynamic-range int8 rounding in the loop, for `publish --int8-from`")
+    p.add_argument("--full-integer", action="store_true",
+                   help="with --quantization-aware: full-integer int8 rounding, every tensor between layers too")
     p.add_argument("--data-parallel", action="store_true",
                    help="split each batch over every accelerator (JAX backend; several hosts through "
                         "KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and _PROCESS_ID)")
@@ -140,7 +142,7 @@ def cmd_train(args):
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
         lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
         val_fraction=args.val_fraction, init_from=args.init_from or "",
-        quantization_aware=args.quantization_aware, data_parallel=args.data_parallel, noise=tuple(args.noise),
+        quantization_aware=args.quantization_aware, full_integer=args.full_integer, data_parallel=args.data_parallel, noise=tuple(args.noise),
     )
     state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
     metric = selection_metric(config)

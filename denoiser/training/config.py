@@ -38,8 +38,10 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float = 0.0
     init_from: str = ""
-    # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`).
+    # Fine-tunes `init_from` with int8 rounding in the loop (see `qat`): dynamic range,
+    # or with `full_integer` every tensor between layers too.
     quantization_aware: bool = False
+    full_integer: bool = False
     overrides: dict = field(default_factory=dict)
     # Splits each batch over every device (and host), on JAX (`jax_training.data_parallel`).
     data_parallel: bool = False

@@ -26,7 +26,7 @@ from ..architectures.quantized import SlicedConv2D, float_slices
 from ..errors import DenoiserError
 from ..io import list_images, to_float
 from .data import extract_patches
-from .qat import strip_quantization
+from .qat import is_full_integer, strip_quantization
 
 VARIANTS = ("float32", "float16", "int8_dynamic", "int8_full")
 # The input shape a file is written with. The runtime resizes it to each image's tiles,
@@ -51,7 +51,8 @@ def convert(model, variant, *, tile=EXPORT_TILE, batch=EXPORT_BATCH, representat
     """Returns (tflite bytes, output kind 'noise' or 'denoised').
 
     A quantization-aware model is converted from its plain Conv2D twin. Full-integer
-    int8 first evens out ReLU channel ranges, unless `equalize` is False.
+    int8 first evens out ReLU channel ranges, unless `equalize` is False or the model
+    was made quantization-aware for full integer.
     """
     import tensorflow as tf
 
@@ -59,6 +60,9 @@ def convert(model, variant, *, tile=EXPORT_TILE, batch=EXPORT_BATCH, representat
         raise DenoiserError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     branch = noise_branch(model)
     target, output = (branch, "noise") if branch is not None else (model, "denoised")
+    # A full-integer quantization-aware model was equalized before its fine-tuning
+    # (`train`), which taught it the ranges it has: rescaling them now would undo that.
+    equalize = equalize and not is_full_integer(target)
     target = resizable(strip_quantization(target))
     if equalize and variant == "int8_full" and representative is not None:
         target = equalize_activations(target, np.asarray(representative, np.float32))
@@ -306,3 +310,13 @@ def export_file(model, path, variant, **options):
     path = Path(path)
     path.write_bytes(data)
     return path, output
+
+
+def conversion_samples(config, *, tile=EXPORT_TILE, train_dir=None):
+    """The representative set that `publish` converts a run of `config` (a TrainConfig
+    or its dict) with: noisy tiles of its first training images (or of `train_dir`)
+    at its sigmas; larger tiles take fewer of them, for the same number of pixels."""
+    get = config.get if isinstance(config, dict) else lambda key: getattr(config, key)
+    return calibration_set(train_dir or get("train_dir"), channels=get("channels"), tile=tile,
+                           count=max(8, 64 * 256**2 // tile**2), sigma_range=tuple(get("sigma_range")),
+                           rng=np.random.default_rng(0))

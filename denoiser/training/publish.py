@@ -22,7 +22,7 @@ from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, default_levels, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
 from ..speed import headline_psnr
-from .export import EXPORT_BATCH, EXPORT_TILE, calibration_set, export_file
+from .export import EXPORT_BATCH, EXPORT_TILE, conversion_samples, export_file
 from .config import GAUSSIAN_ONLY
 from .train import float32_copy
 
@@ -176,9 +176,7 @@ def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, pr
     config = run_state["config"]
     channels = model.output_shape[-1]
     # Before the long measurements, so that a problem with the training images shows at once.
-    # Larger tiles take fewer of them, for the same number of calibration pixels.
-    representative = calibration_set(train_dir, channels=channels, tile=tile, count=max(8, 64 * 256**2 // tile**2),
-                                     sigma_range=tuple(config["sigma_range"]), rng=np.random.default_rng(0))
+    representative = conversion_samples({**config, "channels": channels}, tile=tile, train_dir=train_dir)
     noises = config.get("noise", ())
     return Yardstick(
         measure=lambda runtime: measure(runtime, channels, eval_sets, sigmas, limit, progress, noises),

@@ -1,4 +1,4 @@
-"""Quantization-aware fine-tuning for dynamic-range int8: Jacob et al., "Quantization
+"""Quantization-aware fine-tuning for int8: Jacob et al., "Quantization
 and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference",
 CVPR 2018, with the rounding that LiteRT's dynamic-range kernels apply.
 
@@ -13,16 +13,32 @@ gradients through unchanged (the straight-through estimator). Fine-tuning that
 model teaches the weights to live with the rounding; `strip_quantization` gives
 back plain Conv2D layers for export.
 
-The rounding itself lives with the saved layer, `architectures.quantized`, so that
+For full-integer int8 (`full_integer=True`) every tensor between layers is int8
+too, over one range per tensor that the converter calibrates on the representative
+set; the colour DnCNN lost 0.43 dB to that. Each convolution becomes an
+`IntegerConv2D` that rounds its input over a calibrated range (and the last one its
+output), with per-channel kernels. `calibrate_ranges` sets the ranges as the
+converter will: the minimum and maximum of each tensor in the float model of the
+same weights, over the same representative set. Only chains of convolutions qualify,
+where the converter rounds nothing else (a merge of two tensors has its own range).
+
+The rounding itself lives with the saved layers, `architectures.quantized`, so that
 inference can load a fine-tuned model without this workshop.
 """
 
+import keras
 import numpy as np
 from keras import layers
 
 from ..architectures.graph import clone_with, layer_graph
-from ..architectures.quantized import QuantizedConv2D
+from ..architectures.quantized import IntegerConv2D, QuantizedConv2D
 from ..errors import DenoiserError
+
+ROUNDING_LAYERS = (QuantizedConv2D, IntegerConv2D)
+# What the converter fuses into a convolution or leaves as it is; anything else in a
+# full-integer model would round over a range of its own.
+CHAIN_LAYERS = (layers.InputLayer, layers.Conv2D, layers.BatchNormalization, layers.ReLU, layers.Activation,
+                layers.Identity)
 
 
 def _foldable(model):
@@ -36,19 +52,27 @@ def _foldable(model):
         if not before or len(before) != 1:
             continue
         conv = model.get_layer(before[0])
-        if (type(conv) in (layers.Conv2D, QuantizedConv2D) and consumers[conv.name] == [layer.name]
+        if (type(conv) in (layers.Conv2D, *ROUNDING_LAYERS) and consumers[conv.name] == [layer.name]
                 and conv.get_config()["activation"] == "linear" and layer.axis in (-1, 3)):
             pairs[layer.name] = conv.name
     return pairs
 
 
-def quantization_aware(model):
-    """A copy of `model` that rounds as dynamic-range int8 does, for fine-tuning.
+def quantization_aware(model, *, full_integer=False):
+    """A copy of `model` that rounds as dynamic-range int8 does (or full-integer int8,
+    with `full_integer`), for fine-tuning.
 
     Batch norm that follows a convolution is folded into it (its layer becomes
     an Identity, so that the names stay), and every Conv2D becomes a
-    QuantizedConv2D with a bias. Only functional models of built-in layers
-    qualify: a convolution inside a custom layer would be left in float.
+    QuantizedConv2D (or an IntegerConv2D) with a bias. Only functional models of
+    built-in layers qualify: a convolution inside a custom layer would be left in
+    float. A full-integer copy needs `calibrate_ranges` before it computes anything.
+
+    Raises
+    ------
+    DenoiserError
+        For convolutions inside custom layers or grouped ones, and for a full-integer
+        copy of a model that merges tensors (other than its final subtraction).
     """
     folded = _foldable(model)
     convs = set(folded.values())
@@ -61,12 +85,16 @@ def quantization_aware(model):
     grouped = [layer.name for layer in model.layers if isinstance(layer, layers.Conv2D) and layer.groups != 1]
     if grouped:
         raise DenoiserError(f"quantization-aware training takes ungrouped convolutions only, not {', '.join(grouped)}")
+    last = _last_convolutions(model) if full_integer else set()
 
     def replace(layer):
         if layer.name in folded:
             return layers.Identity(name=layer.name)
         if isinstance(layer, layers.Conv2D):
-            return QuantizedConv2D.from_config({**layer.get_config(), "use_bias": layer.use_bias or layer.name in convs})
+            config = {**_conv2d_config(layer), "use_bias": layer.use_bias or layer.name in convs}
+            if full_integer:
+                return IntegerConv2D.from_config({**config, "quantize_output": layer.name in last})
+            return QuantizedConv2D.from_config(config)
         return None
 
     def call(layer, *args, **kwargs):
@@ -76,7 +104,7 @@ def quantization_aware(model):
     aware = clone_with(model, replace, call_function=call)
     for layer in model.layers:
         if layer.weights and layer.name not in folded and layer.name not in convs:
-            aware.get_layer(layer.name).set_weights(layer.get_weights())
+            _copy_weights(layer, aware.get_layer(layer.name))
     for norm_name, conv_name in folded.items():
         norm, conv = model.get_layer(norm_name), model.get_layer(conv_name)
         kernel = np.asarray(conv.kernel)
@@ -85,20 +113,88 @@ def quantization_aware(model):
         if norm.scale:
             gain = gain * np.asarray(norm.gamma)
         shift = np.asarray(norm.beta) if norm.center else 0.0
-        aware.get_layer(conv_name).set_weights(
-            [(kernel * gain).astype(np.float32), ((bias - np.asarray(norm.moving_mean)) * gain + shift).astype(np.float32)]
+        _copy_weights(
+            [(kernel * gain).astype(np.float32), ((bias - np.asarray(norm.moving_mean)) * gain + shift).astype(np.float32)],
+            aware.get_layer(conv_name),
         )
     return aware
 
 
+def _last_convolutions(model):
+    """The convolutions whose output no other convolution reads, through layers that
+    act on each value alone; the full-integer model rounds their outputs. Raises
+    DenoiserError for a model of other layers than a chain of convolutions."""
+    producers, consumers = layer_graph(model)
+    final = [layer.name for layer in model.layers if layer.name == "denoised" and isinstance(layer, layers.Subtract)]
+    others = [layer.name for layer in model.layers if not isinstance(layer, CHAIN_LAYERS) and layer.name not in final]
+    if others:
+        raise DenoiserError(f"full-integer quantization-aware training takes chains of convolutions; "
+                            f"{', '.join(others)} would round over ranges of their own")
+
+    def reaches_a_convolution(name):
+        return any(isinstance(model.get_layer(after), layers.Conv2D)
+                   or (isinstance(model.get_layer(after), CHAIN_LAYERS) and reaches_a_convolution(after))
+                   for after in consumers[name])
+
+    return {layer.name for layer in model.layers
+            if isinstance(layer, layers.Conv2D) and not reaches_a_convolution(layer.name)}
+
+
+def _conv2d_config(layer):
+    """A convolution's config as a plain Conv2D takes it."""
+    config = layer.get_config()
+    config.pop("quantize_output", None)
+    return config
+
+
+def _copy_weights(source, target):
+    """`source`'s weights (a layer, or a list) into `target`, whose extra weights (an
+    IntegerConv2D's ranges) stay as they are."""
+    values = source.get_weights() if isinstance(source, layers.Layer) else source
+    target.set_weights([*values, *target.get_weights()[len(values):]])
+
+
+def calibrate_ranges(model, samples, *, batch=4):
+    """Sets every IntegerConv2D's ranges as the converter calibrates them: the minimum
+    and maximum of each tensor over `samples` (float NHWC) in the float model of the
+    same weights. Returns `model`."""
+    plain = strip_quantization(model)
+    integer = [layer for layer in model.layers if isinstance(layer, IntegerConv2D)]
+    tensors = [plain.get_layer(layer.name).input for layer in integer]
+    tensors += [plain.get_layer(layer.name).output for layer in integer if layer.quantize_output]
+    probe = keras.Model(plain.inputs, tensors)
+    low, high = np.full(len(tensors), np.inf), np.full(len(tensors), -np.inf)
+    for first in range(0, len(samples), batch):
+        values = probe.predict(np.asarray(samples[first : first + batch], np.float32), verbose=0)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        low = np.minimum(low, [float(np.min(v)) for v in values])
+        high = np.maximum(high, [float(np.max(v)) for v in values])
+    ranges = iter(zip(low, high))
+    for layer in integer:
+        layer.input_range.assign(np.array(next(ranges), np.float32))
+    for layer in integer:
+        if layer.quantize_output:
+            layer.output_range.assign(np.array(next(ranges), np.float32))
+    return model
+
+
+def is_full_integer(model):
+    """Whether `model` was made quantization-aware for full-integer int8."""
+    return any(isinstance(layer, IntegerConv2D) for layer in model.layers)
+
+
 def strip_quantization(model):
-    """`model` with each QuantizedConv2D back as a plain Conv2D of the same weights."""
-    if not any(isinstance(layer, QuantizedConv2D) for layer in model.layers):
+    """`model` with each QuantizedConv2D or IntegerConv2D back as a plain Conv2D of the
+    same weights (an IntegerConv2D's ranges go)."""
+    if not any(isinstance(layer, ROUNDING_LAYERS) for layer in model.layers):
         return model
 
     def replace(layer):
-        return layers.Conv2D.from_config(layer.get_config()) if isinstance(layer, QuantizedConv2D) else None
+        return layers.Conv2D.from_config(_conv2d_config(layer)) if isinstance(layer, ROUNDING_LAYERS) else None
 
     plain = clone_with(model, replace)
-    plain.set_weights(model.get_weights())
+    for layer in model.layers:
+        if layer.weights:
+            target = plain.get_layer(layer.name)
+            target.set_weights(layer.get_weights()[: len(target.weights)])
     return plain

@@ -127,10 +127,7 @@ def synthetic_pair(patch, rng, level_input):
     clean = to_float(patch)
     iso = float(np.exp(rng.uniform(*np.log(ISO_RANGE))))
     quality = None if rng.random() < NO_JPEG else int(rng.integers(JPEG_RANGE[0], JPEG_RANGE[1] + 1))
-    seed = int(rng.integers(2**32))
-    noisy = noise.camera(clean, iso, rng=np.random.default_rng(seed), jpeg_quality=quality)
-    # The same seed draws the same white balance; at ISO 0 the camera adds no noise.
-    rendered = noise.camera(clean, 0.0, rng=np.random.default_rng(seed), jpeg_quality=None)
+    noisy, rendered = noise.camera_pair(clean, iso, rng=rng, jpeg_quality=quality)
     b = SYNTHETIC_BORDER
     noisy, rendered = noisy[b:-b, b:-b], rendered[b:-b, b:-b]
     return noisy, rendered, noisy_level(noisy, rendered, level_input)

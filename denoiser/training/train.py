@@ -20,7 +20,8 @@ from ..evaluate import EVALUATION_SIGMAS, centre_crop
 from ..io import list_images, to_float
 from ..noise import NOISE_TYPES
 from ..runtimes import keras_device
-from .qat import quantization_aware
+from .export import conversion_samples, equalize_activations
+from .qat import calibrate_ranges, quantization_aware
 from .run import RunRecord, open_run, run_epochs
 
 CALIBRATION_EPOCH = 1_000_000  # batches no training epoch draws
@@ -172,10 +173,19 @@ def _start_or_resume(config, resume):
 
 def _new_model(config):
     keras.utils.set_random_seed(config.seed)
+    if config.full_integer and not config.quantization_aware:
+        raise DenoiserError("--full-integer is a kind of quantization-aware training: add --quantization-aware")
     if config.quantization_aware:
         if not config.init_from:
             raise DenoiserError("quantization-aware training fine-tunes a trained model: give --init-from")
-        model = quantization_aware(keras.models.load_model(config.init_from))
+        model = keras.models.load_model(config.init_from)
+        if config.full_integer:
+            # Equalized before the rounding is learnt, as the converter would equalize it after.
+            samples = conversion_samples(config)
+            model = calibrate_ranges(quantization_aware(equalize_activations(model, samples), full_integer=True),
+                                     samples)
+        else:
+            model = quantization_aware(model)
     else:
         model = build_model(config.arch, config.channels, **config.overrides)
         if config.init_from:
@@ -190,7 +200,8 @@ def _new_model(config):
 
 def _epoch_steps(model, patches, config):
     """The function from an epoch to its steps' losses, on the backend's own data path;
-    each epoch ends by re-estimating batch norm for its last weights."""
+    each epoch ends by re-estimating batch norm (or a full-integer model's ranges) for
+    its last weights."""
     backend = keras.backend.backend()
     if backend == "jax":
         from . import jax_training
@@ -208,8 +219,14 @@ def _epoch_steps(model, patches, config):
     else:
         raise DenoiserError(f"training runs on the tensorflow or jax backend, not {backend!r}")
 
+    samples = conversion_samples(config) if config.full_integer else None
+
     def epoch_steps(epoch):
         yield from steps(epoch)
         recalibrate_batch_norm(model, calibration_batches(patches, config))
+        if samples is not None:
+            # The ranges the converter will calibrate for these weights, for validation
+            # and the next epoch.
+            calibrate_ranges(model, samples)
 
     return epoch_steps
