@@ -156,21 +156,23 @@ def test_a_run_can_start_from_another_models_weights(train_dir, tmp_path, tiny_d
     assert saved["config"]["init_from"] == str(source)
 
 
+def fine_tuning(train_dir, run_dir, **options):
+    """A one-epoch fine-tuning of a tiny DnCNN on tiny patches."""
+    return TrainConfig(arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(run_dir), patch_size=16,
+                       stride=16, scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2, lr=1e-4,
+                       **options)
+
+
 def test_quantization_aware_fine_tuning_starts_from_a_trained_model(train_dir, tmp_path, tiny_dncnn):
     import keras
 
     from denoiser.architectures.quantized import QuantizedConv2D
 
-    start = tmp_path / "start.keras"
-    tiny_dncnn.save(start)
-    config = TrainConfig(
-        arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(tmp_path / "aware"), patch_size=16,
-        stride=16, scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2, lr=1e-4,
-        quantization_aware=True,
-    )
+    config = fine_tuning(train_dir, tmp_path / "aware", quantization_aware=True)
     with pytest.raises(DenoiserError, match="--init-from"):
         train(config, verbose=0)
-    config.init_from = str(start)
+    tiny_dncnn.save(tmp_path / "start.keras")
+    config.init_from = str(tmp_path / "start.keras")
     state = train(config, verbose=0)
     model = keras.models.load_model(tmp_path / "aware" / "last.keras")
     assert {type(layer) for layer in model.layers if "conv" in layer.name} == {QuantizedConv2D}
@@ -198,13 +200,8 @@ def test_full_integer_fine_tuning_keeps_the_ranges_the_converter_will_calibrate(
     from denoiser.training.export import conversion_samples
     from denoiser.training.qat import calibrate_ranges
 
-    start = tmp_path / "start.keras"
-    tiny_dncnn.save(start)
-    config = TrainConfig(
-        arch="dncnn", channels=3, train_dir=str(train_dir), run_dir=str(tmp_path / "full"), patch_size=16,
-        stride=16, scales=(1.0,), batch_size=4, steps_per_epoch=2, epochs=1, val_fraction=0.2, lr=1e-3,
-        init_from=str(start), full_integer=True,
-    )
+    tiny_dncnn.save(tmp_path / "start.keras")
+    config = fine_tuning(train_dir, tmp_path / "full", init_from=str(tmp_path / "start.keras"), full_integer=True)
     with pytest.raises(DenoiserError, match="--quantization-aware"):
         train(config, verbose=0)
     config.quantization_aware = True

@@ -52,7 +52,10 @@ def quantize_tensor(x, value_range):
     scale = ops.maximum(high - low, 1e-12) / 255.0
     zero = ops.round(-128.0 - low / scale)
     levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
-    return _straight_through(x, (levels - zero) * scale)
+    # No gradient where the range clips, as TensorFlow's fake quantization does: a value
+    # that training pushes past the range would move nothing in the int8 model.
+    inside = ops.clip(x, low, high)
+    return _straight_through(inside, (levels - zero) * scale)
 
 
 # The converter leaves smaller kernels in float (the gray DnCNN's first and last).
