@@ -146,6 +146,26 @@ def test_the_full_integer_rounding_is_what_the_full_integer_model_computes(dncnn
     np.testing.assert_array_equal(keras.models.load_model(tmp_path / "aware.keras").predict(noisy, verbose=0), emulated)
 
 
+def test_clipped_activations_keep_the_function_below_the_clip_and_export_as_they_emulate(dncnn, noisy, tmp_path):
+    from denoiser.training.export import clip_activations
+    from denoiser.training.qat import calibrate_ranges
+
+    rng = np.random.default_rng(2)
+    samples = (rng.random((8, TILE, TILE, 3)) + rng.standard_normal((8, TILE, TILE, 3)) * 0.1).astype(np.float32)
+    clipped = clip_activations(dncnn, samples, exceeding=1e-2)
+    relu6 = [layer for layer in clipped.layers if isinstance(layer, keras.layers.Activation)]
+    assert len(relu6) == 3 and {layer.get_config()["activation"] for layer in relu6} == {"relu6"}
+    # A fraction 1e-2 of each ReLU's values clip: the output moves, a little.
+    change = np.abs(clipped.predict(samples, verbose=0) - dncnn.predict(samples, verbose=0))
+    assert 0 < change.mean() < 0.1 * np.abs(dncnn.predict(samples, verbose=0) - samples).mean()
+    unclipped = clip_activations(dncnn, samples, exceeding=1e-9)  # clips nothing: the same function
+    np.testing.assert_allclose(unclipped.predict(samples, verbose=0), dncnn.predict(samples, verbose=0), atol=1e-4)
+    # The converter fuses each ReLU6 into its convolution, so the model rounds as it emulates.
+    aware = calibrate_ranges(quantization_aware(clipped, full_integer=True), samples)
+    assert all(0 < float(layer.input_range[1]) <= 6.0 for layer in aware.layers[2:] if hasattr(layer, "input_range"))
+    assert_emulates_its_export(aware, clipped, noisy, tmp_path / "clipped.tflite", "int8_full", samples)
+
+
 def test_full_integer_training_refuses_models_that_merge_tensors():
     with pytest.raises(DenoiserError, match="chains of convolutions"):
         quantization_aware(build_model("unet", 3, width=8, blocks=(1, 1)), full_integer=True)

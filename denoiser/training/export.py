@@ -177,20 +177,7 @@ def equalize_activations(model, samples, *, power=0.5, exceeding=1e-4, batch=2):
     triples = _equalizable(model)
     if not triples:
         return model
-    relus = [model.get_layer(relu) for _, relu, _ in triples]
-    probe = keras.Model(model.inputs, [layer.output for layer in relus])
-    pixels = len(samples) * int(np.prod(samples.shape[1:-1]))
-    rank = max(1, int(round(pixels * exceeding)))
-    # The `rank` largest values of each chunk hold the `rank` largest of all, so
-    # the range over all samples is exact without keeping every activation.
-    tops = [[] for _ in relus]
-    for first in range(0, len(samples), batch):
-        outputs = probe(samples[first : first + batch])
-        for kept, values in zip(tops, outputs if isinstance(outputs, (list, tuple)) else [outputs]):
-            values = np.asarray(values).reshape(-1, values.shape[-1])
-            kept.append(np.partition(values, -min(rank, len(values)), axis=0)[-rank:])
-    ranges = [np.partition(np.concatenate(kept), -rank, axis=0)[-rank] for kept in tops]
-
+    ranges = _relu_ranges(model, triples, samples, exceeding=exceeding, batch=batch, per_channel=True)
     equalized = keras.models.clone_model(model)
     equalized.set_weights(model.get_weights())
     for (producer, _, consumer), spans in zip(triples, ranges):
@@ -199,17 +186,72 @@ def equalize_activations(model, samples, *, power=0.5, exceeding=1e-4, batch=2):
         if widest <= 0:
             continue
         alive = spans > 1e-3 * widest
-        scale = np.where(alive, (widest / np.where(alive, spans, 1.0)) ** power, 1.0).astype(np.float32)
-        made = equalized.get_layer(producer)
-        if isinstance(made, keras.layers.BatchNormalization):
-            outputs = [made.gamma, made.beta]
-        else:
-            outputs = [made.kernel, made.bias]
-        for variable in (v for v in outputs if v is not None):
-            variable.assign(variable * scale)
-        kernel = equalized.get_layer(consumer).kernel
-        kernel.assign(kernel / scale[None, None, :, None])
+        _rescale(equalized, producer, consumer,
+                 np.where(alive, (widest / np.where(alive, spans, 1.0)) ** power, 1.0).astype(np.float32))
     return equalized
+
+
+def clip_activations(model, samples, *, exceeding=1e-4, batch=2):
+    """A copy of `model` whose ReLUs clip at the value that a fraction `exceeding` of
+    their outputs over `samples` exceed, for full-integer int8.
+
+    The converter gives each tensor the range of its minimum and maximum over the
+    representative set, and a ReLU's maximum was about twice its 99.99th percentile
+    in the colour DnCNN, so half of the 256 levels went to a ten-thousandth of the
+    values. Each tensor is scaled (where it is made, and back in the next
+    convolution: exact, as for `equalize_activations`) so that its clip value is 6,
+    and its ReLU becomes a ReLU6, which the converter fuses into the convolution: its
+    range is then at most [0, 6]. Only the clipped values change; quantization-aware
+    fine-tuning (`train --full-integer`) learns the rest.
+    """
+    import keras
+
+    triples = _equalizable(model)
+    tops = _relu_ranges(model, triples, samples, exceeding=exceeding, batch=batch, per_channel=False)
+    names = {relu for _, relu, _ in triples}
+    clipped = clone_with(model, lambda layer: keras.layers.Activation("relu6", name=layer.name)
+                         if layer.name in names else None)
+    clipped.set_weights(model.get_weights())
+    for (producer, _, consumer), top in zip(triples, tops):
+        top = float(np.asarray(top).reshape(()))
+        if top > 0:
+            _rescale(clipped, producer, consumer, np.float32(6.0 / top))
+    return clipped
+
+
+def _relu_ranges(model, triples, samples, *, exceeding, batch, per_channel):
+    """The value that a fraction `exceeding` of each triple's ReLU outputs over
+    `samples` exceed: per channel, or over the whole tensor."""
+    import keras
+
+    relus = [model.get_layer(relu) for _, relu, _ in triples]
+    probe = keras.Model(model.inputs, [layer.output for layer in relus])
+    pixels = len(samples) * int(np.prod(samples.shape[1:-1]))
+    ranks = [max(1, int(round(pixels * exceeding * (1 if per_channel else layer.output.shape[-1]))))
+             for layer in relus]
+    # The `rank` largest values of each chunk hold the `rank` largest of all, so
+    # the range over all samples is exact without keeping every activation.
+    tops = [[] for _ in relus]
+    for first in range(0, len(samples), batch):
+        outputs = probe(samples[first : first + batch])
+        for kept, rank, values in zip(tops, ranks, outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            values = np.asarray(values).reshape(-1, values.shape[-1] if per_channel else 1)
+            kept.append(np.partition(values, -min(rank, len(values)), axis=0)[-rank:])
+    return [np.partition(np.concatenate(kept), -rank, axis=0)[-rank] for kept, rank in zip(tops, ranks)]
+
+
+def _rescale(model, producer, consumer, scale):
+    """Multiplies the channels that layer `producer` makes by `scale` (its kernel and
+    bias, or batch norm's gamma and beta) and divides layer `consumer`'s weights for
+    them by it: the same function through a ReLU between them."""
+    import keras
+
+    made = model.get_layer(producer)
+    outputs = [made.gamma, made.beta] if isinstance(made, keras.layers.BatchNormalization) else [made.kernel, made.bias]
+    for variable in (v for v in outputs if v is not None):
+        variable.assign(variable * scale)
+    kernel = model.get_layer(consumer).kernel
+    kernel.assign(kernel / (scale[None, None, :, None] if np.ndim(scale) else scale))
 
 
 def image_convolutions_in_float(model):

@@ -20,7 +20,7 @@ from ..evaluate import EVALUATION_SIGMAS, centre_crop
 from ..io import list_images, to_float
 from ..noise import NOISE_TYPES
 from ..runtimes import keras_device
-from .export import conversion_samples, equalize_activations
+from .export import clip_activations, conversion_samples, equalize_activations
 from .qat import calibrate_ranges, quantization_aware
 from .run import RunRecord, open_run, run_epochs
 
@@ -180,10 +180,11 @@ def _new_model(config):
             raise DenoiserError("quantization-aware training fine-tunes a trained model: give --init-from")
         model = keras.models.load_model(config.init_from)
         if config.full_integer:
-            # Equalized before the rounding is learnt, as the converter would equalize it after.
+            # Equalized and clipped before the rounding is learnt (the converter would
+            # equalize it after; the clipping is a change the fine-tuning absorbs).
             samples = conversion_samples(config)
-            model = calibrate_ranges(quantization_aware(equalize_activations(model, samples), full_integer=True),
-                                     samples)
+            model = clip_activations(equalize_activations(model, samples), samples)
+            model = calibrate_ranges(quantization_aware(model, full_integer=True), samples)
         else:
             model = quantization_aware(model)
     else:
