@@ -215,7 +215,7 @@ def test_full_integer_fine_tuning_keeps_the_ranges_the_converter_will_calibrate(
     for layer in calibrated.layers:
         if isinstance(layer, IntegerConv2D):
             layer.input_range.assign(np.zeros(2, np.float32))
-    calibrate_ranges(calibrated, conversion_samples(config))
+    calibrate_ranges(calibrated, conversion_samples(config.train_dir, channels=3, sigma_range=config.sigma_range))
     expected = [np.asarray(layer.input_range) for layer in calibrated.layers if isinstance(layer, IntegerConv2D)]
     np.testing.assert_allclose(np.stack(ranges), np.stack(expected), rtol=1e-5)
     config.epochs = 2

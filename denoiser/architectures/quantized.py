@@ -35,27 +35,29 @@ def quantize_kernel(kernel):
     return _straight_through(kernel, ops.clip(ops.round(kernel / scale), -127.0, 127.0) * scale)
 
 
+def _rounded(x, low, high):
+    """`x` on the 256 asymmetric int8 levels over [low, high], a range that holds zero
+    (values outside it go to its ends), as LiteRT's kernels round it."""
+    scale = ops.maximum(high - low, 1e-12) / 255.0
+    zero = ops.round(-128.0 - low / scale)
+    levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
+    return (levels - zero) * scale
+
+
 def quantize_input(x):
     """Asymmetric int8 per image, over a range that holds zero, as the kernels round it."""
     low = ops.minimum(ops.min(x, axis=(1, 2, 3), keepdims=True), 0.0)
     high = ops.maximum(ops.max(x, axis=(1, 2, 3), keepdims=True), 0.0)
-    scale = ops.maximum(high - low, 1e-12) / 255.0
-    zero = ops.round(-128.0 - low / scale)
-    levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
-    return _straight_through(x, (levels - zero) * scale)
+    return _straight_through(x, _rounded(x, low, high))
 
 
 def quantize_tensor(x, value_range):
     """Asymmetric int8 over a calibrated (low, high) range that holds zero, as a
     full-integer model rounds a tensor between layers."""
     low, high = ops.minimum(value_range[0], 0.0), ops.maximum(value_range[1], 0.0)
-    scale = ops.maximum(high - low, 1e-12) / 255.0
-    zero = ops.round(-128.0 - low / scale)
-    levels = ops.clip(ops.round(x / scale) + zero, -128.0, 127.0)
     # No gradient where the range clips, as TensorFlow's fake quantization does: a value
     # that training pushes past the range would move nothing in the int8 model.
-    inside = ops.clip(x, low, high)
-    return _straight_through(inside, (levels - zero) * scale)
+    return _straight_through(ops.clip(x, low, high), _rounded(x, low, high))
 
 
 # The converter leaves smaller kernels in float (the gray DnCNN's first and last).

@@ -142,7 +142,8 @@ def cmd_train(args):
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
         lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
         val_fraction=args.val_fraction, init_from=args.init_from or "",
-        quantization_aware=args.quantization_aware, full_integer=args.full_integer, data_parallel=args.data_parallel, noise=tuple(args.noise),
+        quantization_aware=args.quantization_aware, full_integer=args.full_integer, data_parallel=args.data_parallel,
+        noise=tuple(args.noise),
     )
     state = train(config, resume=args.resume, verbose=2 if args.quiet else 1)
     metric = selection_metric(config)

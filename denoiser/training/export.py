@@ -354,11 +354,9 @@ def export_file(model, path, variant, **options):
     return path, output
 
 
-def conversion_samples(config, *, tile=EXPORT_TILE, train_dir=None):
-    """The representative set that `publish` converts a run of `config` (a TrainConfig
-    or its dict) with: noisy tiles of its first training images (or of `train_dir`)
-    at its sigmas; larger tiles take fewer of them, for the same number of pixels."""
-    get = config.get if isinstance(config, dict) else lambda key: getattr(config, key)
-    return calibration_set(train_dir or get("train_dir"), channels=get("channels"), tile=tile,
-                           count=max(8, 64 * 256**2 // tile**2), sigma_range=tuple(get("sigma_range")),
-                           rng=np.random.default_rng(0))
+def conversion_samples(train_dir, *, channels, sigma_range, tile=EXPORT_TILE):
+    """The representative set that `publish` converts a run with: noisy tiles of the
+    first images of `train_dir` at the run's `sigma_range`; larger tiles take fewer of
+    them, for the same number of pixels."""
+    return calibration_set(train_dir, channels=channels, tile=tile, count=max(8, 64 * 256**2 // tile**2),
+                           sigma_range=tuple(sigma_range), rng=np.random.default_rng(0))

@@ -176,7 +176,7 @@ def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, pr
     config = run_state["config"]
     channels = model.output_shape[-1]
     # Before the long measurements, so that a problem with the training images shows at once.
-    representative = conversion_samples({**config, "channels": channels}, tile=tile, train_dir=train_dir)
+    representative = conversion_samples(train_dir, channels=channels, sigma_range=config["sigma_range"], tile=tile)
     noises = config.get("noise", ())
     return Yardstick(
         measure=lambda runtime: measure(runtime, channels, eval_sets, sigmas, limit, progress, noises),

@@ -124,7 +124,7 @@ def _last_convolutions(model):
     """The convolutions whose output no other convolution reads, through layers that
     act on each value alone; the full-integer model rounds their outputs. Raises
     DenoiserError for a model of other layers than a chain of convolutions."""
-    producers, consumers = layer_graph(model)
+    _, consumers = layer_graph(model)
     final = [layer.name for layer in model.layers if layer.name == "denoised" and isinstance(layer, layers.Subtract)]
     others = [layer.name for layer in model.layers if not isinstance(layer, CHAIN_LAYERS) and layer.name not in final]
     if others:

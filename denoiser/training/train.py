@@ -182,7 +182,7 @@ def _new_model(config):
         if config.full_integer:
             # Equalized and clipped before the rounding is learnt (the converter would
             # equalize it after; the clipping is a change the fine-tuning absorbs).
-            samples = conversion_samples(config)
+            samples = _conversion_samples(config)
             model = clip_activations(equalize_activations(model, samples), samples)
             model = calibrate_ranges(quantization_aware(model, full_integer=True), samples)
         else:
@@ -197,6 +197,11 @@ def _new_model(config):
         jit_compile=keras.backend.backend() != "tensorflow",
     )
     return model
+
+
+def _conversion_samples(config):
+    """What `publish` will convert this run with, by default (`export.conversion_samples`)."""
+    return conversion_samples(config.train_dir, channels=config.channels, sigma_range=config.sigma_range)
 
 
 def _epoch_steps(model, patches, config):
@@ -220,7 +225,7 @@ def _epoch_steps(model, patches, config):
     else:
         raise DenoiserError(f"training runs on the tensorflow or jax backend, not {backend!r}")
 
-    samples = conversion_samples(config) if config.full_integer else None
+    samples = _conversion_samples(config) if config.full_integer else None
 
     def epoch_steps(epoch):
         yield from steps(epoch)
