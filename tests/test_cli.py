@@ -217,3 +217,21 @@ def test_evaluate_pairs_prints_a_table_for_each_model(tmp_path, astronaut):
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["median", "bilateral"]
     assert all("| pairs | " in line and "| 2 |" in line for line in lines[2:])
     assert main(["evaluate", "--pairs", str(folder), "--crop", "4", "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("command, runner", [("train", "denoiser.training.train.train"),
+                                             ("train-real", "denoiser.training.real_training.train_real")])
+def test_the_training_commands_pass_the_whole_schedule_to_the_run(command, runner, monkeypatch, tmp_path):
+    seen = {}
+
+    def run(config, **options):
+        seen.update(config=config, **options)
+        return {"epoch": 0}
+
+    monkeypatch.setattr(runner, run)
+    argv = [command, "--train-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--resume", "--epochs", "7",
+            "--lr", "6e-6", "--lr-halve-every", "4", "--min-lr", "1.5e-6", "--max-minutes", "30"]
+    assert main(argv + (["--pairs-dir", str(tmp_path)] if command == "train-real" else [])) == 0
+    config = seen["config"]
+    assert (config.epochs, config.lr, config.lr_halve_every, config.min_lr, config.max_minutes) == (7, 6e-6, 4, 1.5e-6, 30)
+    assert seen["resume"] is True

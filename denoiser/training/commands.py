@@ -23,6 +23,7 @@ def _schedule_arguments(p, defaults):
     p.add_argument("--steps-per-epoch", type=int, default=defaults.steps_per_epoch)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--lr-halve-every", type=int, default=defaults.lr_halve_every)
+    p.add_argument("--min-lr", type=float, default=defaults.min_lr, help="the rate never halves below this")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--max-minutes", type=float, default=defaults.max_minutes,
                    help="stop after this many minutes (0: no limit)")
@@ -140,7 +141,7 @@ def cmd_train(args):
         patch_size=args.patch_size, stride=args.stride, scales=tuple(args.scales),
         sigma_range=(args.sigma_min, args.sigma_max), batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr,
-        lr_halve_every=args.lr_halve_every, seed=args.seed, max_minutes=args.max_minutes,
+        lr_halve_every=args.lr_halve_every, min_lr=args.min_lr, seed=args.seed, max_minutes=args.max_minutes,
         val_fraction=args.val_fraction, init_from=args.init_from or "",
         quantization_aware=args.quantization_aware, full_integer=args.full_integer, data_parallel=args.data_parallel,
         noise=tuple(args.noise),
@@ -160,6 +161,7 @@ def cmd_train_real(args):
         run_dir=args.run_dir, patch_size=args.patch_size, batch_size=args.batch_size, real_share=args.real_share,
         clean_share=args.clean_share,
         steps_per_epoch=args.steps_per_epoch, epochs=args.epochs, lr=args.lr, lr_halve_every=args.lr_halve_every,
+        min_lr=args.min_lr,
         seed=args.seed, max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
         hold_out_camera=args.hold_out_camera, level_input=args.level_input,
     )
