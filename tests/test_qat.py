@@ -129,19 +129,27 @@ def test_image_facing_convolutions_stay_float_in_dynamic_range_int8(noisy, tmp_p
 
 
 def test_the_full_integer_rounding_is_what_the_full_integer_model_computes(dncnn, noisy, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
     from denoiser.architectures.quantized import IntegerConv2D
     from denoiser.training.qat import calibrate_ranges
 
     rng = np.random.default_rng(1)
     samples = (rng.random((8, TILE, TILE, 3)) + rng.standard_normal((8, TILE, TILE, 3)) * 0.1).astype(np.float32)
     aware = calibrate_ranges(quantization_aware(dncnn, full_integer=True), samples)
+    # The first convolution reads the float image and stays float; the last computes the
+    # float noise estimate from the int8 tensor it reads.
+    assert type(aware.get_layer("conv_in")) is keras.layers.Conv2D
     integer = [layer for layer in aware.layers if isinstance(layer, IntegerConv2D)]
-    assert len(integer) == 4 and [layer.quantize_output for layer in integer] == [False, False, False, True]
-    # The ranges are those of the float model: the first holds the image, the ReLU outputs start at zero.
-    low, high = np.asarray(integer[0].input_range)
-    assert low == pytest.approx(samples.min(), abs=1e-5) and high == pytest.approx(samples.max(), abs=1e-5)
-    assert all(float(layer.input_range[0]) == 0.0 < float(layer.input_range[1]) for layer in integer[1:])
+    assert [layer.float_kernel for layer in integer] == [False, False, True]
+    # The ranges are those of the float model's ReLU outputs, which start at zero.
+    assert all(float(layer.input_range[0]) == 0.0 < float(layer.input_range[1]) for layer in integer)
     emulated = assert_emulates_its_export(aware, dncnn, noisy, tmp_path / "int8_full.tflite", "int8_full", samples)
+    interpreter = Interpreter(model_path=str(tmp_path / "int8_full.tflite"))
+    kernels = [t for t in interpreter.get_tensor_details() if len(t["shape"]) == 4 and tuple(t["shape"][1:3]) == (3, 3)]
+    assert sorted((min(t["shape"][0], t["shape"][3]) <= 4, t["dtype"].__name__) for t in kernels) == [
+        (False, "int8"), (False, "int8"), (True, "float32"), (True, "float32")]
+    assert interpreter.get_input_details()[0]["dtype"] == interpreter.get_output_details()[0]["dtype"] == np.float32
     aware.save(tmp_path / "aware.keras")
     np.testing.assert_array_equal(keras.models.load_model(tmp_path / "aware.keras").predict(noisy, verbose=0), emulated)
 
@@ -162,7 +170,7 @@ def test_clipped_activations_keep_the_function_below_the_clip_and_export_as_they
     np.testing.assert_allclose(unclipped.predict(samples, verbose=0), dncnn.predict(samples, verbose=0), atol=1e-4)
     # The converter fuses each ReLU6 into its convolution, so the model rounds as it emulates.
     aware = calibrate_ranges(quantization_aware(clipped, full_integer=True), samples)
-    assert all(0 < float(layer.input_range[1]) <= 6.0 for layer in aware.layers[2:] if hasattr(layer, "input_range"))
+    assert all(0 < float(layer.input_range[1]) <= 6.0 for layer in aware.layers if hasattr(layer, "input_range"))
     assert_emulates_its_export(aware, clipped, noisy, tmp_path / "clipped.tflite", "int8_full", samples)
 
 

@@ -13,9 +13,10 @@ leave in float (`denoiser.training.export`).
 
 A full-integer model rounds every tensor between layers to int8 with one asymmetric
 scale per tensor, fixed by calibration: the minimum and maximum that tensor takes
-over the representative set, run through the float model. `IntegerConv2D` holds
-those ranges for its input (and, for the last convolution, its output) as weights,
-which `denoiser.training.qat.calibrate_ranges` sets as the converter would.
+over the representative set, run through the float model. The convolutions that read
+or write the image stay float (`denoiser.training.export`), so the image and the
+noise estimate are never rounded. `IntegerConv2D` holds the range of its input as a
+weight, which `denoiser.training.qat.calibrate_ranges` sets as the converter would.
 """
 
 import keras
@@ -62,8 +63,14 @@ def quantize_tensor(x, value_range):
 
 # The converter leaves smaller kernels in float (the gray DnCNN's first and last).
 MIN_QUANTIZED_ELEMENTS = 1024
-# `image_convolutions_in_float` keeps convolutions this narrow on either side in float.
+# Int8 exports keep convolutions this narrow on either side in float.
 IMAGE_CHANNELS = 4
+
+
+def image_facing(kernel_shape):
+    """Whether a (height, width, inputs, outputs) kernel reads or writes an image: a
+    tiny share of the work, and the place where rounding costs the most."""
+    return min(kernel_shape[2], kernel_shape[3]) <= IMAGE_CHANNELS
 
 
 def float_slices(kernel_shape):
@@ -71,7 +78,7 @@ def float_slices(kernel_shape):
     its limit, or None. A narrow output is sliced along the inputs and summed, so that
     each slice reads its own input channels once; a narrow input along the outputs."""
     height, width, fan_in, filters = kernel_shape
-    if height * width * fan_in * filters < MIN_QUANTIZED_ELEMENTS or min(fan_in, filters) > IMAGE_CHANNELS:
+    if height * width * fan_in * filters < MIN_QUANTIZED_ELEMENTS or not image_facing(kernel_shape):
         return None
     axis, other = ("inputs", filters) if filters <= IMAGE_CHANNELS else ("filters", fan_in)
     size = (MIN_QUANTIZED_ELEMENTS - 1) // (height * width * other)
@@ -141,34 +148,32 @@ class SlicedConv2D(layers.Conv2D):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class IntegerConv2D(layers.Conv2D):
     """A Conv2D that computes what its full-integer int8 export computes: its input
-    rounded over `input_range`, its kernel per output channel, and with
-    `quantize_output` (the model's last convolution) its output over `output_range`.
-    The ranges are weights, not trained: calibration sets them."""
+    rounded over `input_range` (a weight that calibration sets, not trained), and its
+    kernel per output channel, unless `float_kernel` (a convolution that writes the
+    image, which the export computes in float from the int8 tensor it reads)."""
 
-    def __init__(self, *args, quantize_output=False, **kwargs):
+    def __init__(self, *args, float_kernel=False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.quantize_output = bool(quantize_output)
+        self.float_kernel = bool(float_kernel)
 
     def build(self, input_shape):
         super().build(input_shape)
         self.input_range = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="input_range")
-        if self.quantize_output:
-            self.output_range = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="output_range")
 
     def call(self, inputs):
+        kernel = self.kernel if self.float_kernel else quantize_kernel(self.kernel)
         outputs = ops.conv(
-            quantize_tensor(inputs, self.input_range), quantize_kernel(self.kernel), strides=self.strides,
+            quantize_tensor(inputs, self.input_range), kernel, strides=self.strides,
             padding=self.padding, data_format=self.data_format, dilation_rate=self.dilation_rate,
         )
         if self.use_bias:
             outputs = outputs + self.bias
-        outputs = self.activation(outputs)
-        return quantize_tensor(outputs, self.output_range) if self.quantize_output else outputs
+        return self.activation(outputs)
 
     def get_config(self):
-        return {**super().get_config(), "quantize_output": self.quantize_output}
+        return {**super().get_config(), "float_kernel": self.float_kernel}
 
-    # Conv2D saves its kernel and bias alone; the ranges are variables of the model too.
+    # Conv2D saves its kernel and bias alone; the range is a variable of the model too.
     def save_own_variables(self, store):
         layers.Layer.save_own_variables(self, store)
 

@@ -16,11 +16,14 @@ back plain Conv2D layers for export.
 For full-integer int8 (`full_integer=True`) every tensor between layers is int8
 too, over one range per tensor that the converter calibrates on the representative
 set; the colour DnCNN lost 0.43 dB to that. Each convolution becomes an
-`IntegerConv2D` that rounds its input over a calibrated range (and the last one its
-output), with per-channel kernels. `calibrate_ranges` sets the ranges as the
-converter will: the minimum and maximum of each tensor in the float model of the
-same weights, over the same representative set. Only chains of convolutions qualify,
-where the converter rounds nothing else (a merge of two tensors has its own range).
+`IntegerConv2D` that rounds its input over a calibrated range, with per-channel
+kernels. The convolutions that read or write the image stay float, as the export
+leaves them (`export.convert`): the first reads the float image, the last computes
+the float noise estimate from the int8 tensor it reads. `calibrate_ranges` sets the
+ranges as the converter will: the minimum and maximum of each tensor in the float
+model of the same weights, over the same representative set. Only chains of
+convolutions qualify, where the converter rounds nothing else (a merge of two tensors
+has its own range).
 
 The rounding itself lives with the saved layers, `architectures.quantized`, so that
 inference can load a fine-tuned model without this workshop.
@@ -31,7 +34,7 @@ import numpy as np
 from keras import layers
 
 from ..architectures.graph import clone_with, layer_graph
-from ..architectures.quantized import IntegerConv2D, QuantizedConv2D
+from ..architectures.quantized import IntegerConv2D, QuantizedConv2D, image_facing
 from ..errors import DenoiserError
 
 ROUNDING_LAYERS = (QuantizedConv2D, IntegerConv2D)
@@ -64,7 +67,8 @@ def quantization_aware(model, *, full_integer=False):
 
     Batch norm that follows a convolution is folded into it (its layer becomes
     an Identity, so that the names stay), and every Conv2D becomes a
-    QuantizedConv2D (or an IntegerConv2D) with a bias. Only functional models of
+    QuantizedConv2D (or an IntegerConv2D, except one that reads the image, which
+    stays a float Conv2D) with a bias. Only functional models of
     built-in layers qualify: a convolution inside a custom layer would be left in
     float. A full-integer copy needs `calibrate_ranges` before it computes anything.
 
@@ -85,16 +89,18 @@ def quantization_aware(model, *, full_integer=False):
     grouped = [layer.name for layer in model.layers if isinstance(layer, layers.Conv2D) and layer.groups != 1]
     if grouped:
         raise DenoiserError(f"quantization-aware training takes ungrouped convolutions only, not {', '.join(grouped)}")
-    last = _last_convolutions(model) if full_integer else set()
+    reading_the_image = _reading_the_image(model) if full_integer else set()
 
     def replace(layer):
         if layer.name in folded:
             return layers.Identity(name=layer.name)
         if isinstance(layer, layers.Conv2D):
             config = {**_conv2d_config(layer), "use_bias": layer.use_bias or layer.name in convs}
-            if full_integer:
-                return IntegerConv2D.from_config({**config, "quantize_output": layer.name in last})
-            return QuantizedConv2D.from_config(config)
+            if not full_integer:
+                return QuantizedConv2D.from_config(config)
+            if layer.name in reading_the_image:
+                return layers.Conv2D.from_config(config)
+            return IntegerConv2D.from_config({**config, "float_kernel": image_facing(layer.kernel.shape)})
         return None
 
     def call(layer, *args, **kwargs):
@@ -120,30 +126,25 @@ def quantization_aware(model, *, full_integer=False):
     return aware
 
 
-def _last_convolutions(model):
-    """The convolutions whose output no other convolution reads, through layers that
-    act on each value alone; the full-integer model rounds their outputs. Raises
-    DenoiserError for a model of other layers than a chain of convolutions."""
-    _, consumers = layer_graph(model)
+def _reading_the_image(model):
+    """The image-facing convolutions that read the model's input, which a full-integer
+    export computes in float from the float image. Raises DenoiserError for a model of
+    other layers than a chain of convolutions."""
+    producers, _ = layer_graph(model)
     final = [layer.name for layer in model.layers if layer.name == "denoised" and isinstance(layer, layers.Subtract)]
     others = [layer.name for layer in model.layers if not isinstance(layer, CHAIN_LAYERS) and layer.name not in final]
     if others:
         raise DenoiserError(f"full-integer quantization-aware training takes chains of convolutions; "
                             f"{', '.join(others)} would round over ranges of their own")
-
-    def reaches_a_convolution(name):
-        return any(isinstance(model.get_layer(after), layers.Conv2D)
-                   or (isinstance(model.get_layer(after), CHAIN_LAYERS) and reaches_a_convolution(after))
-                   for after in consumers[name])
-
-    return {layer.name for layer in model.layers
-            if isinstance(layer, layers.Conv2D) and not reaches_a_convolution(layer.name)}
+    inputs = {layer.name for layer in model.layers if isinstance(layer, layers.InputLayer)}
+    return {layer.name for layer in model.layers if isinstance(layer, layers.Conv2D)
+            and image_facing(layer.kernel.shape) and set(producers.get(layer.name) or ()) <= inputs}
 
 
 def _conv2d_config(layer):
     """A convolution's config as a plain Conv2D takes it."""
     config = layer.get_config()
-    config.pop("quantize_output", None)
+    config.pop("float_kernel", None)
     return config
 
 
@@ -155,13 +156,12 @@ def _copy_weights(source, target):
 
 
 def calibrate_ranges(model, samples, *, batch=4):
-    """Sets every IntegerConv2D's ranges as the converter calibrates them: the minimum
-    and maximum of each tensor over `samples` (float NHWC) in the float model of the
-    same weights. Returns `model`."""
+    """Sets every IntegerConv2D's input range as the converter calibrates it: the
+    minimum and maximum of that tensor over `samples` (float NHWC) in the float model
+    of the same weights. Returns `model`."""
     plain = strip_quantization(model)
     integer = [layer for layer in model.layers if isinstance(layer, IntegerConv2D)]
     tensors = [plain.get_layer(layer.name).input for layer in integer]
-    tensors += [plain.get_layer(layer.name).output for layer in integer if layer.quantize_output]
     probe = keras.Model(plain.inputs, tensors)
     low, high = np.full(len(tensors), np.inf), np.full(len(tensors), -np.inf)
     for first in range(0, len(samples), batch):
@@ -169,12 +169,8 @@ def calibrate_ranges(model, samples, *, batch=4):
         values = values if isinstance(values, (list, tuple)) else [values]
         low = np.minimum(low, [float(np.min(v)) for v in values])
         high = np.maximum(high, [float(np.max(v)) for v in values])
-    ranges = iter(zip(low, high))
-    for layer in integer:
-        layer.input_range.assign(np.array(next(ranges), np.float32))
-    for layer in integer:
-        if layer.quantize_output:
-            layer.output_range.assign(np.array(next(ranges), np.float32))
+    for layer, value_range in zip(integer, zip(low, high)):
+        layer.input_range.assign(np.array(value_range, np.float32))
     return model
 
 
