@@ -114,6 +114,25 @@ def test_calibration_tiles_come_from_training_images_smaller_than_a_tile(images)
     assert 0.05 < tiles.std() and abs(tiles.mean() - 0.5) < 0.4
 
 
+def test_a_real_photo_model_is_calibrated_on_its_training_scenes_at_the_level_the_app_feeds(tmp_path, images):
+    from denoiser.metrics import estimate_photo_noise
+    from denoiser.training.export import real_conversion_samples
+
+    rng = np.random.default_rng(0)
+    clean = np.asarray(Image.open(images / "0.png"))
+    for scene, sigma in (("quiet", 2), ("loud", 30)):
+        noisy = np.clip(clean + rng.normal(0, sigma, clean.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(clean).save(tmp_path / f"{scene}_clean.png")
+        Image.fromarray(noisy).save(tmp_path / f"{scene}_noisy.png")
+    tiles = real_conversion_samples(tmp_path, ["quiet"], tile=32)
+    assert tiles.shape == (4096, 32, 32, 4) and tiles.dtype == np.float32
+    quiet = np.asarray(Image.open(tmp_path / "quiet_noisy.png"), np.float32) / 255
+    np.testing.assert_allclose(tiles[..., 3], estimate_photo_noise(quiet) / 255, rtol=1e-6)
+    assert tiles[..., :3].std() < 0.5  # a loud crop would be far noisier; none is there
+    with pytest.raises(DenoiserError, match="none of the run's training scenes"):
+        real_conversion_samples(tmp_path, ["elsewhere"], tile=32)
+
+
 def test_a_real_photo_run_is_measured_on_its_held_out_scenes_and_becomes_the_photo_default(tmp_path, images):
     from denoiser.architectures.registry import build_model
     from denoiser.evaluate import evaluate_pairs
@@ -146,7 +165,7 @@ def test_a_real_photo_run_is_measured_on_its_held_out_scenes_and_becomes_the_pho
         row = evaluate_pairs({name: load_runtime(name, models_dir=models)}, pairs, scenes=["b", "c"], crop=48)[0]
         assert scores["psnr"] == pytest.approx(row.psnr, abs=1e-3)
     assert [row["variant"] for row in manifest["quantization"]["tiny_real"]] == [
-        "Keras float32", "float16", "int8 dynamic range"]
+        "Keras float32", "float16", "int8 dynamic range", "int8 full integer"]
     build_model("dncnn", 3, depth=4, features=8).save(tmp_path / "blind.keras")
     with pytest.raises(DenoiserError, match="takes no noise-level map"):
         publish(tmp_path / "blind.keras", "blind", title="Blind", run_state=state, pairs_dir=pairs, models_dir=models)

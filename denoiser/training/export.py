@@ -28,7 +28,7 @@ import numpy as np
 from ..architectures.graph import clone_with, layer_graph
 from ..architectures.quantized import SlicedConv2D, float_slices, image_facing
 from ..errors import DenoiserError
-from ..io import list_images, to_float
+from ..io import list_images, load_image, to_float
 from .data import extract_patches
 from .qat import is_full_integer, strip_quantization
 
@@ -396,6 +396,40 @@ def export_file(model, path, variant, **options):
     path = Path(path)
     path.write_bytes(data)
     return path, output
+
+
+def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
+    """The representative set of a level-map (real-photo) model: random noisy crops of
+    `scenes` of `pairs_dir` (a run's training scenes), each with the level channel the
+    app feeds it, the noise level `estimate_photo_noise` reads on its whole photo. As
+    many pixels as `conversion_samples` takes, spread evenly over the scenes; `rng`
+    draws the crops (by default seeded 0, as `publish` draws them).
+
+    Raises
+    ------
+    DenoiserError
+        When `pairs_dir` holds none of `scenes`.
+    """
+    from ..engine import with_level
+    from ..metrics import estimate_photo_noise
+    from ..pairs import pair_files
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    pairs = pair_files(pairs_dir)
+    found = [scene for scene in scenes if scene in pairs]
+    if not found:
+        raise DenoiserError(f"{pairs_dir} holds none of the run's training scenes, to calibrate int8 on")
+    per_scene = -(-max(8, 64 * 256**2 // tile**2) // len(found))
+    crops = []
+    for scene in found:
+        noisy = load_image(pairs[scene][0]).pixels
+        if min(noisy.shape[:2]) < tile:
+            raise DenoiserError(f"{scene} is smaller than the {tile}-pixel calibration tile")
+        level = estimate_photo_noise(noisy)
+        for _ in range(per_scene):
+            y, x = rng.integers(0, noisy.shape[0] - tile + 1), rng.integers(0, noisy.shape[1] - tile + 1)
+            crops.append(with_level(noisy[y : y + tile, x : x + tile], level))
+    return np.stack(crops).astype(np.float32)
 
 
 def conversion_samples(train_dir, *, channels, sigma_range, tile=EXPORT_TILE):

@@ -22,7 +22,7 @@ from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, default_levels, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
 from ..speed import headline_psnr
-from .export import EXPORT_BATCH, EXPORT_TILE, conversion_samples, export_file
+from .export import EXPORT_BATCH, EXPORT_TILE, conversion_samples, export_file, real_conversion_samples
 from .config import GAUSSIAN_ONLY
 from .train import float32_copy
 
@@ -126,9 +126,9 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
     converted (calibrated on `train_dir`, by default the run's) and the better trade
     ships. A real-photo run (`pairs_dir` given) is measured on its held-out scenes of
     `pairs_dir`, on central `crop`-pixel squares (or whole), at the estimated level;
-    its int8 is dynamic range. `int8_from`, a (model path, run state) pair of a
-    quantization-aware fine-tuning of this model, is where the int8 variants are
-    converted from instead.
+    its full-integer int8 is calibrated on crops of its training scenes. `int8_from`,
+    a (model path, run state) pair of a quantization-aware fine-tuning of this model,
+    is where the int8 variants are converted from instead.
 
     Raises
     ------
@@ -142,7 +142,7 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
     model = float32_copy(load_keras_model(model_path))
     config = run_state["config"]
     if pairs_dir:
-        yardstick = _real_pairs(model, model_path, run_state, pairs_dir, crop, progress)
+        yardstick = _real_pairs(model, model_path, run_state, pairs_dir, crop, tile, progress)
     else:
         yardstick = _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir or config["train_dir"], tile,
                                  progress)
@@ -191,7 +191,7 @@ def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, pr
 REAL_LEVEL_RANGE = (0.0, 25.0)  # the levels of the training patches: about 1 to 22, real scenes 3 to 8
 
 
-def _real_pairs(model, model_path, run_state, pairs_dir, crop, progress):
+def _real_pairs(model, model_path, run_state, pairs_dir, crop, tile, progress):
     """The yardstick of a real-photo run: its held-out scenes of `pairs_dir`."""
     if model.input_shape[-1] != model.output_shape[-1] + 1:
         raise DenoiserError(f"{model_path} takes no noise-level map: it is not a real-photo model")
@@ -203,7 +203,8 @@ def _real_pairs(model, model_path, run_state, pairs_dir, crop, progress):
         measure=lambda runtime: measure_real(runtime, pairs_dir, scenes, crop, progress),
         data=(f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
               f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)"),
-        sigma_range=REAL_LEVEL_RANGE, int8_kinds=("int8_dynamic",), default_key="default_real_photo",
+        sigma_range=REAL_LEVEL_RANGE, int8_kinds=("int8_dynamic", "int8_full"), default_key="default_real_photo",
+        representative=real_conversion_samples(pairs_dir, run_state.get("train_scenes", ()), tile=tile),
         flags={"level_map": True},
     )
 
