@@ -398,6 +398,12 @@ def export_file(model, path, variant, **options):
     return path, output
 
 
+def _conversion_count(tile):
+    """How many `tile`-pixel tiles a representative set takes: the pixels of 64 tiles
+    of 256, and at least 8."""
+    return max(8, 64 * 256**2 // tile**2)
+
+
 def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
     """The representative set of a level-map (real-photo) model: random noisy crops of
     `scenes` of `pairs_dir` (a run's training scenes), each with the level channel the
@@ -419,7 +425,7 @@ def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
     found = [scene for scene in scenes if scene in pairs]
     if not found:
         raise DenoiserError(f"{pairs_dir} holds none of the run's training scenes, to calibrate int8 on")
-    per_scene = -(-max(8, 64 * 256**2 // tile**2) // len(found))
+    per_scene = -(-_conversion_count(tile) // len(found))
     crops = []
     for scene in found:
         noisy = load_image(pairs[scene][0]).pixels
@@ -429,12 +435,12 @@ def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
         for _ in range(per_scene):
             y, x = rng.integers(0, noisy.shape[0] - tile + 1), rng.integers(0, noisy.shape[1] - tile + 1)
             crops.append(with_level(noisy[y : y + tile, x : x + tile], level))
-    return np.stack(crops).astype(np.float32)
+    return np.stack(crops)
 
 
 def conversion_samples(train_dir, *, channels, sigma_range, tile=EXPORT_TILE):
     """The representative set that `publish` converts a run with: noisy tiles of the
     first images of `train_dir` at the run's `sigma_range`; larger tiles take fewer of
     them, for the same number of pixels."""
-    return calibration_set(train_dir, channels=channels, tile=tile, count=max(8, 64 * 256**2 // tile**2),
+    return calibration_set(train_dir, channels=channels, tile=tile, count=_conversion_count(tile),
                            sigma_range=tuple(sigma_range), rng=np.random.default_rng(0))
