@@ -1,4 +1,4 @@
-"""The learning curve of real-photo runs across cameras, as a PNG for the README.
+"""The learning curve of real-photo runs across cameras, as a PNG for docs/real-photos.md.
 
 Each run folder holds `log.csv` (one row an epoch: its validation PSNR on the held-out
 scenes, and the noisy input's) and `state.json` (its config: the held-out camera,

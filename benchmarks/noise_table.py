@@ -1,6 +1,6 @@
 """Every noise type the demo adds, at the demo's level, on a folder of clean images (a
 benchmark, not a test): the noisy input, the model the demo picks for that noise
-(`catalog.model_for_noise`, its fastest variant here), the classical filters and any
+(`catalog.model_for_noise`), the classical filters and any
 other models named, each through `evaluate` (the protocol of `../shared/README.md`,
 one fixed seed per image and noise). Prints one markdown table, a row per noise type.
 
@@ -17,7 +17,6 @@ from denoiser.catalog import load_runtime, model_for_noise  # noqa: E402
 from denoiser.classical import CLASSICAL  # noqa: E402
 from denoiser.evaluate import evaluate  # noqa: E402
 from denoiser.noise import NOISE_TYPES  # noqa: E402
-from denoiser.speed import fastest_variant  # noqa: E402
 
 
 def main():
@@ -33,7 +32,7 @@ def main():
     print("|---|---|" + "---|" * (len(columns) + 2))
     for noise in args.noises:
         level = NOISE_TYPES[noise].demo_level
-        picked = fastest_variant(model_for_noise(noise))
+        picked = model_for_noise(noise)[0]
         scores, by_name, noisy = {}, {}, None
         for column, name in zip(columns, [picked, *sorted(CLASSICAL), *args.models]):
             if name not in by_name:  # the demo's pick is often one of the named models

@@ -6,7 +6,7 @@ engines write the same pixels by the same rules."""
 import os
 from dataclasses import dataclass
 
-from .catalog import load_runtime, model_for_channels
+from .catalog import counterpart, load_runtime
 from .engine import check_image, default_level, denoise
 from .io import drops_alpha, load_image, save_picture
 
@@ -26,7 +26,7 @@ def hold_to_threads(threads):
 
 class ModelShelf:
     """The runtimes a batch needs, each loaded once: the chosen model, and for gray
-    images the gray model of its kind (`catalog.model_for_channels`)."""
+    images its gray counterpart, where it names one (`catalog.counterpart`)."""
 
     def __init__(self, chosen, *, threads=None):
         self.chosen, self.threads = chosen, threads
@@ -34,7 +34,7 @@ class ModelShelf:
 
     def for_channels(self, channels):
         """(name, runtime, whether it was loaded just now) for an image of `channels`."""
-        name = model_for_channels(self.chosen, channels)
+        name = counterpart(self.chosen, channels)
         loaded = name not in self.runtimes
         if loaded:
             self.runtimes[name] = load_runtime(name, threads=self.threads)

@@ -15,122 +15,231 @@ MANIFEST = "manifest.json"
 DEFAULT_LITERT_MARGIN = 24
 
 
+# What a model is for, as publish writes it into the manifest entry's `purpose`.
+PURPOSES = ("gaussian", "mixed_noise", "real_photo", "baseline")
+# Each variant of a family as publish writes it into `variant`, and the slot it fills:
+# both int8 kinds fill the one int8 slot (a family ships one of them).
+VARIANTS = {"float32": "float32", "float16": "float16", "int8 dynamic range": "int8", "int8 full integer": "int8"}
+# Variants of one family this close in headline PSNR are one model to a person: publish
+# ships the faster int8 kind when it is within this of the float model.
+SAME_QUALITY_DB = 0.15
+# The purpose whose model the demo opens with for each noise type, and why: the Gaussian
+# model removes Poisson and speckle noise better than the mixed-noise one
+# (docs/noise.md), which the other types (impulses) need.
+NOISE_PURPOSES = {
+    "gaussian": ("gaussian", "the Gaussian model, trained on exactly this noise"),
+    "poisson": ("gaussian", "the Gaussian model, which removes it better than the mixed-noise model"),
+    "speckle": ("gaussian", "the Gaussian model, which removes it better than the mixed-noise model"),
+    "camera": ("real_photo", "the real-photo model, trained on camera noise"),
+}
+OTHER_NOISE = ("mixed_noise", "the model trained on a mix of the demo's noises, impulses included")
+
+
+class ModelEntry(TypedDict, total=False):
+    """A manifest entry as `publish` writes it: what the model is (family, purpose,
+    variant, channels, gray counterpart), its file, and what was measured of it."""
+
+    file: str
+    title: str
+    family: str
+    purpose: str
+    variant: str
+    architecture: str
+    runtime: str
+    channels: int
+    gray_counterpart: str | None
+    level_map: bool
+    sigma_range: list[float]
+    parameters: int
+    receptive_radius: int
+    file_mb: float
+    sha256: str
+    output: str
+    input_multiple: int
+    quality: dict
+    real_quality: dict
+    noise_quality: dict
+    training: dict
+    quantization_aware: dict
+    cpu_mp_s: float
+
+
 def _manifest_file(models_dir):
     path = Path(models_dir) / MANIFEST
     if not path.exists():
         return {"models": {}}
     try:
         manifest = json.loads(path.read_text())
-        manifest["models"]
-    except (ValueError, KeyError, TypeError) as exc:
+        manifest["models"].items()
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DenoiserError(f"{path}: not a valid model manifest ({exc})") from None
     return manifest
 
 
-def read_manifest(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, dict]:
+def read_manifest(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, ModelEntry]:
     """Model name -> manifest entry."""
     return _manifest_file(models_dir)["models"]
 
 
-def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: bool = False) -> list[str]:
-    """Names a user can pick: the manifest's default first (its `default_real_photo`
-    with `real_photo`, for photos that are already noisy), the other shipped models
+def _shipped(models_dir) -> list[str]:
+    """The manifest's models whose files exist, in manifest order."""
+    return [name for name, entry in read_manifest(models_dir).items() if (Path(models_dir) / entry["file"]).exists()]
+
+
+def default_for(purpose: str, models_dir: str | os.PathLike = MODELS_DIR) -> str:
+    """The model that the app, `denoise` without `--model`, `models`, Compare and Noise
+    analysis open with for `purpose` (one of PURPOSES): the manifest's `defaults` entry
+    when its file is installed, else the first installed model of that purpose, else
+    the first installed model, else the first classical filter."""
+    shipped = _shipped(models_dir)
+    chosen = _manifest_file(models_dir).get("defaults", {}).get(purpose, {}).get("model")
+    if chosen in shipped:
+        return chosen
+    manifest = read_manifest(models_dir)
+    of_purpose = [name for name in shipped if manifest[name].get("purpose") == purpose]
+    return (of_purpose or shipped or sorted(CLASSICAL))[0]
+
+
+def default_reason(purpose: str, models_dir: str | os.PathLike = MODELS_DIR) -> str | None:
+    """Why `default_for(purpose)` is the default, in the manifest's words; None where the
+    manifest's default is not the model used."""
+    default = _manifest_file(models_dir).get("defaults", {}).get(purpose, {})
+    return default.get("why") if default.get("model") == default_for(purpose, models_dir) else None
+
+
+def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, purpose: str = "gaussian") -> list[str]:
+    """Names a user can pick: the default for `purpose` first, the other shipped models
     whose files exist, then the classical filters."""
-    manifest = _manifest_file(models_dir)
-    shipped = [name for name, entry in manifest["models"].items() if (Path(models_dir) / entry["file"]).exists()]
-    default = manifest.get("default_real_photo" if real_photo else "default")
-    if default in shipped:
-        shipped.remove(default)
-        shipped.insert(0, default)
-    return shipped + sorted(CLASSICAL)
+    first = default_for(purpose, models_dir)
+    return [first, *(name for name in _shipped(models_dir) + sorted(CLASSICAL) if name != first)]
 
 
-# The manifest key that names the model the demo opens with for each noise type: the
-# real-photo model for camera noise, the model trained on a mix of the added noises for
-# impulses, and the Gaussian model for the rest, where it scores higher than the mixed
-# one (README, "Every noise has a model"). `publish` writes each key for the first model
-# of its kind.
-NOISE_DEFAULT_KEYS = {"gaussian": "default", "poisson": "default", "speckle": "default",
-                      "camera": "default_real_photo"}
-MIXED_DEFAULT_KEY = "default_mixed"
+def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> tuple[str, str]:
+    """(the model the demo picks for added noise of `kind`, why), by NOISE_PURPOSES."""
+    purpose, why = NOISE_PURPOSES.get(kind, OTHER_NOISE)
+    return default_for(purpose, models_dir), why
 
 
-def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> str:
-    """The model the demo picks for noise of `kind` (see NOISE_DEFAULT_KEYS); the
-    manifest's default where that model is not installed."""
-    manifest = _manifest_file(models_dir)
-    shipped = available_models(models_dir)
-    name = manifest.get(NOISE_DEFAULT_KEYS.get(kind, MIXED_DEFAULT_KEY))
-    return name if name in shipped else shipped[0]
+def variants(family: str, models_dir: str | os.PathLike = MODELS_DIR) -> list[str]:
+    """The installed models of `family`, in manifest order."""
+    manifest = read_manifest(models_dir)
+    return [name for name in _shipped(models_dir) if manifest[name].get("family") == family]
 
 
-# What comparisons run first: fast, and one of each kind (two networks, the baseline of
-# the source articles where it is installed, and a classical filter), for noise added
-# to a clean image or for camera noise. Others are on demand.
-COMPARISON_DEFAULT = {False: ("dncnn_color_int8", "ridnet_color_int8", "autoencoder_color_int8", "nlm"),
-                      True: ("dncnn_real_int8", "unet_real_int8", "nlm")}
-ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Baseline AE"}
-PRECISION_TITLES = {"float32": "Keras", "float16": "fp16", "int8 dynamic range": "int8", "int8 full integer": "int8"}
+def counterpart(name: str, channels: int, models_dir: str | os.PathLike = MODELS_DIR) -> str:
+    """The model to run instead of `name` on an image of `channels` channels.
+
+    A Gaussian colour model sees a gray image as three equal channels that carry the
+    same noise, which it never met in training, and leaves that noise almost
+    untouched; so its manifest entry names a gray counterpart of the same variant
+    slot, which a gray image goes to where it is installed. Every other model keeps
+    itself: the real-photo DnCNN on three equal channels removes gray camera noise
+    better than any gray model (docs/real-photos.md).
+    """
+    entry = read_manifest(models_dir).get(name)
+    other = entry.get("gray_counterpart") if entry and channels == 1 else None
+    return other if other in _shipped(models_dir) else name
 
 
 def comparison_default(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: bool = False) -> list[str]:
-    """The models that comparisons open with: COMPARISON_DEFAULT, those available;
-    `real_photo` for camera noise."""
-    names = available_models(models_dir, real_photo=real_photo)
-    return [name for name in COMPARISON_DEFAULT[real_photo] if name in names]
+    """The models that comparisons open with, from the manifest's `comparisons`: fast,
+    one of each kind (networks, the source articles' baseline, a classical filter); for
+    camera noise with `real_photo`. Those not installed are left out."""
+    listed = _manifest_file(models_dir).get("comparisons", {}).get("real_photo" if real_photo else "added_noise", [])
+    installed = set(_shipped(models_dir)) | set(CLASSICAL)
+    return [name for name in listed if name in installed]
 
 
-def model_title(name: str, manifest: dict[str, dict]) -> str:
+ARCHITECTURE_TITLES = {"dncnn": "DnCNN", "ridnet": "RIDNet", "unet": "U-Net", "autoencoder": "Baseline AE"}
+VARIANT_TITLES = {"float32": "Keras", "float16": "fp16", "int8": "int8"}
+PURPOSE_TITLES = {"real_photo": "real", "mixed_noise": "mixed", "baseline": ""}
+
+
+def model_title(name: str, manifest: dict[str, ModelEntry]) -> str:
     """The name a person reads: the manifest entry's title, or the classical filter's."""
     entry = manifest.get(name)
     return entry.get("title", name) if entry else TITLES.get(name, name)
 
 
-def short_title(name: str, manifest: dict[str, dict]) -> str:
+def short_title(name: str, manifest: dict[str, ModelEntry]) -> str:
     """A title short enough for a chip, a legend or a caption on a phone, and still
     distinct between variants: "DnCNN real · int8", "Median filter"."""
     entry = manifest.get(name)
     if entry is None:
         return TITLES.get(name, name).removesuffix(" (classical)")
-    kind = ("" if entry.get("baseline") else "real" if entry.get("level_map") else "gray" if entry.get("channels") == 1
-            else "mixed" if entry.get("training", {}).get("noise") else "colour")
-    architecture, precision = entry.get("architecture", name), entry.get("precision", "")
+    purpose = entry.get("purpose", "")
+    kind = PURPOSE_TITLES.get(purpose, "gray" if entry.get("channels") == 1 else "colour")
+    architecture = entry.get("architecture", name)
     title = " ".join(filter(None, (ARCHITECTURE_TITLES.get(architecture, architecture), kind)))
-    return f"{title} · {PRECISION_TITLES.get(precision, precision)}"
+    slot = VARIANTS.get(entry.get("variant", ""), "")
+    return f"{title} · {VARIANT_TITLES.get(slot, slot)}"
 
 
-def model_summary(name: str, manifest: dict[str, dict]) -> dict[str, str]:
+# What each purpose is for, in a person's words.
+PURPOSE_WORDS = {
+    "gaussian": "images with added Gaussian noise",
+    "mixed_noise": "images with added noise of any of the demo's types",
+    "real_photo": "photos that are already noisy",
+    "baseline": "a baseline to compare against: the source articles' autoencoder",
+}
+
+
+def headline_psnr(entry: ModelEntry) -> float | None:
+    """A manifest entry's one quality number: its real-pair PSNR, else the mean over the
+    levels of its first evaluation set; None when it records neither."""
+    for scores in entry.get("real_quality", {}).values():
+        return scores["psnr"]
+    for scores in entry.get("quality", {}).values():
+        return sum(score["psnr"] for score in scores.values()) / len(scores)
+    return None
+
+
+def _quality(entry: ModelEntry) -> str:
+    for folder, scores in entry.get("real_quality", {}).items():
+        return f"{scores['psnr']:.2f} dB from {scores['psnr_noisy']:.2f} on {scores['images']} held-out photos"
+    for dataset, scores in entry.get("quality", {}).items():
+        sigma, score = ("25", scores["25"]) if "25" in scores else next(iter(scores.items()))
+        return f"{score['psnr']:.2f} dB on {dataset} at sigma {sigma}"
+    return "—"
+
+
+def model_summary(name: str, manifest: dict[str, ModelEntry]) -> dict[str, str]:
     """A model in plain words, for a person choosing one: its short title, what it is
     for, and its headline quality from the manifest (measured where it was published)."""
     entry = manifest.get(name)
     if entry is None:
         return {"model": short_title(name, manifest), "for": "any noise; no training", "quality": "—"}
-    purpose = ("photos that are already noisy" if entry.get("level_map")
-               else f"{'gray' if entry.get('channels') == 1 else 'colour'} images with added "
-                    + ("noise of any of the demo's types" if entry.get("training", {}).get("noise") else "Gaussian noise"))
-    if entry.get("baseline"):
-        purpose = "a baseline to compare against: the source articles' autoencoder"
-    quality = "—"
-    for folder, scores in entry.get("real_quality", {}).items():
-        quality = f"{scores['psnr']:.2f} dB from {scores['psnr_noisy']:.2f} on {scores['images']} held-out photos"
-    for dataset, scores in entry.get("quality", {}).items():
-        sigma, score = next(iter(scores.items())) if "25" not in scores else ("25", scores["25"])
-        quality = f"{score['psnr']:.2f} dB on {dataset} at sigma {sigma}"
-    return {"model": short_title(name, manifest), "for": purpose, "quality": quality}
+    purpose = PURPOSE_WORDS.get(entry.get("purpose", ""), "—") + (" (gray)" if entry.get("channels") == 1 else "")
+    return {"model": short_title(name, manifest), "for": purpose, "quality": _quality(entry)}
 
 
-def model_card(name: str, manifest: dict[str, dict]) -> list[str]:
+def model_table(manifest: dict[str, ModelEntry], defaults: dict | None = None) -> str:
+    """The Markdown table of every model in `manifest` (docs/models.md, from
+    `denoiser models --markdown`): what it is for, its variant, its headline quality
+    and its speed where it was published, and which default it is and why."""
+    defaults = _manifest_file(MODELS_DIR).get("defaults", {}) if defaults is None else defaults
+    default_of = {chosen["model"]: (purpose, chosen.get("why", "")) for purpose, chosen in defaults.items()}
+    lines = ["# The models", "", "Generated from `models/manifest.json` by `denoiser models --markdown`; "
+             "speeds are those of the machine that published each model.", "",
+             "| model | for | variant | quality | MP/s where published | default |", "|---|---|---|---|---|---|"]
+    for name, entry in manifest.items():
+        purpose, why = default_of.get(name, (None, ""))
+        mark = f"for {PURPOSE_WORDS.get(purpose, purpose)}: {why}" if purpose else ""
+        lines.append(f"| `{name}` | {model_summary(name, manifest)['for']} | {entry.get('variant', '—')} | "
+                     f"{_quality(entry)} | {entry.get('cpu_mp_s', 0):.3f} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def model_card(name: str, manifest: dict[str, ModelEntry]) -> list[str]:
     """What a person may want to know of a model, one fact a line: the one formatter for
-    the app's model card and `python -m denoiser models`."""
+    the app's model card and `python -m denoiser models`. Build details (commits,
+    library versions) stay in the manifest."""
     entry = manifest.get(name)
     if entry is None:
         return ["Classical filter: no training, runs on the CPU. Its strength follows the noise level."]
-    low, high = entry.get("sigma_range", ["?", "?"])
-    lines = [
-        f"{entry.get('architecture', '?')}, {entry.get('channels', '?')} channel(s), "
-        f"{entry.get('runtime', '?')} {entry.get('precision', '')}",
-        f"{entry.get('parameters', 0):,} parameters, {entry.get('file_mb', 0):.1f} MB, sigma {low}–{high}",
-    ]
+    low, high = entry.get("sigma_range", (0.0, 0.0))
+    lines = [f"{short_title(name, manifest)}: {entry.get('parameters', 0):,} parameters, "
+             f"{entry.get('file_mb', 0):.1f} MB, noise levels {low:g}–{high:g}"]
     for dataset, scores in entry.get("quality", {}).items():
         lines.append(f"{dataset} PSNR at sigma {' / '.join(scores)}: "
                      + " / ".join(f"{score['psnr']:.2f}" for score in scores.values()) + " dB")
@@ -141,9 +250,7 @@ def model_card(name: str, manifest: dict[str, dict]) -> list[str]:
         lines.append("Takes a strength: the noise level to remove, estimated from the photo by default")
     training = entry.get("training")
     if training:
-        start = f", starting from {training['initialised_from']}" if "initialised_from" in training else ""
-        where = f" on {training['device']}" if "device" in training else ""
-        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h{where}{start}")
+        lines.append(f"Trained on {training['data']}: {training['steps']:,} steps, {training['train_hours']} h")
     aware = entry.get("quantization_aware")
     if aware:
         lines.append(f"Then fine-tuned for int8 with its rounding in the loop: {aware['patches_seen']:,} patches, "
@@ -151,25 +258,6 @@ def model_card(name: str, manifest: dict[str, dict]) -> list[str]:
     if "cpu_mp_s" in entry:
         lines.append(f"CPU: {entry['cpu_mp_s']:.2f} MP/s where it was published")
     return lines
-
-
-def model_for_channels(name: str, channels: int, models_dir: str | os.PathLike = MODELS_DIR) -> str:
-    """The shipped model to run instead of `name` on an image with `channels` channels.
-
-    A colour model sees a gray image as three equal channels that carry the same
-    noise, which it never met in training, and leaves that noise almost untouched.
-    A gray image therefore goes to the gray model of the same architecture and
-    precision, where one is shipped; otherwise, and for every other case, `name`.
-    """
-    manifest = read_manifest(models_dir)
-    entry = manifest.get(name)
-    if entry is None or channels != 1 or entry.get("channels") != 3:
-        return name
-    for other, candidate in manifest.items():
-        if (candidate.get("channels") == 1 and (Path(models_dir) / candidate["file"]).exists()
-                and all(candidate.get(key) == entry.get(key) for key in ("architecture", "runtime", "precision"))):
-            return other
-    return name
 
 
 def load_keras_model(path: str | os.PathLike) -> Any:
@@ -200,8 +288,7 @@ class Tiling(TypedDict, total=False):
     margin: int
 
 
-# How the engine tiles a shipped model, by measurement (README, "Speed and memory at
-# photo sizes"): tiles large enough that margins cost little, small enough that memory
+# How the engine tiles a shipped model, by measurement (docs/speed-and-memory.md): tiles large enough that margins cost little, small enough that memory
 # stays bounded at photo sizes. A LiteRT DnCNN holds about 1.3 KB a pixel of its tile
 # (the app's 12 MP photo peaked at 1,178 MB on tiles of 529, 822 MB on tiles of 364);
 # a Keras DnCNN runs fastest on tiles of 1024. RIDNet's margin is below its receptive

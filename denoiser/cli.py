@@ -41,9 +41,8 @@ class _Bar:
 
 def cmd_denoise(args):
     """`denoise`: each input through a model, written beside it or under --output."""
-    from .catalog import available_models
+    from .catalog import default_for
     from .engine import check_tiling
-    from .speed import fastest_variant
 
     if args.sigma is not None and not 0 <= args.sigma <= 255:
         raise DenoiserError(f"--sigma must be between 0 and 255, got {args.sigma}")
@@ -53,7 +52,7 @@ def cmd_denoise(args):
         raise DenoiserError("--resume keeps finished outputs and --overwrite redoes them: choose one")
     files, targets = plan_outputs(files, args.output, suffix=DENOISED_SUFFIX, fmt=args.format,
                                   overwrite=args.overwrite, skip_existing=ray or args.resume)
-    chosen = args.model or fastest_variant(available_models(real_photo=True)[0])
+    chosen = args.model or default_for("real_photo")
     options = dict(level=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
                    ensemble=args.ensemble)
     if not files:
@@ -162,12 +161,12 @@ def cmd_evaluate(args):
 
 def evaluate_real_pairs(args):
     """The rows of each model on the real pairs of --pairs."""
-    from .catalog import available_models, load_runtime
+    from .catalog import default_for, load_runtime
     from .evaluate import evaluate_pairs
 
     if args.crop is not None and args.crop < 16:
         raise DenoiserError(f"--crop must be at least 16 pixels, got {args.crop}")
-    runtimes = {spec: load_runtime(spec) for spec in args.models or available_models(real_photo=True)[:1]}
+    runtimes = {spec: load_runtime(spec) for spec in args.models or [default_for("real_photo")]}
     bar = _Bar(f"pairs in {Path(args.pairs).name}", enabled=not args.quiet, unit="pair")
     try:
         return evaluate_pairs(runtimes, args.pairs, scenes=args.scenes, camera=args.camera, crop=args.crop,
@@ -178,13 +177,13 @@ def evaluate_real_pairs(args):
 
 def evaluate_synthetic(args):
     """The rows of each model on each test set with added noise."""
-    from .catalog import available_models, load_runtime, read_manifest
+    from .catalog import default_for, load_runtime, read_manifest
     from .evaluate import default_levels, evaluate
 
     manifest = read_manifest()
     levels = args.levels or default_levels(args.noise)
     rows = []
-    for spec in args.models or available_models()[:1]:
+    for spec in args.models or [default_for("gaussian")]:
         runtime = load_runtime(spec)
         channels = args.channels or (manifest.get(spec, {}).get("channels") or runtime.channels or 3)
         for folder in args.folders:
@@ -236,19 +235,21 @@ def cmd_bench(args):
 
 
 def cmd_models(args):
-    """`models`: every shipped model, its card, and its speed measured here."""
-    from .catalog import available_models, model_card, model_title, read_manifest
-    from .speed import cache_path, fastest_variant, machine, measured_speed
+    """`models`: every shipped model, its card, and its speed measured here; with
+    `--markdown`, the manifest's table of models alone (docs/models.md)."""
+    from .catalog import PURPOSE_WORDS, available_models, default_for, model_card, model_table, model_title, read_manifest
+    from .speed import cache_path, machine, measured_speed
 
     manifest = read_manifest()
+    if args.markdown:
+        print(model_table(manifest), end="")
+        return 0
     names = available_models()
     if not args.no_measure and any(measured_speed(name, measure=False) is None for name in names):
         print(f"timing each model once on this machine ({machine()}); kept in {cache_path()}", file=sys.stderr)
     speeds = {name: measured_speed(name, measure=not args.no_measure) for name in names}
-    # The defaults are the fastest variants here of the manifest's defaults.
-    defaults = {fastest_variant(available_models(real_photo=True)[0], measure=False):
-                " (the default for photos that are already noisy)",
-                fastest_variant(names[0], measure=False): " (the app's default for added noise)"}
+    defaults = {default_for(purpose): f" (the default for {PURPOSE_WORDS[purpose].removeprefix('images with ')})"
+                for purpose in ("gaussian", "mixed_noise", "real_photo")}
     for name, speed in speeds.items():
         default = defaults.get(name, "") if name in manifest else ""
         here = (f"CPU: {speed[0]:.2f} MP/s measured here" + (" (cached)" if speed[1] else "")) if speed else \
@@ -332,6 +333,8 @@ def build_parser(command=None):
 
             configure(name, p)
     models = sub.add_parser("models", help="list the models you can use, with their speed on this machine")
+    models.add_argument("--markdown", action="store_true",
+                        help="print the manifest's table of models as Markdown (docs/models.md), timing nothing")
     models.add_argument("--no-measure", action="store_true",
                         help="show only speeds timed here before (the first listing times every model, about a minute)")
     models.set_defaults(func=cmd_models)

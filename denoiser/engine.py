@@ -1,13 +1,11 @@
 """The denoising pipeline every front end calls: channel matching, the noise
 level, and tiled inference through any runtime."""
 
-from functools import partial
-
 import numpy as np
 
 from .errors import DenoiserError
 from .metrics import estimate_noise_sigma, estimate_photo_noise
-from .runtimes import Runtime, RuntimeKind
+from .runtimes import Runtime, RuntimeKind, for_channels
 from .tiling import Progress, plan_tiles, run_tiled
 
 # A noise level on the 0-255 scale: one number, or an HxW array for noise that varies.
@@ -48,9 +46,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
 def count_tiles(image_shape: tuple[int, ...], runtime: Runtime, *, tile: int | None = None) -> int:
     """How many tiles (and so progress steps) `denoise` will run."""
     height, width = image_shape[:2]
-    tile = tile or runtime.tile
-    planes = image_shape[2] if runtime.channels == 1 and image_shape[2] == 3 else 1
-    return planes * len(plan_tiles(height, width, tile=tile, margin=runtime.margin, align=runtime.multiple))
+    return len(plan_tiles(height, width, tile=tile or runtime.tile, margin=runtime.margin, align=runtime.multiple))
 
 
 def check_tiling(runtime: Runtime, tile: int) -> None:
@@ -104,6 +100,16 @@ def default_level(noisy: np.ndarray, runtime: Runtime) -> float | None:
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
+def resolve_level(noisy: np.ndarray, runtime: Runtime, level: Level | None) -> Level | None:
+    """The level `runtime` is run at on `noisy`: `level` checked (`check_level`; one
+    number for a classical filter), or `default_level` where it is None. One number
+    comes back as a float, a map as an HxW float32 array."""
+    if level is None:
+        return default_level(noisy, runtime)
+    checked = check_level(level, noisy.shape, one_number=runtime.kind == RuntimeKind.CLASSICAL)
+    return float(checked) if checked.ndim == 0 else checked
+
+
 def level_for_noise(noisy: np.ndarray, kind: str, level: float) -> float:
     """The level a model is given for noise of `kind` added at `level` (as the demo
     and `evaluate --noise` add it): the level itself for Gaussian noise, the photo-noise
@@ -120,7 +126,7 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None, 
     """Denoises a float HWC image in [0, 1] with `runtime`, tile by tile.
 
     A gray image goes to a colour model by replication, a colour image to a gray
-    model plane by plane. `level` (0-255) is the noise level: the classical filters
+    model plane by plane (`runtimes.ChannelAdapter`). `level` (0-255) is the noise level: the classical filters
     take it as their strength, and a level-map model reads it as its map (one
     number, or an HxW array for noise that varies across the image). Other models
     ignore it. When it is None, `default_level` estimates it. `progress(done, total)`
@@ -130,16 +136,14 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None, 
     the work, for a little more quality.
     """
     noisy = check_image(noisy)
+    runtime = for_channels(runtime, noisy.shape[2])
     for option, value in (("tile", tile), ("batch", batch)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise DenoiserError(f"{option} must be a whole number of at least 1, got {value!r}")
     tile = tile or runtime.tile
     check_tiling(runtime, tile)
     batch = batch or runtime.batch
-    if level is None:
-        level = default_level(noisy, runtime)
-    elif not runtime.level_map:
-        check_level(level, noisy.shape, one_number=runtime.kind == RuntimeKind.CLASSICAL)
+    level = resolve_level(noisy, runtime, level)
     if ensemble:
         return ensemble_denoise(noisy, runtime, level=level, tile=tile, batch=batch, progress=progress, out=out)
     # Built once, before any work, so that a bad level fails first.
@@ -150,24 +154,8 @@ def denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None, 
     def predict(tiles):
         return runtime.predict(tiles, level=level)
 
-    tiled = partial(run_tiled, predict=predict, tile=tile, margin=runtime.margin, batch=batch, level=planes,
-                    align=runtime.multiple)
-    channels = runtime.channels
-    if channels is None or channels == noisy.shape[2]:
-        return tiled(noisy, progress=progress, out=out)
-    if channels == 3:
-        colour = tiled(np.repeat(noisy, 3, axis=2), progress=progress)
-        return np.mean(colour, axis=2, keepdims=True, out=out)
-    total = count_tiles(noisy.shape, runtime, tile=tile)
-    per_plane = total // 3
-    out = np.empty_like(noisy) if out is None else out
-    for c in range(3):
-        def plane_progress(done, _total, offset=c * per_plane):
-            if progress is not None:
-                progress(offset + done, total)
-
-        tiled(noisy[..., c : c + 1], progress=plane_progress, out=out[..., c : c + 1])
-    return out
+    return run_tiled(noisy, predict=predict, tile=tile, margin=runtime.margin, batch=batch, level=planes,
+                     align=runtime.multiple, progress=progress, out=out)
 
 
 DIHEDRAL = 8  # the flips and rotations of a square: rot90 by k % 4, then a mirror for k >= 4
@@ -210,6 +198,7 @@ def ensemble_denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None
 def denoise_whole(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None) -> np.ndarray:
     """Whole-image inference in one call, the reference that tiling must match."""
     noisy = check_image(noisy)
+    runtime = for_channels(runtime, noisy.shape[2])
     if runtime.level_map:
         noisy = with_level(noisy, level)
     return runtime.predict(noisy[None], level=level)[0]

@@ -21,15 +21,21 @@ import cv2
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 50_000_000
-READ_FORMATS = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
-# Every format's file-name suffixes, the one it is written with first.
+# Every format that is written, with its file-name suffixes, the one it is written with first.
 SUFFIXES = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff"), "WEBP": (".webp",), "BMP": (".bmp",)}
 WRITE_FORMATS = {fmt: suffixes[0] for fmt, suffixes in SUFFIXES.items()}
-IMAGE_SUFFIXES = {suffix for suffixes in SUFFIXES.values() for suffix in suffixes}
+# What phones save (HEIC, through pillow-heif; AVIF, which Pillow reads itself) is read,
+# and its result written as PNG or another format above.
+READ_ONLY_SUFFIXES = {"HEIF": (".heic", ".heif"), "AVIF": (".avif",)}
+READ_FORMATS = {*SUFFIXES, *READ_ONLY_SUFFIXES, "MPO"}
+READ_FORMAT_WORDS = "PNG, JPEG, TIFF, WebP, BMP, HEIC or AVIF"
+IMAGE_SUFFIXES = {suffix for suffixes in (*SUFFIXES.values(), *READ_ONLY_SUFFIXES.values()) for suffix in suffixes}
+register_heif_opener()
 SIXTEEN_BIT = {"PNG", "TIFF"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
@@ -130,7 +136,7 @@ def _eight_bit(im):
 
 
 def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
-    """Reads a PNG, JPEG, TIFF, WebP or BMP file (path, bytes or file object).
+    """Reads a PNG, JPEG, TIFF, WebP, BMP, HEIC or AVIF file (path, bytes or file object).
 
     Returns a Picture whose pixels are float32 HWC in [0, 1] with 1 or 3 channels.
     Raises ImageError with a readable message for anything it cannot use.
@@ -150,7 +156,7 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
             im = Image.open(_io.BytesIO(raw))
             fmt = "JPEG" if im.format == "MPO" else im.format
             if fmt not in READ_FORMATS:
-                raise ImageError(f"{name}: {im.format} images are not supported; use PNG, JPEG, TIFF, WebP or BMP")
+                raise ImageError(f"{name}: {im.format} images are not supported; use {READ_FORMAT_WORDS}")
             width, height = im.size
             if width == 0 or height == 0:
                 raise ImageError(f"{name}: the image has no pixels ({width}x{height})")

@@ -171,7 +171,7 @@ def estimate_photo_noise(noisy: np.ndarray) -> float:
     residual after a Gaussian blur of one pixel is measured in 16x16 blocks; the
     blocks whose residual is between the 5th and 25th percentile are taken as the
     flat ones, and their mean residual is scaled by PHOTO_NOISE_FACTOR, fitted on
-    18 real training scenes (see the README for its error on held-out scenes). On
+    18 real training scenes (docs/real-photos.md gives its error on held-out scenes). On
     at most the central 2048x2048 pixels.
     """
     import cv2

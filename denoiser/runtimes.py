@@ -320,3 +320,72 @@ class ClassicalRuntime:
             raise DenoiserError(f"{self.method} needs the noise level")
         fn = CLASSICAL[self.method][0]
         return np.stack([fn(tile, level=level) for tile in batch])
+
+
+class ChannelAdapter:
+    """`inner`, a runtime of one channel count, run on images of another: a gray image
+    goes to a colour model as three equal channels (the result is their mean), and a
+    colour image to a gray model as its three planes, in one batch of three times the
+    tiles, so that the engine tiles the image once. A level channel after the image
+    goes with every plane."""
+
+    def __init__(self, inner: Runtime, channels: int):
+        if {inner.channels, channels} != {1, 3}:
+            raise DenoiserError(f"{inner.name} takes {inner.channels} channel(s); it cannot run on {channels}")
+        self.inner, self._channels = inner, channels
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def kind(self) -> RuntimeKind:
+        return self.inner.kind
+
+    @property
+    def margin(self) -> int:
+        return self.inner.margin
+
+    @property
+    def tile(self) -> int:
+        return self.inner.tile
+
+    @property
+    def batch(self) -> int:
+        return self.inner.batch
+
+    @property
+    def multiple(self) -> int:
+        return self.inner.multiple
+
+    @property
+    def level_map(self) -> bool:
+        return self.inner.level_map
+
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    def predict(self, batch: np.ndarray, *, level: float | np.ndarray | None = None) -> np.ndarray:
+        image, extra = batch[..., : self._channels], batch[..., self._channels :]
+        if self._channels == 1:
+            colour = np.concatenate([np.repeat(image, 3, axis=-1), extra], axis=-1)
+            return self.inner.predict(colour, level=level).mean(axis=-1, keepdims=True)
+        n, h, w, _ = image.shape
+        planes = np.moveaxis(image, -1, 1).reshape(n * 3, h, w, 1)
+        if extra.shape[-1]:
+            planes = np.concatenate([planes, np.repeat(extra, 3, axis=0)], axis=-1)
+        out = self.inner.predict(planes, level=level)
+        return np.moveaxis(out.reshape(n, 3, h, w), 1, -1)
+
+
+def for_channels(runtime: Runtime, channels: int) -> Runtime:
+    """`runtime` for an image of `channels` channels: itself where it takes them (or
+    any), else a ChannelAdapter."""
+    if runtime.channels is None or runtime.channels == channels:
+        return runtime
+    return ChannelAdapter(runtime, channels)

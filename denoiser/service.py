@@ -128,6 +128,49 @@ def run_demo(clean, runtime, *, kind, level, seed, bit_depth=8, progress=None, p
     return result
 
 
+@dataclass(frozen=True)
+class DenoiseRequest:
+    """What the Denoise page asks for, and the key its result is cached under: the
+    picture (by content), the model, and either the demo's added noise (`noise`,
+    `level`, `seed`) or, for a photo that is already noisy, the `strength` to remove
+    (None: the model is blind, or the estimate is wanted)."""
+
+    picture: str
+    model: str
+    ensemble: bool = False
+    noise: str | None = None
+    level: float | None = None
+    seed: int = 0
+    strength: float | None = None
+
+    @property
+    def demo(self) -> bool:
+        """Whether noise is added to a clean picture (else the picture is already noisy)."""
+        return self.noise is not None
+
+    @property
+    def settled_key(self) -> str:
+        """Where a page keeps the strength that the whole photo was last denoised at, for
+        this picture, model and ensemble: a new strength previews until it is asked for."""
+        return f"settled_strength_{self.picture}_{self.model}_{self.ensemble}"
+
+    def previews(self, settled: float | None) -> bool:
+        """Whether this request shows a preview of its strength only: a noisy photo whose
+        whole was denoised at another strength, `settled`, before (the first strength of
+        a photo runs the whole photo at once)."""
+        return not self.demo and settled is not None and self.strength != settled
+
+
+def run_request(request, pixels, runtime, *, bit_depth=8, estimate=None, progress=None, phase=None):
+    """The Result of `request` on `pixels` with `runtime` (`run_demo`, or
+    `run_noisy_photo` with the photo's `estimate` where the caller has it)."""
+    if request.demo:
+        return run_demo(pixels, runtime, kind=request.noise, level=request.level, seed=request.seed,
+                        bit_depth=bit_depth, progress=progress, phase=phase, ensemble=request.ensemble)
+    return run_noisy_photo(pixels, runtime, level=request.strength, estimate=estimate, bit_depth=bit_depth,
+                           progress=progress, phase=phase, ensemble=request.ensemble)
+
+
 def photo_level(noisy):
     """The default strength for a photo that is already noisy: its estimated noise level."""
     return metrics.estimate_photo_noise(noisy)

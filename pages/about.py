@@ -48,4 +48,4 @@ st.caption("Quality as measured where each model was published; its speed on thi
 st.subheader("Details and provenance")
 for name in names:
     with st.expander(model_label(name)):
-        model_card(name, time_it=False)
+        model_card(name)

@@ -5,18 +5,21 @@ import io
 import streamlit as st
 
 from denoiser.catalog import (
-    available_models, comparison_default, load_runtime, model_for_channels, model_for_noise, model_title, read_manifest,
-    short_title,
+    available_models, comparison_default, counterpart, default_for, default_reason, load_runtime, model_for_noise,
+    model_title, read_manifest, short_title,
 )
 from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError, ImageError
-from denoiser.io import IMAGE_SUFFIXES, load_image, max_pixels_from_environment
+from denoiser.io import IMAGE_SUFFIXES, READ_FORMAT_WORDS, load_image, max_pixels_from_environment
 from denoiser.noise import NOISE_TYPES
 from denoiser.runtimes import RuntimeKind, keras_device
-from denoiser.speed import fastest_variant, measured_speed
+from denoiser.speed import measured_speed
 from denoiser.service import SAMPLES, ResultCache, check_picture, load_sample, photo_level
 
 APP_MARK = "_navigation_ready"
+# Every choice is kept for the whole browser session: a visit to another page and back
+# finds the photo, mode, model, strength and zoom as they were.
+KEPT = "session"
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 NOISE_LABELS = {kind: noise_type.title for kind, noise_type in NOISE_TYPES.items()}
@@ -91,19 +94,9 @@ def manifest():
 
 
 @st.cache_data
-@st.cache_resource(show_spinner="Timing the models on this machine (once)…")
-def default_model(real_photo=False, kind="gaussian"):
-    """The model the app opens with: for added noise of `kind`, the one made for it
-    (`catalog.model_for_noise`); for a photo that is already noisy, the real-photo
-    model. Of its variants, the one that runs fastest on this machine."""
-    return fastest_variant(available_models(real_photo=True)[0] if real_photo else model_for_noise(kind))
-
-
-def model_names(real_photo=False):
-    """The models a person can pick, the default first."""
-    names = available_models(real_photo=real_photo)
-    first = default_model(real_photo)
-    return [first, *(name for name in names if name != first)]
+def model_names(purpose="gaussian"):
+    """The models a person can pick, the default for `purpose` first."""
+    return available_models(purpose=purpose)
 
 
 @st.cache_data
@@ -147,36 +140,30 @@ def warn_outside_training(name, kind, level):
                    "less than it could, and a classical filter may do better.")
 
 
-def model_picker(key="model", label="Model", real_photo=False, default=None):
-    """The model select box, opening on `default`; for a photo that is already noisy,
-    the real-photo model comes first."""
-    names = model_names(real_photo)
+def model_picker(key="model", label="Model", purpose="gaussian", default=None):
+    """The model select box, opening on `default`, the default for `purpose` first; the
+    caption under it says why the default is the default."""
+    names = model_names(purpose)
     # Set through the session state, never as a changing `index`: a widget whose
     # parameters change is a new widget to the browser, which then resets it.
     if default in names and st.session_state.get(key) not in names:
         st.session_state[key] = default
-    return st.selectbox(label, names, format_func=model_label, key=key)
-
-
-# Why the demo opens with the model `catalog.model_for_noise` picks, in the page's words.
-NOISE_MODEL_REASONS = {
-    "gaussian": "the Gaussian model, trained on exactly this noise",
-    "poisson": "the Gaussian model, which removes it better than the mixed-noise model",
-    "speckle": "the Gaussian model, which removes it better than the mixed-noise model",
-    "camera": "the real-photo model, trained on camera noise",
-}
-MIXED_REASON = "the model trained on a mix of the demo's noises, impulses included"
+    name = st.selectbox(label, names, format_func=model_label, key=key, persist_state=KEPT)
+    why = default_reason(purpose)
+    if name == default_for(purpose) and why:
+        st.caption(f"Why this model: {why}.")
+    return name
 
 
 def demo_model_picker(kind):
-    """The model select box of the demo, opening on the model made for noise `kind`;
-    each noise type keeps the person's own choice."""
-    picked = default_model(kind=kind)
+    """The model select box of the demo, opening on the model made for noise `kind`
+    (`catalog.model_for_noise`); each noise type keeps the person's own choice."""
+    picked, why = model_for_noise(kind)
     # Streamlit forgets a widget's value while it is not shown, so the choice per noise type is kept here.
     chosen = st.session_state.setdefault("demo_model_by_noise", {})
     name = chosen[kind] = model_picker(key=f"model_{kind}", default=chosen.get(kind, picked))
     if name == picked:
-        st.caption(f"Picked for this noise type: {NOISE_MODEL_REASONS.get(kind, MIXED_REASON)}.")
+        st.caption(f"Picked for this noise type: {why}.")
     return name
 
 
@@ -197,25 +184,24 @@ def strength_control(name, pixels, key):
     low, high = manifest().get(name, {}).get("sigma_range", DEFAULT_LEVEL_RANGE)
     default = float(min(max(round(estimate, 1), low), high))
     level = st.slider("Strength (noise level, 0–255)", float(low), float(high), default, 0.1,
-                      key=f"strength_{name}_{key}",
+                      key=f"strength_{name}_{key}", persist_state=KEPT,
                       help="Starts at the level estimated from the photo. Lower keeps more texture; higher smooths more.")
     note = " (the slider's end)" if default != round(estimate, 1) else ""
     st.caption(f"Estimated from the photo: **{estimate:.1f}**{note}")
     return level
 
 
-@st.cache_data(show_spinner="Timing the model on this machine…")
-def speed_here(name):
-    """MP/s on this server's CPU: from the machine's cache, or timed once now."""
-    return measured_speed(name, runtime=runtime(name))[0]
+def speed_known(name):
+    """MP/s on this server's CPU where `denoiser models` (or an earlier page) timed it
+    here; None otherwise. Nothing is timed: a page never waits for a measurement."""
+    known = measured_speed(name, measure=False)
+    return known[0] if known else None
 
 
-def model_card(name, *, time_it=True):
-    """The model's facts; its speed on this server, timed now unless `time_it` is False
-    (a page of every card would load and time every model)."""
+def model_card(name):
+    """The model's facts, and its speed on this server where it is known."""
     lines = catalog_model_card(name, manifest())
-    # Timed once per server (speed_here is cached); the cache file is read only when not timing.
-    known = speed_here(name) if time_it else (measured_speed(name, measure=False) or (None,))[0]
+    known = speed_known(name)
     if known is not None:
         lines.append(f"CPU: {known:.2f} MP/s measured on this server")
     st.caption("  \n".join(lines))
@@ -223,26 +209,25 @@ def model_card(name, *, time_it=True):
 
 @st.cache_data
 def model_for(name, channels):
-    return model_for_channels(name, channels)
+    return counterpart(name, channels)
 
 
 def model_for_image(name, picture):
-    """The model to run on this picture: a gray picture goes to the gray model."""
+    """The model to run on this picture: a gray picture goes to the model's gray
+    counterpart where its manifest entry names one (`catalog.counterpart`)."""
     used = model_for(name, picture.channels)
     if used != name:
-        st.info(f"Gray image: running **{model_label(used)}**. Colour models leave the noise of gray images "
-                "almost untouched.")
-    elif picture.channels == 1 and manifest().get(name, {}).get("channels") == 3:
-        st.warning("This colour model leaves the noise of gray images almost untouched, and no gray model "
-                   "of its kind is installed. Try a classical filter.")
+        st.info(f"Gray image: running **{model_label(used)}**, the gray model of the same kind. "
+                "Colour models made for added noise leave the noise of gray images almost untouched.")
     return used
 
 
 def note_colour_models_on_gray(picture, names):
     """Comparisons run each model as chosen, so say why colour models score low on gray images."""
-    if picture.channels == 1 and any(manifest().get(name, {}).get("channels") == 3 for name in names):
-        st.caption("A gray image: colour models run on it as chosen, and leave its noise almost untouched. "
-                   "The gray models are the ones made for it.")
+    entries = [manifest().get(name, {}) for name in names]
+    if picture.channels == 1 and any(entry.get("gray_counterpart") for entry in entries):
+        st.caption("A gray image: colour models made for added noise run on it as chosen, and leave its noise "
+                   "almost untouched. The gray models are the ones made for it.")
 
 
 @st.cache_resource(max_entries=2, show_spinner="Reading the photo…")
@@ -254,33 +239,62 @@ def read_upload(data, limit, name):
     return check_picture(load_image(upload, max_pixels=limit))
 
 
-def image_input(key="input"):
-    """A sample or an upload, as a Picture; bad uploads stop the page with an error."""
-    source = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_source")
+def kept_upload(key, fresh=()):
+    """(name, bytes) of the photo uploaded under `key`, or None.
+
+    Streamlit empties an uploader when its page is left, so the photo is kept in the
+    session and comes back with the page; the person's own "×" on the uploader drops
+    it. A new upload starts fresh: the session's choices whose keys begin with one of
+    `fresh` (the mode, the strength of the last photo) are forgotten, so that even the
+    same photo uploaded again opens as a first upload does."""
+    store, widget = f"{key}_kept", f"{key}_upload"
+    returning = widget not in st.session_state
+    uploaded = st.file_uploader(f"Photo ({READ_FORMAT_WORDS})", type=UPLOAD_TYPES, key=widget)
+    kept = st.session_state.get(store)
+    if uploaded is not None:
+        if kept is None or kept["id"] != uploaded.file_id:
+            for name in [name for name in st.session_state if str(name).startswith(tuple(fresh))]:
+                del st.session_state[name]
+            kept = st.session_state[store] = {"id": uploaded.file_id, "name": uploaded.name,
+                                              "data": uploaded.getvalue()}
+    elif kept is not None and returning:
+        st.caption(f"Still working on **{kept['name']}**; upload another photo to replace it.")
+    else:
+        st.session_state.pop(store, None)
+        return None
+    return kept["name"], kept["data"]
+
+
+def image_input(key="input", fresh=()):
+    """A sample or an upload, as a Picture; bad uploads stop the page with an error.
+    `fresh` names the choices that a new upload forgets (`kept_upload`)."""
+    source = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_source", persist_state=KEPT)
     if source == "Sample":
-        label = st.selectbox("Sample image", list(SAMPLES), key=f"{key}_sample")
+        label = st.selectbox("Sample image", list(SAMPLES), key=f"{key}_sample", persist_state=KEPT)
         return sample(label), label
-    uploaded = st.file_uploader("Photo (PNG, JPEG, TIFF, WebP, BMP)", type=UPLOAD_TYPES, key=f"{key}_upload")
-    if uploaded is None:
+    upload = kept_upload(key, fresh)
+    if upload is None:
         st.info("Upload a photo to begin, or choose a sample.")
         st.stop()
+    name, data = upload
     try:
-        picture = read_upload(uploaded.getvalue(), max_pixels(), uploaded.name)
+        picture = read_upload(data, max_pixels(), name)
     except DenoiserError as exc:
         message = str(exc)
-        st.error(f"Cannot use {message if message.startswith(uploaded.name) else f'{uploaded.name}: {message}'}")
+        st.error(f"Cannot use {message if message.startswith(name) else f'{name}: {message}'}")
         st.stop()
     if picture.pages > 1:
-        st.info(f"{uploaded.name} holds {picture.pages} pages; only the first is shown and denoised.")
-    return picture, uploaded.name
+        st.info(f"{name} holds {picture.pages} pages; only the first is shown and denoised.")
+    return picture, name
 
 
 def noise_controls(key="noise"):
-    kind = st.selectbox("Noise type", list(NOISE_LABELS), format_func=NOISE_LABELS.get, key=f"{key}_kind")
+    kind = st.selectbox("Noise type", list(NOISE_LABELS), format_func=NOISE_LABELS.get, key=f"{key}_kind",
+                        persist_state=KEPT)
     label = ("Camera ISO, in hundreds (16 is ISO 1600)" if kind == "camera"
              else "Noise level (sigma on the 0–255 scale)")
     level = st.slider(label, 0, 75, int(NOISE_TYPES[kind].demo_level),
-                      key=f"{key}_level" + ("_camera" if kind == "camera" else ""))
-    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed")
+                      key=f"{key}_level" + ("_camera" if kind == "camera" else ""), persist_state=KEPT)
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed", persist_state=KEPT)
     return kind, level, int(seed)
 

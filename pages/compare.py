@@ -6,7 +6,7 @@ import streamlit as st
 
 from denoiser.service import compare_models, crop, for_display, image_key
 from pages.common import (
-    cached_run, default_comparison, image_input, legend_below, manifest, model_names, noise_controls,
+    KEPT, cached_run, default_comparison, image_input, legend_below, manifest, model_names, noise_controls,
     note_colour_models_on_gray, require_app, runtime, short_label,
 )
 
@@ -20,7 +20,8 @@ with st.sidebar:
     picture, source_name = image_input(key="compare_input")
     kind, level, seed = noise_controls(key="compare_noise")
     chosen = st.multiselect("Models", model_names(), default=default_comparison(), format_func=short_label,
-                            key="compare_models", help="Three fast models to begin with; add any others.")
+                            key="compare_models", persist_state=KEPT,
+                            help="Three fast models to begin with; add any others.")
 
 if not chosen:
     st.info("Choose at least one model.")
@@ -55,8 +56,8 @@ st.plotly_chart(legend_below(figure), key="compare_chart")
 size = min(CROP_SIZE, height, width)
 st.subheader(f"The same {size}×{size} crop, 1:1")
 position = st.columns(2)
-cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_x")
-cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y")
+cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_x", persist_state=KEPT)
+cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y", persist_state=KEPT)
 crops = [("clean", comparison.clean), ("noisy", comparison.noisy)] + [
     (short_label(r.model), r.denoised) for r in comparison.rows
 ]

@@ -7,10 +7,11 @@ import streamlit as st
 from denoiser.io import WRITE_FORMATS, encode_image
 from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
-    crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_demo, run_noisy_photo,
+    DenoiseRequest, crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_request,
 )
 from pages.common import (
-    cached_run, demo_model_picker, device_name, estimated_level, image_input, is_cached, model_card, model_for_image,
+    KEPT, cached_run, demo_model_picker, device_name, estimated_level, image_input, is_cached, model_card,
+    model_for_image,
     model_picker, noise_controls, require_app, runtime, strength_control, warn_outside_training,
 )
 from pages.slider import comparison_slider
@@ -25,21 +26,23 @@ st.title("Denoise")
 st.caption("Choose the photo, the model and the strength in the sidebar (on a phone: the » at the top left).")
 
 with st.sidebar:
-    picture, source_name = image_input()
+    # A new upload forgets the last photo's mode, strengths and zoom.
+    picture, source_name = image_input(fresh=("upload_mode", "strength_", "settled_strength_", "zoom_"))
     picture_key = image_key(picture.pixels)
     # A person's own photo is already noisy: an upload starts there, and becomes
     # "clean" only if they pick the demo. Each source keeps its own choice.
     uploaded = st.session_state.get("input_source") == "Upload"
-    mode = st.radio("Mode", [NOISY, DEMO] if uploaded else [DEMO, NOISY], key="upload_mode" if uploaded else "mode")
+    mode = st.radio("Mode", [NOISY, DEMO] if uploaded else [DEMO, NOISY], key="upload_mode" if uploaded else "mode",
+                    persist_state=KEPT)
     if mode == DEMO:
         kind, level, seed = noise_controls()
-    name = model_for_image(demo_model_picker(kind) if mode == DEMO else model_picker(key="model_real", real_photo=True),
-                           picture)
+    chosen = demo_model_picker(kind) if mode == DEMO else model_picker(key="model_real", purpose="real_photo")
+    name = model_for_image(chosen, picture)
     if mode == NOISY:
         strength = strength_control(name, picture.pixels, picture_key)
     else:
         warn_outside_training(name, kind, level)
-    ensemble = st.checkbox("Best quality (8× slower)", key="ensemble",
+    ensemble = st.checkbox("Best quality (8× slower)", key="ensemble", persist_state=KEPT,
                            help="Averages the model's results over the eight flips and rotations of the image: "
                                 "a little less noise and fewer artefacts, for eight times the time.")
     model_card(name)
@@ -47,18 +50,20 @@ with st.sidebar:
 
 pixels = picture.pixels
 model = runtime(name)
-params = (picture_key, name, mode, ensemble) + ((kind, level, seed) if mode == DEMO else (strength,))
+request = (DenoiseRequest(picture_key, name, ensemble, noise=kind, level=level, seed=seed) if mode == DEMO
+           else DenoiseRequest(picture_key, name, ensemble, strength=strength))
 height, width = pixels.shape[:2]
 
 
 def zoom_controls():
     """The zoom window's size, magnification and centre."""
     columns = st.columns(4)
-    size = columns[0].select_slider("Window (pixels)", [64, 128, 256, 384], value=128, key="zoom_size")
+    size = columns[0].select_slider("Window (pixels)", [64, 128, 256, 384], value=128, key="zoom_size",
+                                    persist_state=KEPT)
     scale = columns[1].radio("Magnification", MAGNIFICATIONS, format_func=lambda f: f"{f}:1", horizontal=True,
-                             index=1, key="zoom_scale")
-    cx = columns[2].slider("Centre x", 0, width - 1, width // 2, key="zoom_x")
-    cy = columns[3].slider("Centre y", 0, height - 1, height // 2, key="zoom_y")
+                             index=1, key="zoom_scale", persist_state=KEPT)
+    cx = columns[2].slider("Centre x", 0, width - 1, width // 2, key="zoom_x", persist_state=KEPT)
+    cy = columns[3].slider("Centre y", 0, height - 1, height // 2, key="zoom_y", persist_state=KEPT)
     return size, scale, (cx, cy)
 
 
@@ -69,9 +74,8 @@ def show_zoom(noisy, denoised, scale, after_label="denoised"):
 
 # A new strength previews the zoom window only; the whole photo (and its downloads)
 # follows on the button. The first strength of a photo runs the whole photo at once.
-settled_key = f"settled_strength_{picture_key}_{name}_{ensemble}"
-settled = st.session_state.get(settled_key)
-if mode == NOISY and settled is not None and strength != settled and not is_cached(params):
+settled = st.session_state.get(request.settled_key)
+if request.previews(settled) and not is_cached(request):
     st.info(f"Strength {strength:.1f}: a preview of the zoom window below. The whole photo, and its downloads, "
             f"are still at {settled:.1f}.")
     whole = st.button(f"Denoise the whole photo at {strength:.1f}", type="primary", key="denoise_whole")
@@ -85,16 +89,14 @@ if mode == NOISY and settled is not None and strength != settled and not is_cach
 
 
 def run(progress, phase):
-    if mode == DEMO:
-        return run_demo(pixels, model, kind=kind, level=level, seed=seed, bit_depth=picture.bit_depth,
-                        progress=progress, phase=phase, ensemble=ensemble)
-    return run_noisy_photo(pixels, model, level=strength, estimate=estimated_level(picture_key, pixels),
-                           bit_depth=picture.bit_depth, progress=progress, phase=phase, ensemble=ensemble)
+    estimate = None if request.demo else estimated_level(picture_key, pixels)
+    return run_request(request, pixels, model, bit_depth=picture.bit_depth, estimate=estimate, progress=progress,
+                       phase=phase)
 
 
-result = cached_run(params, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
-if mode == NOISY:
-    st.session_state[settled_key] = strength
+result = cached_run(request, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
+if not request.demo:
+    st.session_state[request.settled_key] = strength
 
 st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP. Time: "
            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.phases.items()))
@@ -157,7 +159,8 @@ downloads[0].download_button(
                          icc_profile=picture.icc_profile, exif=picture.exif),
     file_name=f"{stem}_denoised.png", mime="image/png", key="download_png",
 )
-original = picture.format if picture.format != "PNG" else None
+# A format that is only read (HEIC, AVIF) downloads as PNG alone.
+original = picture.format if picture.format in WRITE_FORMATS and picture.format != "PNG" else None
 if original:
     downloads[1].download_button(
         f"Download {original} (the original's format)",

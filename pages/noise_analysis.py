@@ -6,7 +6,8 @@ import streamlit as st
 
 from denoiser.service import image_key, psnr_sweep
 from pages.common import (
-    NOISE_LABELS, cached_run, default_comparison, image_input, legend_below, model_names, note_colour_models_on_gray,
+    KEPT, NOISE_LABELS, cached_run, default_comparison, image_input, legend_below, model_names,
+    note_colour_models_on_gray,
     require_app, runtime, short_label,
 )
 
@@ -22,15 +23,16 @@ st.write("How each model's PSNR falls as the noise grows, on one image: white Ga
 
 with st.sidebar:
     picture, source_name = image_input(key="analysis_input")
-    kind = st.selectbox("Noise type", SWEEPS, format_func=NOISE_LABELS.get, key="analysis_kind")
+    kind = st.selectbox("Noise type", SWEEPS, format_func=NOISE_LABELS.get, key="analysis_kind",
+                        persist_state=KEPT)
     camera = kind == "camera"
-    chosen = st.multiselect("Models", model_names(camera), default=default_comparison(camera), format_func=short_label,
-                            key=f"analysis_models{'_camera' if camera else ''}",
+    chosen = st.multiselect("Models", model_names("real_photo" if camera else "gaussian"), default=default_comparison(camera), format_func=short_label,
+                            key=f"analysis_models{'_camera' if camera else ''}", persist_state=KEPT,
                             help="Two networks and a classical filter to begin with; add any others.")
     options, default = SWEEPS[kind]
     levels = st.multiselect("ISO in hundreds" if camera else "Sigmas", options, default=default,
-                            key=f"analysis_sigmas{'_camera' if camera else ''}")
-    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="analysis_seed")
+                            key=f"analysis_sigmas{'_camera' if camera else ''}", persist_state=KEPT)
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="analysis_seed", persist_state=KEPT)
 
 if not chosen or not levels:
     st.info(f"Choose at least one model and one {'ISO' if camera else 'sigma'}.")

@@ -115,8 +115,9 @@ def test_models_lists_each_shipped_model_with_its_title_and_measured_quality(cap
         for folder, scores in entry.get("real_quality", {}).items():
             assert f"held-out scenes of {folder}): {scores['psnr']:.2f} dB" in lines[name]
         assert f"{entry['cpu_mp_s']:.2f} MP/s where it was published" in lines[name]
-    assert "(the app's default for added noise)" in lines[available_models()[0]]
-    assert "(the default for photos that are already noisy)" in lines[available_models(real_photo=True)[0]]
+    assert "(the default for added Gaussian noise)" in lines["dncnn_color_int8"]
+    assert "(the default for photos that are already noisy)" in lines["dncnn_real_int8"]
+    assert "(the default for added noise of any of the demo's types)" in lines["dncnn_mixed_int8"]
     assert lines["nlm"].startswith("Non-local means (classical); Classical filter")
     # Every model was timed here once; a second listing reads the cache.
     assert sorted(timed) == sorted(available_models())
@@ -139,40 +140,6 @@ def test_a_speed_is_timed_once_per_machine_and_model_file(tmp_path, monkeypatch)
     assert speed.measured_speed("median", measure=False) is None
 
 
-@pytest.mark.parametrize("int8_change, rates, expected", [
-    (-0.05, {"dncnn_color": 9.0, "dncnn_color_fp16": 2.0, "dncnn_color_int8": 1.0}, "dncnn_color_fp16"),
-    (-0.05, {"dncnn_color": 9.0, "dncnn_color_fp16": 1.0, "dncnn_color_int8": 2.0}, "dncnn_color_int8"),
-    (-0.05, {"dncnn_color": 9.0, "dncnn_color_fp16": 1.0, "dncnn_color_int8": 1.0}, "dncnn_color_int8"),
-    # More than 0.1 dB apart, they are two models: the one asked for stays, even when slower.
-    (-0.15, {"dncnn_color": 9.0, "dncnn_color_fp16": 2.0, "dncnn_color_int8": 1.0}, "dncnn_color_int8"),
-])
-def test_the_default_is_the_variant_that_runs_fastest_here_without_tensorflow(
-        tmp_path, monkeypatch, int8_change, rates, expected):
-    import json
-
-    from denoiser import bench, speed
-    from denoiser.catalog import MODELS_DIR
-
-    # The shipped files, under a manifest that sets the int8 variant's quality.
-    models = tmp_path / "models"
-    models.mkdir()
-    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
-    family = {name: entry for name, entry in manifest["models"].items() if name.startswith("dncnn_color")}
-    reference = family["dncnn_color_fp16"]["quality"]
-    family["dncnn_color_int8"]["quality"] = {
-        label: {level: {**score, "psnr": score["psnr"] + int8_change} for level, score in scores.items()}
-        for label, scores in reference.items()}
-    for entry in family.values():
-        (models / entry["file"]).symlink_to(MODELS_DIR / entry["file"])
-    (models / "manifest.json").write_text(json.dumps({**manifest, "models": family}))
-    monkeypatch.setenv("DENOISER_CACHE_DIR", str(tmp_path / "cache"))
-    assert speed.fastest_variant("dncnn_color_int8", models_dir=models, measure=False) == "dncnn_color_int8"
-    monkeypatch.setattr(bench, "tiled_rate", lambda runtime, **options: rates[runtime.name])
-    assert speed.fastest_variant("dncnn_color_int8", models_dir=models) == expected
-    # A Keras model asked for by name stays.
-    assert speed.fastest_variant("dncnn_color", models_dir=models) == "dncnn_color"
-
-
 def test_progress_bar_rate_starts_after_the_first_batch():
     from denoiser.cli import _Bar
 
@@ -186,9 +153,7 @@ def test_progress_bar_rate_starts_after_the_first_batch():
 
 
 def test_lite_models_and_filters_run_from_the_command_line_without_tensorflow(tmp_path, astronaut):
-    from denoiser.catalog import available_models
-
-    lite = next(name for name in available_models() if name.endswith("_int8"))
+    lite = "dncnn_color_int8"
     source = tmp_path / "in.png"
     Image.fromarray(np.rint(astronaut[:64, :64] * 255).astype(np.uint8)).save(source)
     script = (
@@ -206,13 +171,11 @@ def test_lite_models_and_filters_run_from_the_command_line_without_tensorflow(tm
 def test_denoise_without_a_model_uses_the_apps_real_photo_default(tmp_path, astronaut):
     """A photo given to `denoise` is already noisy: it gets the model and the estimated
     strength that the app's "already noisy" mode starts with."""
-    from denoiser.catalog import available_models
-
     source = tmp_path / "in.png"
     Image.fromarray(np.rint(astronaut[:48, :48] * 255).astype(np.uint8)).save(source)
     assert main(["denoise", str(source), "-o", str(tmp_path / "default.png"), "--quiet"]) == 0
     assert main(["denoise", str(source), "-o", str(tmp_path / "named.png"),
-                 "--model", available_models(real_photo=True)[0], "--quiet"]) == 0
+                 "--model", "dncnn_real_int8", "--quiet"]) == 0
     assert (tmp_path / "default.png").read_bytes() == (tmp_path / "named.png").read_bytes()
 
 

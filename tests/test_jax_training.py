@@ -16,7 +16,7 @@ import pytest
 from denoiser.training import data
 from denoiser.training.jax_training import dihedral, draw_batch
 
-pytestmark = pytest.mark.slow  # see pytest.ini
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -148,7 +148,7 @@ def test_the_gpu_install_is_the_apps_with_tensorflows_cuda_build():
 
 @pytest.mark.slow
 def test_the_librarys_public_api_type_checks():
-    """mypy over the modules mypy.ini names: their signatures are annotated, and agree."""
+    """mypy over the modules pyproject.toml names: their signatures are annotated, and agree."""
     done = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", "/dev/null"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

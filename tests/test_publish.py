@@ -9,7 +9,7 @@ from denoiser.errors import DenoiserError
 from denoiser.evaluate import evaluate
 from denoiser.training.publish import publish, sha256
 
-pytestmark = pytest.mark.slow  # see pytest.ini
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 
 @pytest.fixture
@@ -34,8 +34,15 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
                       progress=lines.append)
     assert set(entries) == {"tiny_color", "tiny_color_fp16", "tiny_color_int8"}
     manifest = json.loads((models / "manifest.json").read_text())
-    assert manifest["default"] == "tiny_color_int8"
+    assert manifest["defaults"]["gaussian"]["model"] == "tiny_color_int8"
     assert available_models(models)[:3] == ["tiny_color_int8", "tiny_color", "tiny_color_fp16"]
+    # What each model is, written by publish and read by the catalog alone.
+    assert {name: (entry["family"], entry["purpose"], entry["variant"], entry["gray_counterpart"])
+            for name, entry in manifest["models"].items()} == {
+        "tiny_color": ("tiny_color", "gaussian", "float32", None),
+        "tiny_color_fp16": ("tiny_color", "gaussian", "float16", None),
+        "tiny_color_int8": ("tiny_color", "gaussian", entries["tiny_color_int8"]["variant"], None)}
+    assert entries["tiny_color_int8"]["variant"] in ("int8 dynamic range", "int8 full integer")
     for name, entry in manifest["models"].items():
         path = models / entry["file"]
         assert path.exists() and entry["sha256"] == sha256(path)
@@ -55,6 +62,29 @@ def test_publish_writes_models_manifest_and_report(tmp_path, images, tiny_dncnn)
     assert any("SET" in line for line in lines)
 
 
+def test_a_colour_family_names_its_gray_counterpart_slot_by_slot(tmp_path, images, tiny_dncnn, tiny_dncnn_gray):
+    from denoiser.catalog import counterpart
+
+    models = tmp_path / "models"
+    state = {"config": {"arch": "dncnn", "sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40,
+                        "batch_size": 64}, "epoch": 1, "steps": 10, "patches_seen": 640, "train_seconds": 60.0}
+    options = dict(run_state=state, train_dir=images, eval_sets={"SET": images}, sigmas=(25,), models_dir=models,
+                   tile=32, batch=1, progress=lambda line: None)
+    with pytest.raises(DenoiserError, match="no published family 'tiny_gray'"):
+        publish(tmp_path / "never.keras", "tiny_color", title="Tiny", gray_counterpart="tiny_gray", **options)
+    tiny_dncnn_gray.save(tmp_path / "gray.keras")
+    tiny_dncnn.save(tmp_path / "colour.keras")
+    publish(tmp_path / "gray.keras", "tiny_gray", title="Tiny gray", **options)
+    publish(tmp_path / "colour.keras", "tiny_color", title="Tiny", gray_counterpart="tiny_gray", **options)
+    entries = json.loads((models / "manifest.json").read_text())["models"]
+    assert {name: entry["gray_counterpart"] for name, entry in entries.items()} == {
+        "tiny_gray": None, "tiny_gray_fp16": None, "tiny_gray_int8": None,
+        "tiny_color": "tiny_gray", "tiny_color_fp16": "tiny_gray_fp16", "tiny_color_int8": "tiny_gray_int8"}
+    # Both int8 kinds fill the one int8 slot, whichever each family shipped.
+    assert counterpart("tiny_color_int8", 1, models) == "tiny_gray_int8"
+    assert counterpart("tiny_color_int8", 3, models) == "tiny_color_int8"
+
+
 def test_a_noise_mix_is_measured_on_each_type_and_a_baseline_is_never_a_default(tmp_path, images, tiny_dncnn):
     from denoiser.architectures.registry import build_model
     from denoiser.catalog import model_for_noise, short_title
@@ -69,11 +99,13 @@ def test_a_noise_mix_is_measured_on_each_type_and_a_baseline_is_never_a_default(
         publish(tmp_path / f"{name}.keras", name, title=name, run_state=state, train_dir=images,
                 eval_sets={"SET": images}, sigmas=(25,), models_dir=models, tile=32, batch=1, progress=lambda line: None)
     manifest = json.loads((models / "manifest.json").read_text())
-    assert "default" not in manifest and manifest["default_mixed"] == "tiny_mix_int8"
+    assert list(manifest["defaults"]) == ["mixed_noise"]
+    assert manifest["defaults"]["mixed_noise"]["model"] == "tiny_mix_int8"
     entry = manifest["models"]["tiny_ae_int8"]
-    assert entry["baseline"] and entry["training"]["noise"] == ["gaussian", "salt_and_pepper"]
+    assert entry["purpose"] == "baseline" and entry["training"]["noise"] == ["gaussian", "salt_and_pepper"]
+    assert manifest["models"]["tiny_mix"]["purpose"] == "mixed_noise"
     assert entry["input_multiple"] == 4 and short_title("tiny_ae_int8", manifest["models"]) == "Baseline AE · int8"
-    assert model_for_noise("random_impulse", models) == "tiny_mix_int8"
+    assert model_for_noise("random_impulse", models)[0] == "tiny_mix_int8"
     # The other noise type's number is what evaluate() measures with the shipped file, at the demo's level.
     runtime = load_runtime("tiny_ae_int8", models_dir=models)
     row = evaluate(runtime, images, [25], channels=3, noise="salt_and_pepper")[0]
@@ -156,7 +188,9 @@ def test_a_real_photo_run_is_measured_on_its_held_out_scenes_and_becomes_the_pho
                       crop=48, models_dir=models, tile=32, batch=1, progress=lambda line: None)
     assert set(entries) == {"tiny_real", "tiny_real_fp16", "tiny_real_int8"}
     manifest = json.loads((models / "manifest.json").read_text())
-    assert manifest["default_real_photo"] == "tiny_real_int8" and "default" not in manifest
+    assert list(manifest["defaults"]) == ["real_photo"]
+    assert manifest["defaults"]["real_photo"]["model"] == "tiny_real_int8"
+    assert {entry["purpose"] for entry in entries.values()} == {"real_photo"}
     for name, entry in entries.items():
         assert entry["level_map"] and entry["training"]["best_validation_psnr_real"] == 30.0
         scores = entry["real_quality"]["pairs"]

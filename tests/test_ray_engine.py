@@ -14,7 +14,7 @@ from denoiser.cli import main
 from denoiser.io import load_image, save_image
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # see pytest.ini
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 MODEL = "dncnn_color_int8"
 

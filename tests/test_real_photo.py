@@ -280,11 +280,11 @@ def test_do_no_harm_a_clean_photo_comes_back_almost_unchanged(sample):
     scikit-image ships: the real-photo model must not smear what has no noise."""
     from skimage import data
 
-    from denoiser.catalog import available_models, load_runtime
+    from denoiser.catalog import default_for, load_runtime
     from denoiser.io import to_float
     from denoiser.service import run_noisy_photo
 
-    runtime = load_runtime(available_models(real_photo=True)[0])
+    runtime = load_runtime(default_for("real_photo"))
     assert runtime.level_map
     clean = to_float(getattr(data, sample)()[..., :3])
     result = run_noisy_photo(clean, runtime)
@@ -307,9 +307,9 @@ def test_real_targets_take_the_shots_slow_drift_but_not_its_noise():
 
 def test_the_shipped_real_photo_models_strength_changes_what_it_removes(astronaut_crop):
     """More strength removes more: the change to a camera-noisy photo grows with the level."""
-    from denoiser.catalog import available_models, load_runtime
+    from denoiser.catalog import default_for, load_runtime
 
-    runtime = load_runtime(available_models(real_photo=True)[0])
+    runtime = load_runtime(default_for("real_photo"))
     noisy = noise.camera(astronaut_crop, 1600, rng=np.random.default_rng(0))
     removed = [float(np.std(noisy - denoise(noisy, runtime, level=level))) * 255 for level in (0, 4, 12)]
     assert removed[0] < removed[1] < removed[2] and removed[2] > 1.5 * removed[0]

@@ -151,7 +151,7 @@ def test_manifest_default_comes_first_and_missing_files_are_hidden(tmp_path, tin
 
     tiny_dncnn.save(tmp_path / "a.keras")
     tiny_dncnn.save(tmp_path / "b.keras")
-    manifest = {"default": "b", "models": {
+    manifest = {"defaults": {"gaussian": {"model": "b", "why": "the test's choice"}}, "models": {
         "a": {"file": "a.keras"}, "b": {"file": "b.keras"}, "gone": {"file": "gone.keras"},
     }}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -159,34 +159,6 @@ def test_manifest_default_comes_first_and_missing_files_are_hidden(tmp_path, tin
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DenoiserError, match="manifest"):
         available_models(tmp_path)
-
-
-def test_gray_images_go_to_the_gray_model_of_the_same_kind(tmp_path):
-    import json
-
-    from denoiser.catalog import model_for_channels
-
-    kinds = {
-        "colour": (3, "keras", "float32"), "colour_int8": (3, "litert", "int8"),
-        "gray": (1, "keras", "float32"), "gray_int8": (1, "litert", "int8"), "gray_fp16": (1, "litert", "float16"),
-        "colour_fp16": (3, "litert", "float16"),
-    }
-    models = {name: {"file": f"{name}.bin", "architecture": "dncnn", "channels": c, "runtime": r, "precision": p}
-              for name, (c, r, p) in kinds.items()}
-    models["other_arch"] = {**models["colour"], "file": "other.bin", "architecture": "ridnet"}
-    (tmp_path / "manifest.json").write_text(json.dumps({"models": models}))
-    for name in kinds:
-        if name != "gray_fp16":
-            (tmp_path / f"{name}.bin").write_bytes(b"x")
-    (tmp_path / "other.bin").write_bytes(b"x")
-    assert model_for_channels("colour", 1, tmp_path) == "gray"
-    assert model_for_channels("colour_int8", 1, tmp_path) == "gray_int8"
-    assert model_for_channels("colour", 3, tmp_path) == "colour"
-    assert model_for_channels("gray", 3, tmp_path) == "gray"
-    # No gray counterpart installed (file missing, or none of that architecture): no change.
-    assert model_for_channels("colour_fp16", 1, tmp_path) == "colour_fp16"
-    assert model_for_channels("other_arch", 1, tmp_path) == "other_arch"
-    assert model_for_channels("median", 1, tmp_path) == "median"
 
 
 def test_shipped_models_spend_little_on_margins():

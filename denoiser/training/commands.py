@@ -135,6 +135,8 @@ def add_publish_arguments(p):
     p.add_argument("--batch", type=int, default=EXPORT_BATCH, help="the LiteRT files' input batch as written")
     p.add_argument("--int8-from", default=None, metavar="RUN_DIR",
                    help="a `train --quantization-aware` run of this model to convert the int8 variants from")
+    p.add_argument("--gray-counterpart", default=None, metavar="FAMILY",
+                   help="a published family of gray models that gray images go to (the colour Gaussian DnCNN: dncnn_gray)")
     p.set_defaults(func=cmd_publish)
 
 
@@ -216,5 +218,6 @@ def cmd_publish(args):
     publish(checkpoint, args.name, title=args.title, run_state=state,
             eval_sets=dict(item.split("=", 1) for item in args.eval or ()), sigmas=args.sigmas, limit=args.limit,
             train_dir=args.calibration_dir, pairs_dir=args.pairs, crop=args.crop, tile=args.tile, batch=args.batch,
-            int8_from=_run(args.int8_from, args.checkpoint) if args.int8_from else None)
+            int8_from=_run(args.int8_from, args.checkpoint) if args.int8_from else None,
+            gray_counterpart=args.gray_counterpart)
     return 0

@@ -88,7 +88,7 @@ class RealConfig:
     overrides: dict = field(default_factory=dict)
     # The level a noisy training patch is fed at: "estimate" (what the app reads on
     # the photo) or "measured" (its true noise); see `real_training`. The estimate won
-    # on both cross-camera directions (README, "Recipes").
+    # on both cross-camera directions (docs/real-photos.md, "Recipes").
     level_input: str = "estimate"
     # Every scene of this camera is held out for validation (`real_training.split_scenes`).
     hold_out_camera: str = ""

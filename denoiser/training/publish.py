@@ -17,16 +17,18 @@ import numpy as np
 from ..architectures.graph import input_multiple, receptive_radius
 from ..bench import tiled_rate
 from ..architectures.registry import get_architecture
-from ..catalog import MANIFEST, MIXED_DEFAULT_KEY, MODELS_DIR, load_keras_model, tiling
+from ..catalog import MANIFEST, MODELS_DIR, SAME_QUALITY_DB, VARIANTS, headline_psnr, load_keras_model, tiling
+from ..catalog import read_manifest
+from ..catalog import variants as variants_of
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS, default_levels, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
-from ..speed import headline_psnr
 from .export import EXPORT_BATCH, EXPORT_TILE, conversion_samples, export_file, real_conversion_samples
 from .config import GAUSSIAN_ONLY
 from .train import float32_copy
 
-PRECISION = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
+# The export kinds (`export.export_file`) as the manifest names their variant (`catalog.VARIANTS`).
+VARIANT_OF_EXPORT = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
 THROUGHPUT_SIDE = 1024
 
 
@@ -66,10 +68,10 @@ def _speed(runtime, progress):
     return speed
 
 
-def _entry(path, *, title, runtime, precision, fields, cpu_mp_s, common):
+def _entry(path, *, title, runtime, variant, fields, cpu_mp_s, common):
     return {
         "file": path.name, "title": title, **common, "file_mb": round(path.stat().st_size / 1e6, 3),
-        "sha256": sha256(path), "runtime": runtime, "precision": precision, **fields, "cpu_mp_s": round(cpu_mp_s, 3),
+        "sha256": sha256(path), "runtime": runtime, "variant": variant, **fields, "cpu_mp_s": round(cpu_mp_s, 3),
     }
 
 
@@ -110,14 +112,14 @@ class Yardstick:
     data: str
     sigma_range: tuple
     int8_kinds: tuple
-    default_key: str | None
+    purpose: str
     representative: np.ndarray | None = None
     flags: dict = field(default_factory=dict)
 
 
 def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUATION_SIGMAS, limit=None,
-            train_dir=None, pairs_dir=None, crop=None, int8_from=None, models_dir=MODELS_DIR, tile=EXPORT_TILE,
-            batch=EXPORT_BATCH, progress=print):
+            train_dir=None, pairs_dir=None, crop=None, int8_from=None, gray_counterpart=None, models_dir=MODELS_DIR,
+            tile=EXPORT_TILE, batch=EXPORT_BATCH, progress=print):
     """Writes `name`.keras, `name`_fp16.tflite and `name`_int8.tflite with their manifest
     entries, and the quantization report.
 
@@ -128,7 +130,13 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
     `pairs_dir`, on central `crop`-pixel squares (or whole), at the estimated level;
     its full-integer int8 is calibrated on crops of its training scenes. `int8_from`,
     a (model path, run state) pair of a quantization-aware fine-tuning of this model,
-    is where the int8 variants are converted from instead.
+    is where the int8 variants are converted from instead. `gray_counterpart`, a
+    published family of gray models, is where each variant sends gray images: its
+    entry names that family's model of the same variant slot (`catalog.counterpart`).
+
+    Each entry records what the model is: its `family` (`name`), its `purpose` (from
+    the run: real photo, baseline, mixed noise or Gaussian), its `variant` and its
+    `gray_counterpart`. The first model published for a purpose becomes its default.
 
     Raises
     ------
@@ -138,6 +146,7 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
+    _check_gray_family(gray_counterpart, models_dir)
     # A run trained in mixed precision computes in float32 once published.
     model = float32_copy(load_keras_model(model_path))
     config = run_state["config"]
@@ -148,13 +157,13 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
                                  progress)
     int8_model, int8_extra = _int8_source(model, model_path, int8_from)
     radius, multiple = receptive_radius(model), input_multiple(model)
-    common = dict(architecture=config["arch"], channels=model.output_shape[-1], sigma_range=list(yardstick.sigma_range),
+    common = dict(family=name, purpose=yardstick.purpose, architecture=config["arch"], channels=model.output_shape[-1], sigma_range=list(yardstick.sigma_range),
                   parameters=int(model.count_params()), receptive_radius=radius,
                   training=training_facts(run_state, yardstick.data))
     keras_path = models_dir / f"{name}.keras"
     model.save(keras_path)
     fields, speed = yardstick.measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")))
-    float_entry = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", precision="float32",
+    float_entry = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", variant="float32",
                          fields={**fields, **yardstick.flags}, cpu_mp_s=speed, common=common)
     variants = {}
     for variant in ("float16", *yardstick.int8_kinds):
@@ -166,7 +175,11 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
         fields, speed = yardstick.measure(runtime)
         fields = {"output": output, **fields, **yardstick.flags, **({"input_multiple": multiple} if multiple > 1 else {})}
         variants[variant] = (path, fields, speed)
-    return _ship_variants(name, title, variants, float_entry, int8_extra, common, models_dir, yardstick.default_key)
+    entries = _ship_variants(name, title, variants, float_entry, int8_extra, common)
+    quantization = _quantization_rows(float_entry, variants, entries, aware=bool(int8_extra))
+    _update_manifest(models_dir, name, entries, quantization, purpose=yardstick.purpose,
+                     gray_counterpart=gray_counterpart)
+    return entries
 
 
 def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, progress):
@@ -182,9 +195,7 @@ def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, pr
         measure=lambda runtime: measure(runtime, channels, eval_sets, sigmas, limit, progress, noises),
         data=f"{Path(config['train_dir']).name}, {len(run_state.get('validation_files', []))} images held out",
         sigma_range=tuple(config["sigma_range"]), int8_kinds=("int8_dynamic", "int8_full"),
-        default_key=_default_key(config), representative=representative,
-        # Compare and Noise analysis show a baseline as one (`catalog.short_title`).
-        flags={"baseline": True} if get_architecture(config["arch"]).baseline else {},
+        purpose=_purpose(config), representative=representative,
     )
 
 
@@ -203,7 +214,7 @@ def _real_pairs(model, model_path, run_state, pairs_dir, crop, tile, progress):
         measure=lambda runtime: measure_real(runtime, pairs_dir, scenes, crop, progress),
         data=(f"camera noise on {Path(config['train_dir']).name}, and {len(run_state['train_scenes'])} real "
               f"scenes of {Path(config['pairs_dir']).name} ({len(scenes)} held out)"),
-        sigma_range=REAL_LEVEL_RANGE, int8_kinds=("int8_dynamic", "int8_full"), default_key="default_real_photo",
+        sigma_range=REAL_LEVEL_RANGE, int8_kinds=("int8_dynamic", "int8_full"), purpose="real_photo",
         representative=real_conversion_samples(pairs_dir, run_state.get("train_scenes", ()), tile=tile),
         flags={"level_map": True},
     )
@@ -222,6 +233,16 @@ def measure_real(runtime, pairs_dir, scenes, crop, progress):
     return {"quality": {}, "real_quality": real_quality}, _speed(runtime, progress)
 
 
+def _check_gray_family(family, models_dir):
+    """A DenoiserError, before any work, unless `family` is None or a published family of gray models."""
+    if family is None:
+        return
+    manifest = read_manifest(models_dir)
+    members = variants_of(family, models_dir)
+    if not members or any(manifest[name]["channels"] != 1 for name in members):
+        raise DenoiserError(f"no published family {family!r} of gray models to send gray images to")
+
+
 def _int8_source(model, model_path, int8_from):
     """(the model the int8 variants are converted from, what the manifest says of it)."""
     if int8_from is None:
@@ -233,12 +254,11 @@ def _int8_source(model, model_path, int8_from):
     return int8_model, {"quantization_aware": _fine_tuning(int8_from[1])}
 
 
-def _ship_variants(name, title, variants, float_entry, int8_extra, common, models_dir, default_key):
-    """Keeps the float16 variant and the better int8 one under their shipped names, removes
-    the other, and writes the manifest and the quantization report; returns the new entries."""
+def _ship_variants(name, title, variants, float_entry, int8_extra, common):
+    """Keeps the float16 variant and the better int8 one under their shipped names and
+    removes the other; returns the entries by shipped name."""
     int8_kind = _better_int8(variants, float_entry)
     shipped = {"float16": f"{name}_fp16", int8_kind: f"{name}_int8"}
-    quantization = _quantization_rows(float_entry, variants, shipped, aware=bool(int8_extra))
     entries = {name: float_entry}
     for variant, (path, fields, speed) in variants.items():
         if variant not in shipped:
@@ -247,29 +267,31 @@ def _ship_variants(name, title, variants, float_entry, int8_extra, common, model
         final = path.with_name(f"{shipped[variant]}.tflite")
         path.rename(final)
         entries[shipped[variant]] = _entry(
-            final, title=f"{title} (LiteRT {PRECISION[variant]})", runtime="litert", precision=PRECISION[variant],
-            fields={**fields, **(int8_extra if variant != "float16" else {})}, cpu_mp_s=speed, common=common,
+            final, title=f"{title} (LiteRT {VARIANT_OF_EXPORT[variant]})", runtime="litert",
+            variant=VARIANT_OF_EXPORT[variant], fields={**fields, **(int8_extra if variant != "float16" else {})},
+            cpu_mp_s=speed, common=common,
         )
-    _update_manifest(models_dir, name, entries, quantization, default_key=default_key)
     return entries
 
 
 def _better_int8(variants, float_entry):
-    """The int8 kind that loses at most 0.15 dB, the faster of those; else the more accurate."""
+    """The int8 kind that loses at most SAME_QUALITY_DB, the faster of those; else the more accurate."""
     reference = headline_psnr(float_entry)
     candidates = {kind: variants[kind] for kind in ("int8_dynamic", "int8_full") if kind in variants}
-    close = [kind for kind, (_, fields, _) in candidates.items() if reference - headline_psnr(fields) <= 0.15]
+    close = [kind for kind, (_, fields, _) in candidates.items() if reference - headline_psnr(fields) <= SAME_QUALITY_DB]
     if close:
         return max(close, key=lambda kind: candidates[kind][2])
     return max(candidates, key=lambda kind: headline_psnr(candidates[kind][1]))
 
 
-def _quantization_rows(float_entry, variants, shipped, *, aware=False):
+def _quantization_rows(float_entry, variants, entries, *, aware=False):
+    shipped = {entry["file"] for entry in entries.values()}
     rows = [{"variant": "Keras float32", "psnr": headline_psnr(float_entry), "mp_s": float_entry["cpu_mp_s"],
              "shipped": True}]
     for variant, (_, fields, speed) in variants.items():
-        label = PRECISION[variant] + (", quantization-aware" if aware and variant != "float16" else "")
-        rows.append({"variant": label, "psnr": headline_psnr(fields), "mp_s": speed, "shipped": variant in shipped})
+        label = VARIANT_OF_EXPORT[variant] + (", quantization-aware" if aware and variant != "float16" else "")
+        rows.append({"variant": label, "psnr": headline_psnr(fields), "mp_s": speed,
+                     "shipped": variants[variant][0].name in shipped})
     return rows
 
 
@@ -294,23 +316,34 @@ def render_quantization_report(manifest):
     return "\n".join(lines) + "\n"
 
 
-def _default_key(config):
-    """The manifest default a published run may become: none for a baseline, the
-    mixed-noise one for a run on a mix of noise types (`catalog.NOISE_DEFAULT_KEYS`)."""
+def _purpose(config):
+    """What a run on added noise is for: a baseline, mixed noise, or Gaussian noise."""
     if get_architecture(config["arch"]).baseline:
-        return None
-    return "default" if tuple(config.get("noise", GAUSSIAN_ONLY)) == GAUSSIAN_ONLY else MIXED_DEFAULT_KEY
+        return "baseline"
+    return "gaussian" if tuple(config.get("noise", GAUSSIAN_ONLY)) == GAUSSIAN_ONLY else "mixed_noise"
 
 
-def _update_manifest(models_dir, name, entries, quantization, default_key="default"):
+def _gray_counterparts(entries, manifest, family):
+    """Each entry's `gray_counterpart`: the model of `family` in `manifest` that fills the
+    same variant slot (`catalog.VARIANTS`), or None."""
+    slots = {VARIANTS[entry["variant"]]: other for other, entry in manifest.items() if entry.get("family") == family}
+    for entry in entries.values():
+        entry["gray_counterpart"] = slots.get(VARIANTS[entry["variant"]]) if family else None
+
+
+def _update_manifest(models_dir, name, entries, quantization, *, purpose, gray_counterpart=None):
     path = Path(models_dir) / MANIFEST
     manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    _gray_counterparts(entries, manifest["models"], gray_counterpart)
     manifest["models"].update(entries)
     manifest.setdefault("quantization", {})[name] = quantization
-    # The app's default (for Gaussian demos, or with `default_real_photo` for photos that
-    # are already noisy): the first published model's fast variant, which runs without
-    # TensorFlow and so fits the memory of a small cloud host.
-    if default_key:
-        manifest.setdefault(default_key, f"{name}_int8" if f"{name}_int8" in entries else name)
+    # The first model published for a purpose becomes its default, in its int8 variant:
+    # it runs without TensorFlow, and so fits the memory of a small cloud host. A
+    # baseline is there to be compared against, never a default.
+    if purpose != "baseline":
+        chosen = f"{name}_int8" if f"{name}_int8" in entries else name
+        manifest.setdefault("defaults", {}).setdefault(purpose, {
+            "model": chosen, "why": f"the first model published for this purpose, in its {entries[chosen]['variant']} "
+                                    "variant"})
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))

@@ -12,7 +12,7 @@ from denoiser.catalog import load_runtime
 
 from helpers import TIMEOUT, choose_demo, choose_model, choose_upload, metric_value, png_file, sample_photo, upload, wait_idle
 
-pytestmark = pytest.mark.slow  # see pytest.ini
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 FAST_MODEL = ("median", "Median filter (classical)")
 

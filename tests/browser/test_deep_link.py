@@ -5,7 +5,7 @@ import pytest
 
 from helpers import TIMEOUT
 
-pytestmark = pytest.mark.slow  # see pytest.ini
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 
 def test_deep_link_on_a_fresh_server(page, server):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from playwright.async_api import async_playwright
 
-from denoiser.catalog import available_models, load_runtime
+from denoiser.catalog import default_for, load_runtime
 from denoiser.service import run_demo
 
 from helpers import CHROMIUM, CHROMIUM_ARGS, DEMO, TIMEOUT, png_file, sample_photo
 
-pytestmark = pytest.mark.slow  # see pytest.ini
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 SESSIONS = 8
 MEMORY_LIMIT_MB = 1500  # eight sessions at once
@@ -59,7 +59,7 @@ def in_own_loop(coroutine):
 
 
 def expected_psnr(image):
-    runtime = load_runtime(available_models()[0])
+    runtime = load_runtime(default_for('gaussian'))
     result = run_demo(image.astype(np.float32) / 255.0, runtime, kind="gaussian", level=25, seed=0)
     return f"{result.psnr_denoised:.2f} dB"
 
@@ -71,7 +71,7 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, tmp_path):
     shown = in_own_loop(run_sessions(server.url, paths))
     wall = time.monotonic() - started
     peak = server.peak_rss_mb()
-    print(f"\nload: {SESSIONS} sessions, model {available_models()[0]}, wall {wall:.1f} s, server peak RSS {peak:.0f} MB")
+    print(f"\nload: {SESSIONS} sessions, model {default_for('gaussian')}, wall {wall:.1f} s, server peak RSS {peak:.0f} MB")
     expected = [expected_psnr(image) for image in images]
     assert len(set(expected)) >= SESSIONS // 2  # the sessions' results really differ
     assert shown == expected
@@ -109,7 +109,7 @@ def test_twelve_megapixel_photo_within_cloud_memory(fresh_server, tmp_path):
     path = png_file(tmp_path / "twelve.png", sample_photo(7, height=3000, width=4000))
     seconds, model = in_own_loop(run_timed(fresh_server.url, path))
     peak = fresh_server.peak_rss_mb()
-    print(f"\n12 MP: model {available_models(real_photo=True)[0]}, {seconds:.1f} s from the upload to the numbers shown, "
+    print(f"\n12 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s (ratio {seconds / model:.2f}), server peak RSS {peak:.0f} MB")
     # The target is 1.3; the margin keeps a loaded machine from failing the run.
     assert seconds / model < 1.5
@@ -125,6 +125,6 @@ def test_a_photo_at_the_apps_pixel_limit_completes_within_its_memory(fresh_serve
     Image.fromarray(sample_photo(11, height=height, width=width)).save(path, quality=95)
     seconds, model = in_own_loop(run_timed(fresh_server.url, path, timeout=1_500_000))
     peak = fresh_server.peak_rss_mb()
-    print(f"\n50 MP: model {available_models(real_photo=True)[0]}, {seconds:.1f} s from the upload to the numbers shown, "
+    print(f"\n50 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s, server peak RSS {peak:.0f} MB")
     assert peak <= MEMORY_50MP_MB
