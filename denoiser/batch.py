@@ -50,19 +50,20 @@ class Done:
     level: float | None
     estimated: bool
     dropped_alpha: bool
-    pages: int = 1  # a multi-page TIFF's; only the first was denoised
+    notes: tuple[str, ...] = ()  # what was read otherwise than the file holds (`io.Picture.notes`)
 
 
 def denoise_file(source, target, shelf, *, level=None, tile=None, batch=None, fmt=None, quality=95, progress=None,
-                 ensemble=False):
-    """Denoises `source` into `target` (written atomically, depth, alpha and ICC kept);
-    with `ensemble`, as the mean over the eight flips and rotations (`engine.ensemble_denoise`)."""
+                 ensemble=False, overwrite=False):
+    """Denoises `source` into `target` (written atomically, depth, alpha and ICC kept;
+    never over a file that appeared at `target` meanwhile, unless `overwrite`); with
+    `ensemble`, as the mean over the eight flips and rotations (`engine.ensemble_denoise`)."""
     picture = load_image(source)
     check_image(picture.pixels)
     name, runtime, new_model = shelf.for_channels(picture.channels)
     given = level if level is not None else default_level(picture.pixels, runtime)
     denoised = denoise(picture.pixels, runtime, level=given, tile=tile, batch=batch, progress=progress,
                        ensemble=ensemble)
-    save_picture(picture, denoised, target, fmt=fmt, quality=quality)
+    save_picture(picture, denoised, target, fmt=fmt, quality=quality, overwrite=overwrite)
     return Done(name, new_model, given, level is None and given is not None, drops_alpha(picture, target, fmt),
-                picture.pages)
+                picture.notes)

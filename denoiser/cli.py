@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DenoiserError
-from .outputs import DENOISED_SUFFIX, expand_inputs, plan_outputs, plan_tables
+from .outputs import DENOISED_SUFFIX, check_summary, expand_inputs, plan_outputs, plan_tables
 
 
 class _Bar:
@@ -54,7 +54,7 @@ def cmd_denoise(args):
                                   overwrite=args.overwrite, skip_existing=ray or args.resume)
     chosen = args.model or default_for("real_photo")
     options = dict(level=args.sigma, tile=args.tile, batch=args.batch, fmt=args.format, quality=args.quality,
-                   ensemble=args.ensemble)
+                   ensemble=args.ensemble, overwrite=args.overwrite)
     if not files:
         print("every output exists already: nothing to do")
         return 0
@@ -66,7 +66,7 @@ def cmd_denoise(args):
         if args.tile is not None:
             check_tiling(load_runtime(chosen), args.tile)
 
-        summary = Path(args.summary) if args.summary else _summary_beside(targets, args.output)
+        summary = check_summary(Path(args.summary) if args.summary else _summary_beside(targets, args.output))
         failed = denoise_files(files, targets, chosen, workers=args.workers, address=args.ray_address,
                                summary=summary, show_progress=not args.quiet, **options)
         return 1 if failed else 0
@@ -92,12 +92,13 @@ def cmd_denoise(args):
         if done.new_model and done.model != chosen:
             print(f"gray images go to {done.model}: {chosen} is a colour model")
         print(f"{source} -> {target}" + (f" (estimated noise level {done.level:.1f})" if done.estimated else "")
-              + (DROPPED_ALPHA if done.dropped_alpha else "") + (_first_page(done.pages) if done.pages > 1 else ""))
+              + (DROPPED_ALPHA if done.dropped_alpha else "") + _noted(done.notes))
     return _failures(failed, len(files))
 
 
-def _first_page(pages):
-    return f" (the TIFF holds {pages} pages; only the first was denoised)"
+def _noted(notes):
+    """A file's notes (`io.Picture.notes`) at the end of its line."""
+    return "".join(f" ({note})" for note in notes)
 
 
 def _failures(failed, total):
@@ -130,9 +131,9 @@ def cmd_add_noise(args):
     for source, target in zip(files, targets):
         picture = load_image(source)
         noisy = add_noise(picture.pixels, args.type, args.level, rng=rng)
-        save_picture(picture, noisy, target, fmt=args.format, quality=args.quality)
+        save_picture(picture, noisy, target, fmt=args.format, quality=args.quality, overwrite=args.overwrite)
         print(f"{source} -> {target}" + (DROPPED_ALPHA if drops_alpha(picture, target, args.format) else "")
-              + (_first_page(picture.pages) if picture.pages > 1 else ""))
+              + _noted(picture.notes))
     return 0
 
 
@@ -155,7 +156,7 @@ def cmd_evaluate(args):
     print(markdown)
     texts = {"markdown": markdown + "\n", "csv": to_csv(rows)}
     for kind, target in reports.items():
-        write_atomically(target, texts[kind].encode())
+        write_atomically(target, texts[kind].encode(), overwrite=args.overwrite)
     return 0
 
 
@@ -447,6 +448,18 @@ def _command(argv):
 def main(argv=None):
     """`python -m denoiser`: runs one command; returns its exit status (one-line errors, no
     traceback)."""
+    # A file name that is no valid UTF-8 (a Latin-1 byte) is printed with escapes, not fatal.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv):
     from .runtimes import VERBOSE_VARIABLE, native_logs_hidden
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -469,6 +482,3 @@ def main(argv=None):
     except DenoiserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130

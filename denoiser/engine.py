@@ -51,9 +51,12 @@ def count_tiles(image_shape: tuple[int, ...], runtime: Runtime, *, tile: int | N
 
 def check_tiling(runtime: Runtime, tile: int) -> None:
     """A DenoiserError unless `runtime` can run on tiles of `tile` pixels: more than
-    twice its margin."""
-    if tile <= 2 * runtime.margin:
-        raise DenoiserError(f"tiles must be more than twice the model's margin of {runtime.margin} pixels, not {tile}")
+    twice its margin, with room for a start on its grid (`tiling.plan_axis`)."""
+    least = 2 * runtime.margin + runtime.multiple
+    if tile < least:
+        grid = f" and its grid of {runtime.multiple}" if runtime.multiple > 1 else ""
+        raise DenoiserError(f"tiles must be at least {least} pixels for the model's margin of {runtime.margin}{grid}, "
+                            f"not {tile}")
 
 
 def check_level(level: Level | None, shape: tuple[int, ...], *, one_number: bool = False) -> np.ndarray:

@@ -40,8 +40,15 @@ class Row:
     images: int
     psnr_noisy: float
     psnr: float
-    ssim: float
+    # None where no image of the set is as large as SSIM's window on both sides.
+    ssim: float | None
     noise: str = "gaussian"
+
+
+def mean_ssim(values):
+    """The mean of the SSIMs that exist (`metrics.ssim` is None under its window); None if none does."""
+    known = [value for value in values if value is not None]
+    return float(np.mean(known)) if known else None
 
 
 def default_levels(noise):
@@ -91,7 +98,7 @@ def evaluate(runtime, folder, levels, *, channels, noise="gaussian", limit=None,
                 progress(s * len(files) + i + 1, total)
         rows.append(
             Row(runtime.name, Path(folder).name, level, len(files),
-                float(np.mean(noisy_scores)), float(np.mean(psnrs)), float(np.mean(ssims)), noise)
+                float(np.mean(noisy_scores)), float(np.mean(psnrs)), mean_ssim(ssims), noise)
         )
     return rows
 
@@ -137,7 +144,7 @@ def evaluate_pairs(runtimes, folder, *, scenes=None, camera=None, crop=None, str
     label = Path(folder).name + (f" ({crop}px)" if crop else "")
     return [
         Row(name, label, float(np.mean(levels)), len(pairs), float(np.mean(noisy_scores)),
-            float(np.mean(psnrs)), float(np.mean(ssims)), "real")
+            float(np.mean(psnrs)), mean_ssim(ssims), "real")
         for name, (psnrs, ssims) in scores.items()
     ]
 
@@ -171,7 +178,7 @@ def to_markdown(rows):
     for r in rows:
         lines.append(
             f"| {r.model} | {r.dataset} | {r.noise} | {r.level:.3g} | {r.images} | {r.psnr_noisy:.2f} | {r.psnr:.2f} "
-            f"| {r.ssim:.4f} |"
+            f"| {'—' if r.ssim is None else f'{r.ssim:.4f}'} |"
         )
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ Gray images stay one channel; colour images are RGB. An alpha channel is set
 aside on reading and can be put back unchanged on writing.
 """
 
+import fcntl
 import io as _io
 import logging
 import os
@@ -36,6 +37,9 @@ READ_FORMATS = {*SUFFIXES, *READ_ONLY_SUFFIXES, "MPO"}
 READ_FORMAT_WORDS = "PNG, JPEG, TIFF, WebP, BMP, HEIC or AVIF"
 IMAGE_SUFFIXES = {suffix for suffixes in (*SUFFIXES.values(), *READ_ONLY_SUFFIXES.values()) for suffix in suffixes}
 register_heif_opener()
+# The pixel limit is ours (DEFAULT_MAX_PIXELS, DENOISER_MAX_PIXELS), checked from the
+# header; Pillow's own guard would refuse what a person allowed, in other words.
+Image.MAX_IMAGE_PIXELS = None
 SIXTEEN_BIT = {"PNG", "TIFF"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
@@ -53,6 +57,9 @@ class Picture:
     exif: bytes | None = None
     # A multi-page TIFF's page count: only the first page is read.
     pages: int = 1
+    # What was read otherwise than the file holds (the first frame of an animation,
+    # damaged metadata left out), in words for the person: the commands and the app show them.
+    notes: tuple[str, ...] = ()
 
     @property
     def height(self):
@@ -77,6 +84,9 @@ def _read_bytes(source):
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path} is a folder, not an image")
+    if not path.is_file():
+        # /dev/zero never ends, and a pipe may never answer.
+        raise ImageError(f"{path} is not a regular file (a device or a pipe), not an image")
     return path.read_bytes(), path.name
 
 
@@ -122,6 +132,9 @@ def _eight_bit(im):
         return np.rint(np.clip(values, 0.0, 1.0) * 65535).astype(np.uint16)[..., None], None
     if im.mode in ("P", "PA"):
         im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+    if "transparency" in im.info and im.mode in ("1", "L", "RGB"):
+        # A PNG's tRNS chunk: one value or colour that is transparent, which is alpha.
+        im = im.convert("LA" if im.mode in ("1", "L") else "RGBA")
     if im.mode == "1":
         im = im.convert("L")
     if im.mode == "LA":
@@ -149,10 +162,10 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
     tiff = _tiff_beyond_pillow(raw, name, max_pixels)
     if tiff is not None:
         pixels, alpha, icc, pages = tiff
-        return Picture(to_float(pixels), None if alpha is None else to_float(alpha), 16, "TIFF", icc, pages=pages)
+        return Picture(to_float(pixels), None if alpha is None else to_float(alpha), 16, "TIFF", icc, pages=pages,
+                       notes=_frame_notes("TIFF", pages))
     try:
         with _quiet():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(_io.BytesIO(raw))
             fmt = "JPEG" if im.format == "MPO" else im.format
             if fmt not in READ_FORMATS:
@@ -161,23 +174,18 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
             if width == 0 or height == 0:
                 raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
             _check_pixel_count(name, width, height, max_pixels)
-            pages = getattr(im, "n_frames", 1) if fmt == "TIFF" else 1
+            _check_jpeg_data(name, fmt, width, height, len(raw))
+            pages = getattr(im, "n_frames", 1)
             im.load()
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: the image is too large to open safely") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image, or a format that is not supported") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: the file is truncated or corrupt ({exc})") from None
 
     icc = im.info.get("icc_profile") or None
-    exif = im.getexif()
-    orientation = exif.get(_EXIF_ORIENTATION, 1)
-    if _EXIF_ORIENTATION in exif:
-        exif[_EXIF_ORIENTATION] = 1
-    exif_bytes = exif.tobytes() if len(exif) else None
+    orientation, exif_bytes, exif_notes = _metadata(im, fmt)
     if im.mode == "CMYK":
         icc = None  # a CMYK profile no longer describes the RGB pixels we return
 
@@ -188,7 +196,58 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
     pixels = to_float(_orient(pixels, orientation))
     if alpha is not None:
         alpha = to_float(_orient(alpha, orientation))
-    return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes, pages)
+    return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes, pages, (*_frame_notes(fmt, pages), *exif_notes))
+
+
+def _frame_notes(fmt, frames):
+    """What a person is told of a file of several pages (TIFF) or frames (an animation)."""
+    if frames <= 1:
+        return ()
+    if fmt == "TIFF":
+        return (f"it holds {frames} pages; only the first is read",)
+    return (f"it is animated ({frames} frames); only the first frame is read",)
+
+
+# The EXIF a TIFF's first directory carries beside its structure (strip offsets, tile
+# sizes, sample formats, which describe the original file and break any other): the
+# descriptive tags, and the Exif and GPS directories.
+DESCRIPTIVE_TIFF_TAGS = (0x010E, 0x010F, 0x0110, 0x0112, 0x0131, 0x0132, 0x013B, 0x8298)
+SUB_DIRECTORIES = (0x8769, 0x8825)
+
+
+def _metadata(im, fmt):
+    """(EXIF orientation, the EXIF to write back with orientation 1 or None, notes).
+    Damaged EXIF is left out with a note: it must never cost the photo."""
+    try:
+        with _quiet():
+            exif = im.getexif()
+            if fmt == "TIFF":
+                kept = Image.Exif()
+                for tag in DESCRIPTIVE_TIFF_TAGS:
+                    if tag in exif:
+                        kept[tag] = exif[tag]
+                for tag in SUB_DIRECTORIES:
+                    directory = exif.get_ifd(tag)
+                    if directory:
+                        kept[tag] = dict(directory)
+                exif = kept
+            orientation = exif.get(_EXIF_ORIENTATION, 1)
+            if _EXIF_ORIENTATION in exif:
+                exif[_EXIF_ORIENTATION] = 1
+            written = exif.tobytes() if len(exif) else None
+    except Exception:  # noqa: BLE001  Pillow's EXIF parser raises many kinds on a damaged block
+        return 1, None, ("its EXIF metadata is damaged and was left out",)
+    return (orientation if orientation in range(1, 9) else 1), written, ()
+
+
+def _check_jpeg_data(name, fmt, width, height, size):
+    """Refuses a JPEG whose header claims far more pixels than its data can hold: even a
+    flat image needs some bits for each 8x8 block, and a forged 854-byte file that claims
+    7000x7000 would otherwise decode as 49 MP of gray."""
+    blocks = -(-width // 8) * -(-height // 8)
+    if fmt == "JPEG" and size * 16 < blocks:
+        raise ImageError(f"{name}: the JPEG header claims {width}x{height} pixels, but the file holds only "
+                         f"{size:,} bytes: it is truncated or forged")
 
 
 @contextmanager
@@ -220,13 +279,13 @@ def _check_header(path, max_pixels):
             else:
                 with Image.open(path) as im:
                     width, height = im.size
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, tifffile.TiffFileError, Image.DecompressionBombError):
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, tifffile.TiffFileError):
         return
     _check_pixel_count(path.name, width, height, max_pixels)
 
 
 def _pixel_count(count):
-    return f"{count / 1e6:.0f} megapixels" if count >= 1e6 else f"{count:,} pixels"
+    return f"{count:,} pixels"
 
 
 def _check_pixel_count(name, width, height, max_pixels):
@@ -274,11 +333,15 @@ def _tiff_beyond_pillow(raw, name, max_pixels):
             page = tif.pages[0]
             pages = len(tif.pages)
             kind = np.dtype(page.dtype).kind
+            if kind == "i" or (kind == "u" and np.dtype(page.dtype).itemsize > 2):
+                raise ImageError(f"{name}: a TIFF of {np.dtype(page.dtype).name} samples has no range that can be "
+                                 "read without guessing; save it as 8- or 16-bit unsigned, or as float in 0 to 1")
             if kind != "f" and not (page.dtype == np.uint16 and page.samplesperpixel == 2):
                 return None
             icc = page.tags[34675].value if 34675 in page.tags else None
+            orientation = int(page.tags[_EXIF_ORIENTATION].value) if _EXIF_ORIENTATION in page.tags else 1
             _check_pixel_count(name, page.imagewidth, page.imagelength, max_pixels)
-            values = page.asarray()
+            values = _orient(page.asarray(), orientation)
     except ImageError:
         raise
     except (tifffile.TiffFileError, ValueError, OSError):
@@ -403,6 +466,8 @@ def encode_image(pixels: np.ndarray, fmt: str = "PNG", *, bit_depth: int = 8, al
     values = to_integer(pixels, depth)
     if alpha is not None:
         values = np.concatenate([values, to_integer(alpha, depth)[..., None]], axis=-1)
+    if fmt == "BMP" and values.shape[2] == 2:
+        values = values[..., [0, 0, 0, 1]]  # BMP holds no gray+alpha: the same pixels as RGBA
     gray = values.shape[2] in (1, 2)
 
     if depth == 16 and fmt == "TIFF":
@@ -458,30 +523,55 @@ def _png16(values, icc_profile=None, exif=None):
     return PNG_SIGNATURE + b"".join(chunks)
 
 
-def save_image(pixels: np.ndarray, path: str | os.PathLike, *, fmt: str | None = None, **options: Any) -> str | os.PathLike:
-    """Writes an image; the format comes from `fmt` or the file's suffix."""
+def save_image(pixels: np.ndarray, path: str | os.PathLike, *, fmt: str | None = None, overwrite: bool = True,
+               **options: Any) -> str | os.PathLike:
+    """Writes an image; the format comes from `fmt` or the file's suffix. Without
+    `overwrite`, a file already at `path` is kept (`write_atomically`)."""
     path = Path(path)
-    write_atomically(path, encode_image(pixels, fmt or format_for_path(path), **options))
+    write_atomically(path, encode_image(pixels, fmt or format_for_path(path), **options), overwrite=overwrite)
     return path
 
 
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+# Temporary files beside an output: PART_PREFIX + its name + "." + 8 random characters + PART_SUFFIX.
+PART_PREFIX, PART_SUFFIX = ".", ".part"
+PART_EXTRA = len(PART_PREFIX) + 1 + 8 + len(PART_SUFFIX)
+
+
+def write_atomically(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
     """Writes `data` to a temporary file beside `path` and renames it into place, so
     that a failed or killed write (a full disk, a file-size limit) leaves any earlier
-    file whole. Raises ImageError on failure, with the temporary file removed."""
+    file whole. Without `overwrite` the rename is exclusive (a hard link): a file
+    that appeared at `path` while the work ran is kept, and this write refused. The
+    temporary file is locked while it lives, so that another run's clean-up of killed
+    writes (`outputs.remove_stale_parts`) leaves it alone.
+
+    Raises
+    ------
+    ImageError
+        When the file cannot be written, or (without `overwrite`) exists; the
+        temporary file is removed.
+    """
     path = Path(path)
     temp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{PART_PREFIX}{path.name}.", suffix=PART_SUFFIX)
         with os.fdopen(fd, "wb") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp's files are private; outputs are not
-        os.replace(temp, path)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp, 0o666 & ~umask)  # mkstemp's files are private; outputs are not
+            if overwrite:
+                os.replace(temp, path)
+            else:
+                os.link(temp, path)
+                os.unlink(temp)
+    except FileExistsError:
+        os.unlink(temp)
+        raise ImageError(f"{path} appeared while this run worked: it was kept, and this result not written") from None
     except OSError as exc:
         if temp is not None and os.path.exists(temp):
             os.unlink(temp)
@@ -495,9 +585,10 @@ def drops_alpha(picture: Picture, path: str | os.PathLike, fmt: str | None = Non
 
 
 def save_picture(picture: Picture, pixels: np.ndarray, path: str | os.PathLike, *, fmt: str | None = None,
-                 quality: int = 95) -> str | os.PathLike:
-    """Writes `pixels` with `picture`'s alpha, depth, ICC profile and EXIF."""
+                 quality: int = 95, overwrite: bool = True) -> str | os.PathLike:
+    """Writes `pixels` with `picture`'s alpha, depth, ICC profile and EXIF; without
+    `overwrite`, never over a file at `path`."""
     return save_image(
         pixels, path, fmt=fmt, bit_depth=picture.bit_depth, alpha=picture.alpha, quality=quality,
-        icc_profile=picture.icc_profile, exif=picture.exif,
+        icc_profile=picture.icc_profile, exif=picture.exif, overwrite=overwrite,
     )

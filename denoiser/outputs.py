@@ -4,6 +4,7 @@ command did not make (never an input, never an existing file without --overwrite
 never two inputs to one file, a folder that takes files). `denoise` (local and on
 Ray), `add-noise` and `evaluate` plan through here."""
 
+import fcntl
 import glob
 import os
 from pathlib import Path
@@ -82,6 +83,9 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_exist
     inputs = {resolve_links(source) for source in files}
     seen, kept = set(), []
     for source, target in zip(files, targets):
+        check_name_length(target)
+        if target.is_symlink() and not target.exists():
+            raise DenoiserError(f"{target} is a link that leads nowhere: refusing to write through it")
         resolved = resolve_links(target)
         if resolved in seen:
             raise DenoiserError(f"two inputs would both be written to {target}")
@@ -106,12 +110,54 @@ def plan_outputs(files, output, *, suffix, fmt=None, overwrite=False, skip_exist
     return [source for source, _ in kept], [target for _, target in kept]
 
 
+def check_name_length(target):
+    """A DenoiserError, before any work, when `target`'s name or the temporary name it
+    is written under first (`io.write_atomically`) is longer than its folder allows."""
+    from .io import PART_EXTRA
+
+    folder = target.parent if target.parent.is_dir() else Path(".")
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    length = len(os.fsencode(target.name)) + PART_EXTRA
+    if length > limit:
+        raise DenoiserError(f"{target.name[:40]}…: the output's name is too long ({length - PART_EXTRA} bytes; this "
+                            f"folder takes {limit - PART_EXTRA} with the temporary name written first): shorten it")
+
+
 def remove_stale_parts(target):
     """Removes what a killed write of `target` left: `io.write_atomically`'s hidden
-    `.NAME.*.part` files beside it."""
-    if target.parent.is_dir():
-        for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
-            part.unlink(missing_ok=True)
+    temporary files beside it. One that another run still writes is locked, and kept."""
+    from .io import PART_PREFIX, PART_SUFFIX
+
+    if not target.parent.is_dir():
+        return
+    for part in target.parent.glob(f"{glob.escape(PART_PREFIX + target.name)}.*{PART_SUFFIX}"):
+        try:
+            with open(part, "rb") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                part.unlink(missing_ok=True)
+        except (BlockingIOError, FileNotFoundError):
+            continue
+
+
+def check_summary(path):
+    """`path`, if a summary CSV may be appended to it: a .csv name, and a regular file
+    where it exists (never a photo, a folder, a link or a device)."""
+    if path.suffix.lower() != ".csv":
+        raise DenoiserError(f"--summary {path}: a summary is a CSV file; name it NAME.csv")
+    _check_regular(path)
+    if not path.parent.is_dir():
+        raise DenoiserError(f"cannot write {path}: no folder {path.parent}")
+    return path
+
+
+def _check_regular(target):
+    if target.is_dir():
+        raise DenoiserError(f"{target} is a folder: name a file")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise DenoiserError(f"{target} is not a regular file (a link, a device or a pipe): name a new file")
 
 
 def check_writable(folder):
@@ -151,6 +197,7 @@ def plan_tables(paths, input_folders, *, overwrite=False):
             raise DenoiserError(f"{target} is an input: refusing to write over it")
         if target.is_dir():
             raise DenoiserError(f"{target} is a folder: name a file to write the table to")
+        _check_regular(target)
         if target.exists() and not overwrite:
             raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
         if not target.parent.is_dir():

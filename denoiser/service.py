@@ -290,13 +290,15 @@ def magnify(image, factor):
 
 
 def overview(image, max_side=1200):
-    """A uint8 image downscaled by a whole factor with area averaging, and the factor."""
+    """A uint8 image downscaled by a whole factor with area averaging, and the factor.
+    A side shorter than the factor keeps one pixel (a 9700x8 strip shows as 1077x1)."""
     h, w = image.shape[:2]
     factor = int(np.ceil(max(h, w) / max_side))
     if factor <= 1:
         return image, 1
-    small = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
-    return small.reshape(h // factor, w // factor, image.shape[2]), factor
+    size = (max(1, w // factor), max(1, h // factor))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small.reshape(size[1], size[0], image.shape[2]), factor
 
 
 def png_data_uri(image):
@@ -310,7 +312,7 @@ class ComparisonRow:
     """One model's result in a comparison: its scores, time and whole output."""
     model: str
     psnr: float
-    ssim: float
+    ssim: float | None  # None under SSIM's window
     seconds: float
     size_mb: float | None
     denoised: np.ndarray = field(repr=False)

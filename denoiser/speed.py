@@ -43,10 +43,15 @@ def _model_key(name, models_dir):
 
 
 def _read_cache():
+    """The cache as {machine: {model: MP/s}}; anything else in the file (a list, a
+    damaged or foreign file) counts as empty, and is measured again."""
     try:
-        return json.loads(cache_path().read_text())
+        cache = json.loads(cache_path().read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(cache, dict):
+        return {}
+    return {here: speeds for here, speeds in cache.items() if isinstance(speeds, dict)}
 
 
 def _write_cache(cache):

@@ -283,8 +283,8 @@ def image_input(key="input", fresh=()):
         message = str(exc)
         st.error(f"Cannot use {message if message.startswith(name) else f'{name}: {message}'}")
         st.stop()
-    if picture.pages > 1:
-        st.info(f"{name} holds {picture.pages} pages; only the first is shown and denoised.")
+    for note in picture.notes:
+        st.info(f"{name}: {note}.")
     return picture, name
 
 

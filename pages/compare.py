@@ -41,7 +41,7 @@ comparison = cached_run(
 )
 
 table = pd.DataFrame([
-    {"model": short_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": round(r.ssim, 4),
+    {"model": short_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": None if r.ssim is None else round(r.ssim, 4),
      "time (s)": round(r.seconds, 3), "file": f"{r.size_mb:.1f} MB" if r.size_mb is not None else "no file"}
     for r in comparison.rows
 ])

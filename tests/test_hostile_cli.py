@@ -214,7 +214,7 @@ HOSTILE = {
     "text file": ("notes.png", b"just some text\n" * 8, "not an image", None),
     "truncated PNG": ("cut.png", encoded(Image.fromarray(GOOD), "PNG")[:200], "truncated", None),
     "truncated JPEG": ("cut.jpg", encoded(Image.fromarray(GOOD), "JPEG")[:300], "truncated", None),
-    "decompression bomb": ("bomb.png", png_header_claiming(30000, 30000), "too large", None),
+    "decompression bomb": ("bomb.png", png_header_claiming(30000, 30000), "900,000,000 pixels, over the limit", None),
     "animated GIF": ("moving.gif", animated_gif(), "not supported", None),
     "SVG": ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "not an image", None),
     "palette PNG": ("palette.png", encoded(Image.fromarray(GOOD).convert("P"), "PNG"), None, (24, 20)),

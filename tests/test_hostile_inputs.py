@@ -142,6 +142,166 @@ def _killed_batch(tmp):
             "-o", str(out), "--resume"]
 
 
+# Round 3: the promises of the README's "Files are never lost" and "Formats", held.
+def bigtiff(tmp, name="b.tif", **options):
+    path = tmp / name
+    tifffile.imwrite(path, COLOUR, **options)
+    return path
+
+
+def denoised_again(tmp):
+    """A BigTIFF's PNG output, which once could not be read back (its TIFF tags were copied as EXIF)."""
+    assert main(["denoise", str(bigtiff(tmp, bigtiff=True)), "--model", "median", "--sigma", "5", "--quiet"]) == 0
+    return ["denoise", str(tmp / "b_denoised.png"), "--model", "median", "--sigma", "5"]
+
+
+def integer_tiff(tmp, dtype):
+    path = tmp / f"{dtype}.tif"
+    tifffile.imwrite(path, (COLOUR[..., 0].astype(np.int64) * 100).astype(dtype))
+    return path
+
+
+def animated(tmp, fmt):
+    path = tmp / f"moving.{fmt.lower()}"
+    frames = [Image.fromarray(COLOUR), Image.fromarray(COLOUR[::-1])]
+    frames[0].save(path, fmt, save_all=True, append_images=frames[1:])
+    return path
+
+
+def forged_jpeg(tmp):
+    """An 854-byte-class JPEG whose frame header claims 7000x7000 pixels."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(COLOUR[:8, :8]).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5 : frame + 9] = (7000).to_bytes(2, "big") * 2
+    return _bytes(tmp / "forged.jpg", bytes(data))
+
+
+def strip_set(tmp, shape):
+    folder = tmp / "strips"
+    folder.mkdir()
+    png(folder / "a.png", RNG.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    return folder
+
+
+def dangling(tmp):
+    link = tmp / "out.png"
+    link.symlink_to(tmp / "nowhere" / "x.png")
+    return link
+
+
+def fifo(tmp, name="pipe.png"):
+    import os
+
+    os.mkfifo(tmp / name)
+    return tmp / name
+
+
+def gray_alpha(tmp):
+    path = tmp / "ga.png"
+    Image.fromarray(np.dstack([COLOUR[..., 0], COLOUR[..., 1]]), "LA").save(path)
+    return path
+
+
+def cut_exif_png(tmp):
+    """A PNG whose eXIf chunk is cut short: Pillow warns of it, and nothing may reach the terminal."""
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    import struct
+    import zlib
+
+    path = png(tmp / "cut.png", exif=exif.tobytes())
+    data = path.read_bytes()
+    kind = data.index(b"eXIf")
+    length = struct.unpack(">I", data[kind - 4 : kind])[0]
+    cut = data[kind + 4 : kind + 4 + length][:12]  # the TIFF header and half a directory
+    chunk = struct.pack(">I", len(cut)) + b"eXIf" + cut + struct.pack(">I", zlib.crc32(b"eXIf" + cut))
+    return _bytes(path, data[: kind - 4] + chunk + data[kind + 8 + length :])
+
+
+def heic(tmp, orientation=6):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp / "phone.heic"
+    Image.fromarray(COLOUR).save(path, "HEIF", exif=exif.tobytes())
+    return path
+
+
+ROUND_3 = {
+    "a BigTIFF to TIFF": (lambda t: ["denoise", str(bigtiff(t, bigtiff=True)), "--model", "median", "--sigma", "5",
+                                     "-o", str(t / "out.tif")], 0, None, "out.tif"),
+    "a one-row-per-strip TIFF to JPEG": (
+        lambda t: ["denoise", str(bigtiff(t, rowsperstrip=1)), "--model", "median", "--sigma", "5",
+                   "-o", str(t / "out.jpg")], 0, None, "out.jpg"),
+    "a BigTIFF's PNG output denoised again": (denoised_again, 0, None, "b_denoised_denoised.png"),
+    "an int16 TIFF": (lambda t: ["denoise", str(integer_tiff(t, "int16")), "--model", "median"], 2,
+                      "int16 samples", None),
+    "a uint32 TIFF": (lambda t: ["denoise", str(integer_tiff(t, "uint32")), "--model", "median"], 2,
+                      "uint32 samples", None),
+    "an animated WebP": (lambda t: ["denoise", str(animated(t, "WEBP")), "--model", "median", "--sigma", "5"], 0,
+                         None, "only the first frame"),
+    "an APNG": (lambda t: ["denoise", str(animated(t, "PNG")), "--model", "median", "--sigma", "5"], 0, None,
+                "only the first frame"),
+    "a JPEG whose header claims 49 MP": (lambda t: ["denoise", str(forged_jpeg(t)), "--model", "median"], 2,
+                                         "truncated or forged", None),
+    "evaluate on 8x8 images": (
+        lambda t: ["evaluate", str(strip_set(t, (8, 8))), "--models", "median", "--sigmas", "25"], 0, None, "| — |"),
+    "evaluate on 12000x8 images": (
+        lambda t: ["evaluate", str(strip_set(t, (8, 12000))), "--models", "median", "--sigmas", "25"], 0, None,
+        "| — |"),
+    "a dangling link at -o": (lambda t: ["denoise", str(png(t / "a.png")), "--model", "median", "-o",
+                                         str(dangling(t))], 2, "leads nowhere", None),
+    "a 245-character name": (lambda t: ["denoise", str(png(t / ("n" * 241 + ".png"))), "--model", "median"], 2,
+                             "too long", None),
+    "a 238-character name, too long with its temporary name": (
+        lambda t: ["denoise", str(png(t / ("n" * 234 + ".png"))), "--model", "median"], 2, "too long", None),
+    "--tile 72 with the U-Net's grid of 16": (
+        lambda t: ["denoise", str(png(t / "a.png")), "--model", "unet_real_int8", "--tile", "72"], 2, "grid of 16",
+        None),
+    "gray+alpha to BMP": (lambda t: ["denoise", str(gray_alpha(t)), "--model", "median", "--sigma", "5", "-o",
+                                     str(t / "out.bmp")], 0, None, "out.bmp"),
+    "/dev/zero as input": (lambda t: ["denoise", "/dev/zero", "--model", "median", "-o", str(t / "o.png")], 2,
+                           "not a regular file", None),
+    "a FIFO as input": (lambda t: ["denoise", str(fifo(t)), "--model", "median", "-o", str(t / "o.png")], 2,
+                        "not a regular file", None),
+    "a cut eXIf chunk": (lambda t: ["denoise", str(cut_exif_png(t)), "--model", "median", "--sigma", "5"], 0, None,
+                         "cut_denoised.png"),
+    "evaluate --csv onto a FIFO, with --overwrite": (
+        lambda t: ["evaluate", str(colour_set(t)), "--models", "median", "--sigmas", "25", "--csv",
+                   str(fifo(t, "t.csv")), "--overwrite"], 2, "not a regular file", None),
+    "evaluate --csv onto /dev/null, with --overwrite": (
+        lambda t: ["evaluate", str(colour_set(t)), "--models", "median", "--sigmas", "25", "--csv", "/dev/null",
+                   "--overwrite"], 2, "not a regular file", None),
+    "evaluate --csv onto a link, with --overwrite": (
+        lambda t: ["evaluate", str(colour_set(t)), "--models", "median", "--sigmas", "25", "--csv",
+                   str(_link(t / "t.csv", _existing(t / "kept.csv"))), "--overwrite"], 2, "not a regular file", None),
+    "ray --summary onto a photo": (
+        lambda t: ["denoise", str(png(t / "a.png")), "--model", "median", "--engine", "ray", "-o", str(t / "out"),
+                   "--summary", str(png(t / "b.png"))], 2, "CSV", None),
+    "ray --summary onto a folder": (
+        lambda t: ["denoise", str(png(t / "a.png")), "--model", "median", "--engine", "ray", "-o", str(t / "out"),
+                   "--summary", str(_folder(t / "sums.csv"))], 2, "folder", None),
+    "a HEIC phone photo turned by its EXIF": (
+        lambda t: ["denoise", str(heic(t)), "--model", "median", "--sigma", "5"], 0, None, "phone_denoised.png"),
+}
+
+
+def _link(link, target):
+    link.symlink_to(target)
+    return link
+
+
+def _folder(path):
+    path.mkdir()
+    return path
+
+
+CLI_ROWS.update(ROUND_3)
+
+
 def snapshot(folder):
     return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()}
 

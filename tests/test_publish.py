@@ -68,14 +68,19 @@ def test_a_colour_family_names_its_gray_counterpart_slot_by_slot(tmp_path, image
     models = tmp_path / "models"
     state = {"config": {"arch": "dncnn", "sigma_range": [0, 55], "train_dir": str(images), "patch_size": 40,
                         "batch_size": 64}, "epoch": 1, "steps": 10, "patches_seen": 640, "train_seconds": 60.0}
-    options = dict(run_state=state, train_dir=images, eval_sets={"SET": images}, sigmas=(25,), models_dir=models,
-                   tile=32, batch=1, progress=lambda line: None)
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    for image in images.iterdir():
+        Image.open(image).convert("L").save(gray / image.name)
+    options = dict(run_state=state, sigmas=(25,), models_dir=models, tile=32, batch=1, progress=lambda line: None)
     with pytest.raises(DenoiserError, match="no published family 'tiny_gray'"):
         publish(tmp_path / "never.keras", "tiny_color", title="Tiny", gray_counterpart="tiny_gray", **options)
     tiny_dncnn_gray.save(tmp_path / "gray.keras")
     tiny_dncnn.save(tmp_path / "colour.keras")
-    publish(tmp_path / "gray.keras", "tiny_gray", title="Tiny gray", **options)
-    publish(tmp_path / "colour.keras", "tiny_color", title="Tiny", gray_counterpart="tiny_gray", **options)
+    publish(tmp_path / "gray.keras", "tiny_gray", title="Tiny gray", train_dir=gray, eval_sets={"SET": gray},
+            **options)
+    publish(tmp_path / "colour.keras", "tiny_color", title="Tiny", gray_counterpart="tiny_gray", train_dir=images,
+            eval_sets={"SET": images}, **options)
     entries = json.loads((models / "manifest.json").read_text())["models"]
     assert {name: entry["gray_counterpart"] for name, entry in entries.items()} == {
         "tiny_gray": None, "tiny_gray_fp16": None, "tiny_gray_int8": None,
