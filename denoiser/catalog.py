@@ -86,11 +86,19 @@ def _shipped(models_dir) -> list[str]:
     return [name for name, entry in read_manifest(models_dir).items() if (Path(models_dir) / entry["file"]).exists()]
 
 
+# The few choices the app offers for a photo that is already noisy, named by what they
+# are for, each a key of the manifest's `defaults` (with its model and its reason); the
+# classical filter is the fourth. Every other model is under "All models".
+PHOTO_CHOICES = {"Photo (recommended)": "real_photo", "Fast": "real_photo_fast", "Best quality": "real_photo_best"}
+CLASSICAL_CHOICE = ("Classical filter", "nlm")
+
+
 def default_for(purpose: str, models_dir: str | os.PathLike = MODELS_DIR) -> str:
     """The model that the app, `denoise` without `--model`, `models`, Compare and Noise
-    analysis open with for `purpose` (one of PURPOSES): the manifest's `defaults` entry
-    when its file is installed, else the first installed model of that purpose, else
-    the first installed model, else the first classical filter."""
+    analysis open with for `purpose` (one of PURPOSES, or a choice of PHOTO_CHOICES):
+    the manifest's `defaults` entry when its file is installed, else the first
+    installed model of that purpose, else the first installed model, else the first
+    classical filter."""
     shipped = _shipped(models_dir)
     chosen = _manifest_file(models_dir).get("defaults", {}).get(purpose, {}).get("model")
     if chosen in shipped:
@@ -112,6 +120,16 @@ def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, purpose: str
     whose files exist, then the classical filters."""
     first = default_for(purpose, models_dir)
     return [first, *(name for name in _shipped(models_dir) + sorted(CLASSICAL) if name != first)]
+
+
+def photo_choices(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, str]:
+    """{label: model} of PHOTO_CHOICES whose manifest default is installed, then the
+    classical filter: the short list for a photo that is already noisy."""
+    shipped = set(_shipped(models_dir))
+    defaults = _manifest_file(models_dir).get("defaults", {})
+    choices = {label: defaults.get(key, {}).get("model") for label, key in PHOTO_CHOICES.items()}
+    return {**{label: name for label, name in choices.items() if name in shipped},
+            CLASSICAL_CHOICE[0]: CLASSICAL_CHOICE[1]}
 
 
 def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> tuple[str, str]:
@@ -222,9 +240,11 @@ def model_table(manifest: dict[str, ModelEntry], defaults: dict | None = None) -
     lines = ["# The models", "", "Generated from `models/manifest.json` by `denoiser models --markdown`; "
              "speeds are those of the machine that published each model.", "",
              "| model | for | variant | quality | MP/s where published | default |", "|---|---|---|---|---|---|"]
+    labels = {key: label for label, key in PHOTO_CHOICES.items()}
     for name, entry in manifest.items():
         purpose, why = default_of.get(name, (None, ""))
-        mark = f"for {PURPOSE_WORDS.get(purpose, purpose)}: {why}" if purpose else ""
+        mark = (f"for {PURPOSE_WORDS[purpose]}: {why}" if purpose in PURPOSE_WORDS
+                else f"the app's “{labels.get(purpose, purpose)}” for photos: {why}" if purpose else "")
         lines.append(f"| `{name}` | {model_summary(name, manifest)['for']} | {entry.get('variant', '—')} | "
                      f"{_quality(entry)} | {entry.get('cpu_mp_s', 0):.3f} | {mark} |")
     return "\n".join(lines) + "\n"

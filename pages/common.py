@@ -5,8 +5,8 @@ import io
 import streamlit as st
 
 from denoiser.catalog import (
-    available_models, comparison_default, counterpart, default_for, default_reason, load_runtime, model_for_noise,
-    model_title, read_manifest, short_title,
+    PHOTO_CHOICES, available_models, comparison_default, counterpart, default_for, default_reason, load_runtime,
+    model_for_noise, model_title, photo_choices, read_manifest, short_title,
 )
 from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError, ImageError
@@ -56,9 +56,29 @@ def result_cache():
     return ResultCache()
 
 
-def is_cached(key):
-    """Whether `cached_run` holds a result for `key`."""
-    return result_cache().get(key) is not None
+def cached_result(key):
+    """The result `cached_run` holds for `key`, or None."""
+    return result_cache().get(key)
+
+
+@st.cache_resource
+def _rates_here():
+    """MP/s of each model in this server's own runs, the newest kept: what a wait is
+    estimated from before `denoiser models` has timed a model here."""
+    return {}
+
+
+def note_rate(name, rate):
+    """Keeps `rate` (MP/s, for one pass) as `name`'s speed on this server."""
+    _rates_here()[name] = rate
+
+
+def expected_seconds(name, megapixels, *, ensemble=False):
+    """How long `name` should take on `megapixels` here (eight passes with `ensemble`):
+    from this server's own runs, else from `denoiser models`' timing; None when neither
+    has timed it."""
+    rate = _rates_here().get(name) or speed_known(name)
+    return None if not rate else megapixels / rate * (8 if ensemble else 1)
 
 
 def cached_run(key, run, *, start, step):
@@ -132,6 +152,13 @@ def legend_below(figure):
     return figure
 
 
+def warn_real_photo_model_on_added_noise(name, kind):
+    """Says so when a model made for camera noise is given the demo's other noises."""
+    if kind != "camera" and manifest().get(name, {}).get("purpose") == "real_photo":
+        st.caption(f"{short_label(name)} is made for camera noise; on {NOISE_LABELS[kind].lower()} noise it "
+                   "removes less than the model made for it.")
+
+
 def warn_outside_training(name, kind, level):
     """Says so when Gaussian noise of `level` lies outside the levels the model was trained on."""
     low, high = manifest().get(name, {}).get("sigma_range", (None, None))
@@ -152,6 +179,31 @@ def model_picker(key="model", label="Model", purpose="gaussian", default=None):
     why = default_reason(purpose)
     if name == default_for(purpose) and why:
         st.caption(f"Why this model: {why}.")
+    return name
+
+
+@st.cache_data
+def short_list():
+    return photo_choices()
+
+
+def photo_model_picker(key="model_real"):
+    """The model for a photo that is already noisy: a few choices named by purpose
+    (`catalog.PHOTO_CHOICES`), or with "All models" every model; the caption says why
+    the choice is what it is."""
+    choices = short_list()
+    everything = st.toggle("All models", key=f"{key}_all", persist_state=KEPT,
+                           help="Every installed model and filter, not only the choices named by purpose.")
+    labels = {name: label for label, name in choices.items()}
+    names = model_names("real_photo") if everything else list(choices.values())
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = names[0]
+    # The sidebar cuts long labels: the short list shows its purpose names, the caption the model.
+    name = st.selectbox("Model", names, key=key, persist_state=KEPT,
+                        format_func=lambda n: labels[n] if n in labels and not everything else model_label(n))
+    why = default_reason(PHOTO_CHOICES.get(labels.get(name, ""), ""))
+    if why:
+        st.caption(f"{short_label(name)}. Why this model: {why}.")
     return name
 
 
@@ -183,7 +235,7 @@ def strength_control(name, pixels, key):
         return None
     low, high = manifest().get(name, {}).get("sigma_range", DEFAULT_LEVEL_RANGE)
     default = float(min(max(round(estimate, 1), low), high))
-    level = st.slider("Strength (noise level, 0–255)", float(low), float(high), default, 0.1,
+    level = st.slider("Strength (the noise level to remove)", float(low), float(high), default, 0.1,
                       key=f"strength_{name}_{key}", persist_state=KEPT,
                       help="Starts at the level estimated from the photo. Lower keeps more texture; higher smooths more.")
     note = " (the slider's end)" if default != round(estimate, 1) else ""
@@ -286,6 +338,13 @@ def image_input(key="input", fresh=()):
     for note in picture.notes:
         st.info(f"{name}: {note}.")
     return picture, name
+
+
+def note_upload_taken_as_clean(key):
+    """On the pages that add noise, says that an uploaded photo is taken as clean."""
+    if st.session_state.get(f"{key}_source") == "Upload":
+        st.info("Your photo is taken as clean here: noise is added to it, and each model is scored against your "
+                "photo as it was. To denoise the photo itself, use Denoise with “My photo is already noisy”.")
 
 
 def noise_controls(key="noise"):

@@ -7,7 +7,7 @@ import streamlit as st
 from denoiser.service import compare_models, crop, for_display, image_key
 from pages.common import (
     KEPT, cached_run, default_comparison, image_input, legend_below, manifest, model_names, noise_controls,
-    note_colour_models_on_gray, require_app, runtime, short_label,
+    note_colour_models_on_gray, note_upload_taken_as_clean, require_app, runtime, short_label,
 )
 
 CROP_SIZE = 128
@@ -16,13 +16,14 @@ require_app()
 
 st.title("Compare models")
 
+picture, source_name = image_input(key="compare_input")
 with st.sidebar:
-    picture, source_name = image_input(key="compare_input")
     kind, level, seed = noise_controls(key="compare_noise")
     chosen = st.multiselect("Models", model_names(), default=default_comparison(), format_func=short_label,
                             key="compare_models", persist_state=KEPT,
                             help="Three fast models to begin with; add any others.")
 
+note_upload_taken_as_clean("compare_input")
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()

@@ -1,18 +1,19 @@
 """Denoise: one image, one model, the result and its numbers."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
-from denoiser.io import WRITE_FORMATS, encode_image
+from denoiser.io import WRITE_FORMATS, encode_image, to_integer
 from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
     DenoiseRequest, crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_request,
 )
 from pages.common import (
-    KEPT, cached_run, demo_model_picker, device_name, estimated_level, image_input, is_cached, model_card,
-    model_for_image,
-    model_picker, noise_controls, require_app, runtime, strength_control, warn_outside_training,
+    KEPT, cached_result, cached_run, demo_model_picker, device_name, estimated_level, expected_seconds, image_input,
+    model_card, model_for_image, noise_controls, note_rate, photo_model_picker, require_app, runtime,
+    strength_control, warn_outside_training, warn_real_photo_model_on_added_noise,
 )
 from pages.slider import comparison_slider
 
@@ -23,25 +24,25 @@ DEMO, NOISY = "Demo: add noise to a clean image", "My photo is already noisy"
 MAGNIFICATIONS = [1, 2, 4]
 
 st.title("Denoise")
-st.caption("Choose the photo, the model and the strength in the sidebar (on a phone: the » at the top left).")
+# The photo is chosen here, in the page itself, where a phone shows it; the model and
+# the strength are in the sidebar (on a phone: the » at the top left).
+picture, source_name = image_input(fresh=("upload_mode", "strength_", "settled_strength_", "zoom_"))
+picture_key = image_key(picture.pixels)
+uploaded = st.session_state.get("input_source") == "Upload"
 
 with st.sidebar:
-    # A new upload forgets the last photo's mode, strengths and zoom.
-    picture, source_name = image_input(fresh=("upload_mode", "strength_", "settled_strength_", "zoom_"))
-    picture_key = image_key(picture.pixels)
     # A person's own photo is already noisy: an upload starts there, and becomes
     # "clean" only if they pick the demo. Each source keeps its own choice.
-    uploaded = st.session_state.get("input_source") == "Upload"
     mode = st.radio("Mode", [NOISY, DEMO] if uploaded else [DEMO, NOISY], key="upload_mode" if uploaded else "mode",
                     persist_state=KEPT)
     if mode == DEMO:
         kind, level, seed = noise_controls()
-    chosen = demo_model_picker(kind) if mode == DEMO else model_picker(key="model_real", purpose="real_photo")
-    name = model_for_image(chosen, picture)
+    name = model_for_image(demo_model_picker(kind) if mode == DEMO else photo_model_picker(), picture)
     if mode == NOISY:
         strength = strength_control(name, picture.pixels, picture_key)
     else:
         warn_outside_training(name, kind, level)
+        warn_real_photo_model_on_added_noise(name, kind)
     ensemble = st.checkbox("Best quality (8× slower)", key="ensemble", persist_state=KEPT,
                            help="Averages the model's results over the eight flips and rotations of the image: "
                                 "a little less noise and fewer artefacts, for eight times the time.")
@@ -72,20 +73,37 @@ def show_zoom(noisy, denoised, scale, after_label="denoised"):
                       fill=False)
 
 
-# A new strength previews the zoom window only; the whole photo (and its downloads)
-# follows on the button. The first strength of a photo runs the whole photo at once.
-settled = st.session_state.get(request.settled_key)
-if request.previews(settled) and not is_cached(request):
-    st.info(f"Strength {strength:.1f}: a preview of the zoom window below. The whole photo, and its downloads, "
-            f"are still at {settled:.1f}.")
-    whole = st.button(f"Denoise the whole photo at {strength:.1f}", type="primary", key="denoise_whole")
-    if not whole:
-        st.subheader("Zoom (preview)")
-        size, scale, center = zoom_controls()
-        noisy_crop, preview = preview_window(pixels, model, level=strength, center=center, size=size,
-                                             ensemble=ensemble)
-        show_zoom(noisy_crop, preview, scale, after_label=f"strength {strength:.1f}")
-        st.stop()
+def preview(settled):
+    """A new strength on a photo whose whole was denoised at `settled`: the zoom window
+    at the new strength at once, and the button for the whole photo. Returns whether
+    the whole photo is to run now; the note and the button go as soon as it does."""
+    notice = st.empty()
+    with notice.container():
+        st.info(f"Strength {strength:.1f}: the zoom window below shows it. The whole photo, its overview and its "
+                f"downloads further down are still at {settled:.1f}.")
+        whole = st.button(f"Denoise the whole photo at {strength:.1f}", type="primary", key="denoise_whole")
+    if whole:
+        notice.empty()
+        return True
+    st.subheader(f"Zoom at strength {strength:.1f}")
+    size, scale, center = zoom_controls()
+    noisy_crop, denoised_crop = preview_window(pixels, model, level=strength, center=center, size=size,
+                                               ensemble=ensemble)
+    show_zoom(noisy_crop, denoised_crop, scale, after_label=f"strength {strength:.1f}")
+    return False
+
+
+def picture_at_once():
+    """The photo, shown while the model runs, with the time it should take here."""
+    shown, factor = overview(to_integer(pixels))
+    seconds = expected_seconds(name, width * height / 1e6, ensemble=ensemble)
+    wait = f"about {seconds:.0f} s on this server" if seconds is not None else "the first run here times it"
+    slot = st.empty()
+    with slot.container():
+        st.caption(f"{source_name}, {width}×{height}" + (f" (shown at 1/{factor})" if factor > 1 else "")
+                   + f": denoising, {wait}.")
+        st.image(for_display(shown), output_format="PNG", width="stretch")
+    return slot
 
 
 def run(progress, phase):
@@ -94,19 +112,49 @@ def run(progress, phase):
                        phase=phase)
 
 
-result = cached_run(request, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
-if not request.demo:
-    st.session_state[request.settled_key] = strength
+settled = st.session_state.get(request.settled_key)
+result = cached_result(request)
+# While a new strength is previewed, the zoom is the preview's, at the new strength.
+previewing = False
+if result is None and request.previews(settled):
+    shown_instead = cached_result(replace(request, strength=settled))
+    if not preview(settled):
+        if shown_instead is None:
+            st.stop()
+        result, previewing = shown_instead, True
+        st.divider()
+        st.subheader(f"The whole photo, at strength {settled:.1f}")
+if result is None:
+    slot = picture_at_once()
+    result = cached_run(request, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
+    note_rate(name, result.megapixels_per_second * (8 if ensemble else 1))
+    slot.empty()
+    if not request.demo:
+        st.session_state[request.settled_key] = strength
 
 st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP. Time: "
-           + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.phases.items()))
+           + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in result.phases.items()))
+
+# The picture first: the before/after, then its numbers and downloads.
+shown = {"noisy": result.noisy, "denoised": result.denoised}
+if result.clean is not None:
+    shown["clean"] = result.clean
+views = {label: overview(image) for label, image in shown.items()}
+factor = views["noisy"][1]
+
+before, after = views["noisy"][0], views["denoised"][0]
+if factor > 1:
+    st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
+comparison_slider(before, after)
 
 numbers = st.columns(4)
 if mode == DEMO:
-    numbers[0].metric("PSNR denoised", f"{result.psnr_denoised:.2f} dB", f"{result.psnr_denoised - result.psnr_noisy:+.2f} dB vs noisy")
+    numbers[0].metric("PSNR denoised", f"{result.psnr_denoised:.2f} dB",
+                      f"{result.psnr_denoised - result.psnr_noisy:+.2f} dB vs noisy")
     numbers[1].metric("PSNR noisy", f"{result.psnr_noisy:.2f} dB")
     if result.ssim_denoised is not None:
-        numbers[2].metric("SSIM denoised", f"{result.ssim_denoised:.4f}", f"{result.ssim_denoised - result.ssim_noisy:+.4f} vs noisy")
+        numbers[2].metric("SSIM denoised", f"{result.ssim_denoised:.4f}",
+                          f"{result.ssim_denoised - result.ssim_noisy:+.4f} vs noisy")
 else:
     numbers[0].metric("Estimated noise level", f"{result.estimated_level:.1f}",
                       help="The standard deviation of the photo's noise on the 0–255 scale, estimated from the "
@@ -121,43 +169,14 @@ elif uploaded:
     st.caption("Demo on your photo: it is taken as clean, noise is added to it, and the downloads are the "
                "denoised copy of that noisier version. For your photo itself, choose “My photo is already noisy”.")
 
-shown = {"noisy": result.noisy, "denoised": result.denoised}
-if result.clean is not None:
-    shown["clean"] = result.clean
-views = {label: overview(image) for label, image in shown.items()}
-factor = views["noisy"][1]
-columns = st.columns(len(views))
-for column, (label, (image, _)) in zip(columns, views.items()):
-    column.image(for_display(image), caption=label if factor == 1 else f"{label} (shown at 1/{factor})",
-                 output_format="PNG", width="stretch")
-
-st.subheader("Before / after")
-before, after = views["noisy"][0], views["denoised"][0]
-if factor > 1:
-    st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
-comparison_slider(before, after)
-
-st.subheader("Zoom")
-size, scale, center = zoom_controls()
-crops = {label: crop(image, *center, size) for label, image in shown.items()}
-show_zoom(crops["noisy"], crops["denoised"], scale)
-if "clean" in crops:
-    st.image(for_display(magnify(crops["clean"], scale)), caption=f"clean, {scale}:1", output_format="PNG",
-             width=crops["clean"].shape[1] * scale)
-
-st.subheader("What the model removed")
-residual = residual_view(views["noisy"][0], views["denoised"][0])
-st.image(for_display(residual), caption="noisy − denoised, amplified 4× around mid-gray",
-         output_format="PNG", width="stretch")
-
-st.subheader("Download")
+# The downloads come first, so that a phone reaches them without scrolling past every view.
 stem = Path(source_name).stem
 downloads = st.columns(2)
 downloads[0].download_button(
     "Download PNG (lossless, full resolution)",
     lambda: encode_image(result.denoised_float, "PNG", bit_depth=picture.bit_depth, alpha=picture.alpha,
                          icc_profile=picture.icc_profile, exif=picture.exif),
-    file_name=f"{stem}_denoised.png", mime="image/png", key="download_png",
+    file_name=f"{stem}_denoised.png", mime="image/png", key="download_png", on_click="ignore",
 )
 # A format that is only read (HEIC, AVIF) downloads as PNG alone.
 original = picture.format if picture.format in WRITE_FORMATS and picture.format != "PNG" else None
@@ -166,5 +185,24 @@ if original:
         f"Download {original} (the original's format)",
         lambda: encode_image(result.denoised_float, original, bit_depth=picture.bit_depth, alpha=picture.alpha,
                              quality=95, icc_profile=picture.icc_profile, exif=picture.exif),
-        file_name=f"{stem}_denoised{WRITE_FORMATS[original]}", key="download_original",
+        file_name=f"{stem}_denoised{WRITE_FORMATS[original]}", key="download_original", on_click="ignore",
     )
+
+if not previewing:
+    st.subheader("Zoom")
+    size, scale, center = zoom_controls()
+    crops = {label: crop(image, *center, size) for label, image in shown.items()}
+    show_zoom(crops["noisy"], crops["denoised"], scale)
+    if "clean" in crops:
+        st.image(for_display(magnify(crops["clean"], scale)), caption=f"clean, {scale}:1", output_format="PNG",
+                 width=crops["clean"].shape[1] * scale)
+
+columns = st.columns(len(views))
+for column, (label, (image, _)) in zip(columns, views.items()):
+    column.image(for_display(image), caption=label if factor == 1 else f"{label} (shown at 1/{factor})",
+                 output_format="PNG", width="stretch")
+
+st.subheader("What the model removed")
+residual = residual_view(views["noisy"][0], views["denoised"][0])
+st.image(for_display(residual), caption="noisy − denoised, amplified 4× around mid-gray",
+         output_format="PNG", width="stretch")

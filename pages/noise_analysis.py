@@ -7,7 +7,7 @@ import streamlit as st
 from denoiser.service import image_key, psnr_sweep
 from pages.common import (
     KEPT, NOISE_LABELS, cached_run, default_comparison, image_input, legend_below, model_names,
-    note_colour_models_on_gray,
+    note_colour_models_on_gray, note_upload_taken_as_clean,
     require_app, runtime, short_label,
 )
 
@@ -21,12 +21,13 @@ st.title("Noise analysis")
 st.write("How each model's PSNR falls as the noise grows, on one image: white Gaussian noise, or a "
          "simulated camera at rising ISO.")
 
+picture, source_name = image_input(key="analysis_input")
 with st.sidebar:
-    picture, source_name = image_input(key="analysis_input")
     kind = st.selectbox("Noise type", SWEEPS, format_func=NOISE_LABELS.get, key="analysis_kind",
                         persist_state=KEPT)
     camera = kind == "camera"
-    chosen = st.multiselect("Models", model_names("real_photo" if camera else "gaussian"), default=default_comparison(camera), format_func=short_label,
+    chosen = st.multiselect("Models", model_names("real_photo" if camera else "gaussian"),
+                            default=default_comparison(camera), format_func=short_label,
                             key=f"analysis_models{'_camera' if camera else ''}", persist_state=KEPT,
                             help="Two networks and a classical filter to begin with; add any others.")
     options, default = SWEEPS[kind]
@@ -37,6 +38,7 @@ with st.sidebar:
 if not chosen or not levels:
     st.info(f"Choose at least one model and one {'ISO' if camera else 'sigma'}.")
     st.stop()
+note_upload_taken_as_clean("analysis_input")
 note_colour_models_on_gray(picture, chosen)
 
 key = ("sweep", kind, image_key(picture.pixels), tuple(chosen), tuple(sorted(levels)), int(seed))

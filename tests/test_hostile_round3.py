@@ -233,7 +233,7 @@ def test_hostile_uploads_in_the_app(case, monkeypatch):
     app.file_uploader[0].set_value((name, make(), "application/octet-stream"))
     app.run()
     # The fast median filter, where the page got as far as its model choice.
-    for widget, kind, value in (("compare_models", "multiselect", ["median"]), ("model_real", "selectbox", "median"),
+    for widget, kind, value in (("compare_models", "multiselect", ["median"]), ("model_real", "selectbox", "nlm"),
                                 ("analysis_models", "multiselect", ["median"])):
         if any(w.key == widget for w in getattr(app, kind)):
             getattr(app, kind)(key=widget).set_value(value)

@@ -35,7 +35,7 @@ def metric_value(page, label):
 
 
 def choose_upload(page):
-    page.get_by_test_id("stSidebar").get_by_text("Upload", exact=True).click()
+    page.get_by_text("Upload", exact=True).first.click()
     page.locator('input[type="file"]').first.wait_for(state="attached", timeout=TIMEOUT)
 
 
@@ -52,8 +52,12 @@ def upload(page, path):
     page.locator('input[type="file"]').first.set_input_files(str(path))
 
 
-def choose_model(page, label):
-    """Opens the model list and picks `label`; a rerun that closes the list is retried."""
+def choose_model(page, label, *, all_models=False):
+    """Opens the model list and picks `label`; a rerun that closes the list is retried.
+    With `all_models`, the "All models" list of a photo that is already noisy is opened first."""
+    if all_models:
+        page.get_by_test_id("stSidebar").get_by_text("All models", exact=True).click()
+        wait_idle(page)
     selectbox = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model")
     option = page.locator('[role="option"]').filter(has_text=label).first
     for _ in range(10):

@@ -124,7 +124,7 @@ def test_download_is_a_png_of_the_input_size(app_page, tmp_path):
     path = png_file(tmp_path / "size.png", sample_photo(2, height=123, width=321))
     choose_upload(app_page)
     upload(app_page, path)
-    choose_model(app_page, FAST_MODEL[1])
+    choose_model(app_page, FAST_MODEL[1], all_models=True)
     wait_idle(app_page)
     with app_page.expect_download() as download:
         app_page.get_by_role("button", name=re.compile("Download PNG")).click()
@@ -132,6 +132,38 @@ def test_download_is_a_png_of_the_input_size(app_page, tmp_path):
     download.value.save_as(saved)
     with Image.open(saved) as result:
         assert result.format == "PNG" and result.size == (321, 123) and result.mode == "RGB"
+
+
+def test_both_downloads_give_their_file_one_after_the_other(app_page, tmp_path):
+    path = tmp_path / "shot.jpg"
+    Image.fromarray(sample_photo(3, height=96, width=128)).save(path, quality=92)
+    choose_upload(app_page)
+    upload(app_page, path)
+    choose_model(app_page, FAST_MODEL[1], all_models=True)
+    wait_idle(app_page)
+    for name, fmt in (("Download PNG", "PNG"), ("Download JPEG", "JPEG")):
+        with app_page.expect_download() as download:
+            app_page.get_by_role("button", name=re.compile(name)).click()
+        saved = tmp_path / f"result.{fmt.lower()}"
+        download.value.save_as(saved)
+        with Image.open(saved) as result:
+            assert result.format == fmt and result.size == (128, 96)
+
+
+def test_the_photo_and_the_model_survive_a_visit_to_about(app_page, tmp_path):
+    path = png_file(tmp_path / "kept.png", sample_photo(4, height=80, width=100))
+    choose_upload(app_page)
+    upload(app_page, path)
+    choose_model(app_page, FAST_MODEL[1], all_models=True)
+    metric_value(app_page, "Estimated noise level")
+    app_page.get_by_test_id("stSidebarNav").get_by_text("About").click()
+    wait_idle(app_page)
+    app_page.get_by_test_id("stSidebarNav").get_by_text("Denoise").click()
+    wait_idle(app_page)
+    app_page.get_by_text("Still working on").first.wait_for()
+    # The model card of the median filter, not of the default network.
+    assert "Classical filter: no training" in app_page.get_by_test_id("stSidebar").inner_text()
+    assert float(metric_value(app_page, "Estimated noise level")) > 0
 
 
 def test_corrupt_file_then_good_file(app_page, tmp_path):
