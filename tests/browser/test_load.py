@@ -116,6 +116,17 @@ def test_twelve_megapixel_photo_within_cloud_memory(fresh_server, tmp_path):
     assert peak <= MEMORY_12MP_MB
 
 
+def test_a_24_megapixel_photo_stays_within_a_small_cloud_host(fresh_server, tmp_path):
+    """The default model on a 24 MP photo: under the 1.5 GB that the smallest Streamlit
+    Community Cloud hosts leave."""
+    path = png_file(tmp_path / "twentyfour.png", sample_photo(8, height=4000, width=6000))
+    seconds, model = in_own_loop(run_timed(fresh_server.url, path))
+    peak = fresh_server.peak_rss_mb()
+    print(f"\n24 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
+          f"the model's own {model:.1f} s, server peak RSS {peak:.0f} MB")
+    assert peak <= MEMORY_LIMIT_MB
+
+
 @pytest.mark.timeout(1800)
 def test_a_photo_at_the_apps_pixel_limit_completes_within_its_memory(fresh_server, tmp_path):
     from PIL import Image
