@@ -132,6 +132,13 @@ def photo_choices(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, str]:
             CLASSICAL_CHOICE[0]: CLASSICAL_CHOICE[1]}
 
 
+def fast_photo_model(models_dir: str | os.PathLike = MODELS_DIR) -> str | None:
+    """The "Fast" choice of PHOTO_CHOICES where it is installed: what a photo's fast
+    preview runs before a slower model."""
+    return photo_choices(models_dir).get(next(label for label, key in PHOTO_CHOICES.items()
+                                              if key == "real_photo_fast"))
+
+
 def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> tuple[str, str]:
     """(the model the demo picks for added noise of `kind`, why), by NOISE_PURPOSES."""
     purpose, why = NOISE_PURPOSES.get(kind, OTHER_NOISE)

@@ -5,8 +5,8 @@ import io
 import streamlit as st
 
 from denoiser.catalog import (
-    PHOTO_CHOICES, available_models, comparison_default, counterpart, default_for, default_reason, load_runtime,
-    model_for_noise, model_title, photo_choices, read_manifest, short_title,
+    PHOTO_CHOICES, available_models, comparison_default, counterpart, default_for, default_reason, fast_photo_model,
+    load_runtime, model_for_noise, model_title, photo_choices, read_manifest, short_title,
 )
 from denoiser.catalog import model_card as catalog_model_card
 from denoiser.errors import DenoiserError, ImageError
@@ -187,6 +187,11 @@ def short_list():
     return photo_choices()
 
 
+@st.cache_data
+def fast_model():
+    return fast_photo_model()
+
+
 def photo_model_picker(key="model_real"):
     """The model for a photo that is already noisy: a few choices named by purpose
     (`catalog.PHOTO_CHOICES`), or with "All models" every model; the caption says why
@@ -239,8 +244,15 @@ def strength_control(name, pixels, key):
                       key=f"strength_{name}_{key}", persist_state=KEPT,
                       help="Starts at the level estimated from the photo. Lower keeps more texture; higher smooths more.")
     note = " (the slider's end)" if default != round(estimate, 1) else ""
+    if min(pixels.shape[:2]) < RELIABLE_ESTIMATE_SIDE:
+        note += f"; a photo under {RELIABLE_ESTIMATE_SIDE} pixels on a side gives no reliable estimate"
     st.caption(f"Estimated from the photo: **{estimate:.1f}**{note}")
     return level
+
+
+# The estimate measures 16x16 blocks and keeps the flattest fifth: a smaller photo has
+# too few blocks for it (an 8x8 upload of random values read 177).
+RELIABLE_ESTIMATE_SIDE = 64
 
 
 def speed_known(name):

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from denoiser.io import WRITE_FORMATS, encode_image, to_integer
+from denoiser.io import WRITE_FORMATS, encode_image, to_float, to_integer
 from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
     DenoiseRequest, crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_request,
 )
 from pages.common import (
-    KEPT, cached_result, cached_run, demo_model_picker, device_name, estimated_level, expected_seconds, image_input,
-    model_card, model_for_image, noise_controls, note_rate, photo_model_picker, require_app, runtime,
-    strength_control, warn_outside_training, warn_real_photo_model_on_added_noise,
+    KEPT, cached_result, cached_run, demo_model_picker, device_name, estimated_level, expected_seconds, fast_model,
+    image_input, model_card, model_for_image, noise_controls, note_rate, photo_model_picker, require_app, runtime,
+    short_label, strength_control, warn_outside_training, warn_real_photo_model_on_added_noise,
 )
 from pages.slider import comparison_slider
 
@@ -40,15 +40,16 @@ with st.sidebar:
     name = model_for_image(demo_model_picker(kind) if mode == DEMO else photo_model_picker(), picture)
     if mode == NOISY:
         strength = strength_control(name, picture.pixels, picture_key)
-    else:
-        warn_outside_training(name, kind, level)
-        warn_real_photo_model_on_added_noise(name, kind)
     ensemble = st.checkbox("Best quality (8× slower)", key="ensemble", persist_state=KEPT,
                            help="Averages the model's results over the eight flips and rotations of the image: "
                                 "a little less noise and fewer artefacts, for eight times the time.")
     model_card(name)
     st.caption(f"Running on: **{device_name() if runtime(name).kind == RuntimeKind.KERAS else 'CPU'}**")
 
+if mode == DEMO:
+    # In the page, where a phone shows them, not below the sidebar's fold.
+    warn_outside_training(name, kind, level)
+    warn_real_photo_model_on_added_noise(name, kind)
 pixels = picture.pixels
 model = runtime(name)
 request = (DenoiseRequest(picture_key, name, ensemble, noise=kind, level=level, seed=seed) if mode == DEMO
@@ -106,6 +107,35 @@ def picture_at_once():
     return slot
 
 
+# From this size a slower model is preceded by the "Fast" choice's result on the whole
+# photo, so that neither the first denoised picture nor the first download waits for it.
+FAST_PREVIEW_MEGAPIXELS = 2.0
+
+
+def fast_preview(slot):
+    """The fast model's result in `slot`, with its download, while the chosen model
+    runs. Only its denoised pixels are kept (3 bytes a pixel), not a whole Result."""
+    fast = fast_model()
+    megapixels = width * height / 1e6
+    if request.demo or fast in (None, name) or megapixels < FAST_PREVIEW_MEGAPIXELS:
+        return
+    quick = run_request(replace(request, model=fast, ensemble=False), pixels, runtime(fast),
+                        bit_depth=picture.bit_depth, estimate=estimated_level(picture_key, pixels))
+    note_rate(fast, quick.megapixels_per_second)
+    before, after = overview(quick.noisy)[0], overview(quick.denoised)[0]
+    denoised, seconds = quick.denoised, quick.seconds
+    del quick
+    expected = expected_seconds(name, megapixels, ensemble=ensemble)
+    wait = f"about {expected:.0f} s more" if expected is not None else "timed here by this first run"
+    with slot.container():
+        st.caption(f"A fast preview ({short_label(fast)}, {seconds:.1f} s); {short_label(name)}, the model chosen, "
+                   f"follows: {wait}.")
+        comparison_slider(before, after, after_label="fast preview", element_id="fast-cmp")
+        st.download_button("Download this fast result (PNG)", lambda: encode_image(
+            to_float(denoised), "PNG", alpha=picture.alpha, icc_profile=picture.icc_profile, exif=picture.exif),
+            file_name=f"{Path(source_name).stem}_fast.png", mime="image/png", key="download_fast", on_click="ignore")
+
+
 def run(progress, phase):
     estimate = None if request.demo else estimated_level(picture_key, pixels)
     return run_request(request, pixels, model, bit_depth=picture.bit_depth, estimate=estimate, progress=progress,
@@ -126,6 +156,7 @@ if result is None and request.previews(settled):
         st.subheader(f"The whole photo, at strength {settled:.1f}")
 if result is None:
     slot = picture_at_once()
+    fast_preview(slot)
     result = cached_run(request, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
     note_rate(name, result.megapixels_per_second * (8 if ensemble else 1))
     slot.empty()

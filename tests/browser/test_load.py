@@ -116,6 +116,55 @@ def test_twelve_megapixel_photo_within_cloud_memory(fresh_server, tmp_path):
     assert peak <= MEMORY_12MP_MB
 
 
+async def first_waits(url, path, viewport):
+    """(seconds to the first picture, to the first download, to the chosen model's result)
+    for `path` uploaded with every default, then whether the photo is still there after
+    a visit to About."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await (await browser.new_context(viewport=viewport)).new_page()
+        page.set_default_timeout(TIMEOUT)
+        await page.goto(url)
+        await page.get_by_text("Upload", exact=True).first.click()
+        started = time.monotonic()
+        await page.locator('input[type="file"]').first.set_input_files(str(path))
+        await page.get_by_test_id("stImage").first.wait_for()
+        picture = time.monotonic() - started
+        await page.get_by_role("button", name="Download this fast result (PNG)").wait_for()
+        download = time.monotonic() - started
+        await page.get_by_text(f"{path.name}:").first.wait_for()
+        result = time.monotonic() - started
+        for target, landmark in (("About", "Details and provenance"), ("Denoise", None)):
+            # On a phone the sidebar is closed: its » opens it, as a person does.
+            if not await page.get_by_test_id("stSidebarNav").is_visible():
+                await page.get_by_test_id("stExpandSidebarButton").click()
+            await page.get_by_test_id("stSidebarNav").get_by_text(target).click()
+            if landmark:
+                await page.get_by_text(landmark).first.wait_for()
+        await page.get_by_text(f"Still working on {path.name}").first.wait_for()
+        await browser.close()
+        return picture, download, result
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, {"width": 390, "height": 844}])
+def test_a_camera_photo_shows_at_once_and_its_first_download_does_not_wait_for_the_model(fresh_server, tmp_path,
+                                                                                        viewport):
+    """An 8.7 MP JPEG with every default: the photo, then the fast model's result and its
+    download, then the recommended model's; the photo is still there after About."""
+    from PIL import Image
+
+    path = tmp_path / "camera.jpg"
+    Image.fromarray(sample_photo(12, height=2416, width=3612)).save(path, quality=92)
+    picture, download, result = in_own_loop(first_waits(fresh_server.url, path, viewport))
+    peak = fresh_server.peak_rss_mb()
+    print(f"\n8.7 MP at {viewport['width']}x{viewport['height']}: the picture after {picture:.1f} s, the first "
+          f"download after {download:.1f} s, {default_for('real_photo')}'s result after {result:.1f} s, "
+          f"server peak RSS {peak:.0f} MB")
+    # Targets 5 s and 20 s on this 2-core machine; the margins keep a loaded machine from failing the run.
+    assert picture < 10 and download < 30 and download < result
+    assert peak <= MEMORY_LIMIT_MB
+
+
 def test_a_24_megapixel_photo_stays_within_a_small_cloud_host(fresh_server, tmp_path):
     """The default model on a 24 MP photo: under the 1.5 GB that the smallest Streamlit
     Community Cloud hosts leave."""
