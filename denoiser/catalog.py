@@ -81,9 +81,18 @@ def read_manifest(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, Model
     return _manifest_file(models_dir)["models"]
 
 
-def _shipped(models_dir) -> list[str]:
-    """The manifest's models whose files exist, in manifest order."""
-    return [name for name, entry in read_manifest(models_dir).items() if (Path(models_dir) / entry["file"]).exists()]
+def _shipped(models_dir, manifest=None) -> list[str]:
+    """The manifest's models whose files exist, in manifest order; `manifest` (the
+    file's contents, read already) saves reading it again."""
+    entries = (manifest or _manifest_file(models_dir))["models"]
+    return [name for name, entry in entries.items() if (Path(models_dir) / entry["file"]).exists()]
+
+
+def _installed_default(manifest, shipped, key) -> dict:
+    """The manifest's `defaults` entry for `key` ({model, why}) where its model is in
+    `shipped`; else an empty one."""
+    chosen = manifest.get("defaults", {}).get(key, {})
+    return chosen if chosen.get("model") in shipped else {}
 
 
 # The few choices the app offers for a photo that is already noisy, named by what they
@@ -99,20 +108,20 @@ def default_for(purpose: str, models_dir: str | os.PathLike = MODELS_DIR) -> str
     the manifest's `defaults` entry when its file is installed, else the first
     installed model of that purpose, else the first installed model, else the first
     classical filter."""
-    shipped = _shipped(models_dir)
-    chosen = _manifest_file(models_dir).get("defaults", {}).get(purpose, {}).get("model")
-    if chosen in shipped:
+    manifest = _manifest_file(models_dir)
+    shipped = _shipped(models_dir, manifest)
+    chosen = _installed_default(manifest, shipped, purpose).get("model")
+    if chosen:
         return chosen
-    manifest = read_manifest(models_dir)
-    of_purpose = [name for name in shipped if manifest[name].get("purpose") == purpose]
+    of_purpose = [name for name in shipped if manifest["models"][name].get("purpose") == purpose]
     return (of_purpose or shipped or sorted(CLASSICAL))[0]
 
 
 def default_reason(purpose: str, models_dir: str | os.PathLike = MODELS_DIR) -> str | None:
     """Why `default_for(purpose)` is the default, in the manifest's words; None where the
-    manifest's default is not the model used."""
-    default = _manifest_file(models_dir).get("defaults", {}).get(purpose, {})
-    return default.get("why") if default.get("model") == default_for(purpose, models_dir) else None
+    manifest's default is not installed (another model stands in, for no stated reason)."""
+    manifest = _manifest_file(models_dir)
+    return _installed_default(manifest, _shipped(models_dir, manifest), purpose).get("why")
 
 
 def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, purpose: str = "gaussian") -> list[str]:
@@ -125,18 +134,17 @@ def available_models(models_dir: str | os.PathLike = MODELS_DIR, *, purpose: str
 def photo_choices(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, str]:
     """{label: model} of PHOTO_CHOICES whose manifest default is installed, then the
     classical filter: the short list for a photo that is already noisy."""
-    shipped = set(_shipped(models_dir))
-    defaults = _manifest_file(models_dir).get("defaults", {})
-    choices = {label: defaults.get(key, {}).get("model") for label, key in PHOTO_CHOICES.items()}
-    return {**{label: name for label, name in choices.items() if name in shipped},
-            CLASSICAL_CHOICE[0]: CLASSICAL_CHOICE[1]}
+    manifest = _manifest_file(models_dir)
+    shipped = _shipped(models_dir, manifest)
+    choices = {label: _installed_default(manifest, shipped, key).get("model") for label, key in PHOTO_CHOICES.items()}
+    return {**{label: name for label, name in choices.items() if name}, CLASSICAL_CHOICE[0]: CLASSICAL_CHOICE[1]}
 
 
 def fast_photo_model(models_dir: str | os.PathLike = MODELS_DIR) -> str | None:
     """The "Fast" choice of PHOTO_CHOICES where it is installed: what a photo's fast
     preview runs before a slower model."""
-    return photo_choices(models_dir).get(next(label for label, key in PHOTO_CHOICES.items()
-                                              if key == "real_photo_fast"))
+    manifest = _manifest_file(models_dir)
+    return _installed_default(manifest, _shipped(models_dir, manifest), "real_photo_fast").get("model")
 
 
 def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> tuple[str, str]:
@@ -147,8 +155,8 @@ def model_for_noise(kind: str, models_dir: str | os.PathLike = MODELS_DIR) -> tu
 
 def variants(family: str, models_dir: str | os.PathLike = MODELS_DIR) -> list[str]:
     """The installed models of `family`, in manifest order."""
-    manifest = read_manifest(models_dir)
-    return [name for name in _shipped(models_dir) if manifest[name].get("family") == family]
+    manifest = _manifest_file(models_dir)
+    return [name for name in _shipped(models_dir, manifest) if manifest["models"][name].get("family") == family]
 
 
 def counterpart(name: str, channels: int, models_dir: str | os.PathLike = MODELS_DIR) -> str:
@@ -161,17 +169,19 @@ def counterpart(name: str, channels: int, models_dir: str | os.PathLike = MODELS
     itself: the real-photo DnCNN on three equal channels removes gray camera noise
     better than any gray model (docs/real-photos.md).
     """
-    entry = read_manifest(models_dir).get(name)
+    manifest = _manifest_file(models_dir)
+    entry = manifest["models"].get(name)
     other = entry.get("gray_counterpart") if entry and channels == 1 else None
-    return other if other in _shipped(models_dir) else name
+    return other if other in _shipped(models_dir, manifest) else name
 
 
 def comparison_default(models_dir: str | os.PathLike = MODELS_DIR, *, real_photo: bool = False) -> list[str]:
     """The models that comparisons open with, from the manifest's `comparisons`: fast,
     one of each kind (networks, the source articles' baseline, a classical filter); for
     camera noise with `real_photo`. Those not installed are left out."""
-    listed = _manifest_file(models_dir).get("comparisons", {}).get("real_photo" if real_photo else "added_noise", [])
-    installed = set(_shipped(models_dir)) | set(CLASSICAL)
+    manifest = _manifest_file(models_dir)
+    listed = manifest.get("comparisons", {}).get("real_photo" if real_photo else "added_noise", [])
+    installed = set(_shipped(models_dir, manifest)) | set(CLASSICAL)
     return [name for name in listed if name in installed]
 
 
@@ -238,11 +248,12 @@ def model_summary(name: str, manifest: dict[str, ModelEntry]) -> dict[str, str]:
     return {"model": short_title(name, manifest), "for": purpose, "quality": _quality(entry)}
 
 
-def model_table(manifest: dict[str, ModelEntry], defaults: dict | None = None) -> str:
-    """The Markdown table of every model in `manifest` (docs/models.md, from
+def model_table(models_dir: str | os.PathLike = MODELS_DIR) -> str:
+    """The Markdown table of every model in the manifest (docs/models.md, from
     `denoiser models --markdown`): what it is for, its variant, its headline quality
     and its speed where it was published, and which default it is and why."""
-    defaults = _manifest_file(MODELS_DIR).get("defaults", {}) if defaults is None else defaults
+    whole = _manifest_file(models_dir)
+    manifest, defaults = whole["models"], whole.get("defaults", {})
     default_of = {chosen["model"]: (purpose, chosen.get("why", "")) for purpose, chosen in defaults.items()}
     lines = ["# The models", "", "Generated from `models/manifest.json` by `denoiser models --markdown`; "
              "speeds are those of the machine that published each model.", "",
@@ -315,8 +326,9 @@ class Tiling(TypedDict, total=False):
     margin: int
 
 
-# How the engine tiles a shipped model, by measurement (docs/speed-and-memory.md): tiles large enough that margins cost little, small enough that memory
-# stays bounded at photo sizes. A LiteRT DnCNN holds about 1.3 KB a pixel of its tile
+# How the engine tiles a shipped model, by measurement (docs/speed-and-memory.md):
+# tiles large enough that margins cost little, small enough that memory stays bounded
+# at photo sizes. A LiteRT DnCNN holds about 1.3 KB a pixel of its tile
 # (the app's 12 MP photo peaked at 1,178 MB on tiles of 529, 822 MB on tiles of 364);
 # a Keras DnCNN runs fastest on tiles of 1024. RIDNet's margin is below its receptive
 # radius of 50: its channel attention pools over each tile, so no margin makes its

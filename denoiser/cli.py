@@ -238,13 +238,14 @@ def cmd_bench(args):
 def cmd_models(args):
     """`models`: every shipped model, its card, and its speed measured here; with
     `--markdown`, the manifest's table of models alone (docs/models.md)."""
-    from .catalog import PURPOSE_WORDS, available_models, default_for, model_card, model_table, model_title, read_manifest
+    from .catalog import PURPOSE_WORDS, available_models, default_for, model_card, model_table, model_title
+    from .catalog import read_manifest
     from .speed import cache_path, machine, measured_speed
 
-    manifest = read_manifest()
     if args.markdown:
-        print(model_table(manifest), end="")
+        print(model_table(), end="")
         return 0
+    manifest = read_manifest()
     names = available_models()
     if not args.no_measure and any(measured_speed(name, measure=False) is None for name in names):
         print(f"timing each model once on this machine ({machine()}); kept in {cache_path()}", file=sys.stderr)

@@ -154,6 +154,8 @@ def check_summary(path):
 
 
 def _check_regular(target):
+    """A DenoiserError for a path that is a folder, a link, a device or a pipe: only a
+    regular file, or none yet, may be written."""
     if target.is_dir():
         raise DenoiserError(f"{target} is a folder: name a file")
     if target.is_symlink() or (target.exists() and not target.is_file()):
@@ -195,8 +197,6 @@ def plan_tables(paths, input_folders, *, overwrite=False):
     for target in targets.values():
         if resolve_links(target) in inputs:
             raise DenoiserError(f"{target} is an input: refusing to write over it")
-        if target.is_dir():
-            raise DenoiserError(f"{target} is a folder: name a file to write the table to")
         _check_regular(target)
         if target.exists() and not overwrite:
             raise DenoiserError(f"{target} already exists; add --overwrite to replace it")

@@ -290,7 +290,8 @@ def magnify(image, factor):
 
 
 def overview(image, max_side=1200):
-    """A uint8 image downscaled by a whole factor with area averaging, and the factor.
+    """An image (uint8, or float32 in [0, 1]) downscaled by a whole factor with area
+    averaging, and the factor.
     A side shorter than the factor keeps one pixel (a 9700x8 strip shows as 1077x1)."""
     h, w = image.shape[:2]
     factor = int(np.ceil(max(h, w) / max_side))

@@ -206,7 +206,9 @@ def photo_model_picker(key="model_real"):
     # The sidebar cuts long labels: the short list shows its purpose names, the caption the model.
     name = st.selectbox("Model", names, key=key, persist_state=KEPT,
                         format_func=lambda n: labels[n] if n in labels and not everything else model_label(n))
-    why = default_reason(PHOTO_CHOICES.get(labels.get(name, ""), ""))
+    # The classical filter is a choice too, with no manifest default to give a reason.
+    choice = PHOTO_CHOICES.get(labels.get(name, ""))
+    why = default_reason(choice) if choice else None
     if why:
         st.caption(f"{short_label(name)}. Why this model: {why}.")
     return name

@@ -42,8 +42,8 @@ comparison = cached_run(
 )
 
 table = pd.DataFrame([
-    {"model": short_label(r.model), "PSNR (dB)": round(r.psnr, 2), "SSIM": None if r.ssim is None else round(r.ssim, 4),
-     "time (s)": round(r.seconds, 3), "file": f"{r.size_mb:.1f} MB" if r.size_mb is not None else "no file"}
+    {"model": short_label(r.model), "PSNR (dB)": round(r.psnr, 2),
+     "SSIM": None if r.ssim is None else round(r.ssim, 4), "time (s)": round(r.seconds, 3), "file": f"{r.size_mb:.1f} MB" if r.size_mb is not None else "no file"}
     for r in comparison.rows
 ])
 st.caption(f"{source_name}, {width}×{height}; noisy input PSNR {comparison.psnr_noisy:.2f} dB")

@@ -97,7 +97,9 @@ def preview(settled):
 
 def picture_at_once():
     """The photo, shown while the model runs, with the time it should take here."""
-    shown, factor = overview(to_integer(pixels))
+    # Downscaled first, then rounded: no full-size uint8 copy of the photo (72 MB at 24 MP).
+    small, factor = overview(pixels)
+    shown = to_integer(small)
     seconds = expected_seconds(name, width * height / 1e6, ensemble=ensemble)
     wait = f"about {seconds:.0f} s on this server" if seconds is not None else "the first run here times it"
     slot = st.empty()
@@ -160,7 +162,8 @@ if result is None and request.previews(settled):
 if result is None:
     slot = picture_at_once()
     fast_preview(slot)
-    result = cached_run(request, run, start="Starting…", step=lambda done, total: f"Denoising… tile {done} of {total}")
+    result = cached_run(request, run, start="Starting…",
+                        step=lambda done, total: f"Denoising… tile {done} of {total}")
     note_rate(name, result.megapixels_per_second * (8 if ensemble else 1))
     slot.empty()
     if not request.demo:

@@ -136,7 +136,8 @@ def add_publish_arguments(p):
     p.add_argument("--int8-from", default=None, metavar="RUN_DIR",
                    help="a `train --quantization-aware` run of this model to convert the int8 variants from")
     p.add_argument("--gray-counterpart", default=None, metavar="FAMILY",
-                   help="a published family of gray models that gray images go to (the colour Gaussian DnCNN: dncnn_gray)")
+                   help="a published family of gray models that gray images go to "
+                        "(the colour Gaussian DnCNN: dncnn_gray)")
     p.set_defaults(func=cmd_publish)
 
 

@@ -157,7 +157,8 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
                                  progress)
     int8_model, int8_extra = _int8_source(model, model_path, int8_from)
     radius, multiple = receptive_radius(model), input_multiple(model)
-    common = dict(family=name, purpose=yardstick.purpose, architecture=config["arch"], channels=model.output_shape[-1], sigma_range=list(yardstick.sigma_range),
+    common = dict(family=name, purpose=yardstick.purpose, architecture=config["arch"],
+                  channels=model.output_shape[-1], sigma_range=list(yardstick.sigma_range),
                   parameters=int(model.count_params()), receptive_radius=radius,
                   training=training_facts(run_state, yardstick.data))
     keras_path = models_dir / f"{name}.keras"
@@ -278,7 +279,8 @@ def _better_int8(variants, float_entry):
     """The int8 kind that loses at most SAME_QUALITY_DB, the faster of those; else the more accurate."""
     reference = headline_psnr(float_entry)
     candidates = {kind: variants[kind] for kind in ("int8_dynamic", "int8_full") if kind in variants}
-    close = [kind for kind, (_, fields, _) in candidates.items() if reference - headline_psnr(fields) <= SAME_QUALITY_DB]
+    close = [kind for kind, (_, fields, _) in candidates.items()
+             if reference - headline_psnr(fields) <= SAME_QUALITY_DB]
     if close:
         return max(close, key=lambda kind: candidates[kind][2])
     return max(candidates, key=lambda kind: headline_psnr(candidates[kind][1]))
