@@ -175,7 +175,9 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
                 raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
             _check_pixel_count(name, width, height, max_pixels)
             _check_jpeg_data(name, fmt, width, height, len(raw))
-            pages = getattr(im, "n_frames", 1)
+            # A camera's MPO holds the photo and its own small previews, not frames of an
+            # animation: nothing of the photo is left out.
+            pages = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)
             im.load()
     except ImageError:
         raise

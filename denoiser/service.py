@@ -283,6 +283,21 @@ def preview_window(noisy, runtime, *, level, center, size, ensemble=False):
     return to_integer(noisy[top : top + size, left : left + size]), to_integer(denoised[inside])
 
 
+def preview_overview(noisy, runtime, *, level, estimate, max_side, ensemble=False):
+    """(noisy, denoised) uint8 copies of a photo that is already noisy, downscaled to
+    `max_side`, the second denoised as the photo would be at `level`: a strength's
+    preview at the scale the page shows the photo, in a fraction of the time.
+
+    Area averaging lowers the noise, by up to the downscaling factor (less for the
+    correlated noise of cameras), so the small copy is denoised at `level` times the
+    ratio of its own estimated noise to the photo's `estimate`. It approximates the
+    whole photo's result downscaled; it is not that result."""
+    small, factor = overview(noisy, max_side)
+    ratio = photo_level(small) / estimate if factor > 1 and estimate > 0 else 1.0
+    denoised = denoise(small, runtime, level=level * ratio, ensemble=ensemble)
+    return to_integer(small), to_integer(denoised)
+
+
 def magnify(image, factor):
     """`image` shown `factor` times larger with nearest-neighbour pixels: a crop at 2:1
     or 4:1 shows the noise's grain, where the browser's smoothing would hide it."""

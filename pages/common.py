@@ -3,6 +3,7 @@
 import io
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import StopException
 
 from denoiser.catalog import (
     PHOTO_CHOICES, available_models, comparison_default, counterpart, default_for, default_reason, fast_photo_model,
@@ -81,29 +82,91 @@ def expected_seconds(name, megapixels, *, ensemble=False):
     return None if not rate else megapixels / rate * (8 if ensemble else 1)
 
 
-def cached_run(key, run, *, start, step):
+# The run under way, or the last one stopped: {"key", "done", "total", "stopped"}. The run
+# writes into this dict itself, not through st.session_state: once Streamlit's own Stop
+# is pressed, every session-state access raises StopException, so the stop could not
+# be noted there. The rerun that follows a Stop reads it to say so, instead of starting
+# the run again.
+RUN_BOARD = "_run_board"
+
+
+def stopped_run(key):
+    """(done, total) of the run for `key` if it was stopped, by its own Stop button or
+    by Streamlit's, and not asked for again since; else None."""
+    board = st.session_state.get(RUN_BOARD)
+    if board is None or not board["stopped"] or board["key"] != key:
+        return None
+    return board["done"], board["total"]
+
+
+def forget_stop():
+    st.session_state.pop(RUN_BOARD, None)
+
+
+def _note_stop(key):
+    """The Stop button's callback, run before the rerun that its click starts."""
+    board = st.session_state.get(RUN_BOARD)
+    if board is None or board["key"] != key:
+        board = st.session_state[RUN_BOARD] = {"key": key, "done": 0, "total": 0}
+    board["stopped"] = True
+
+
+def stop_note(stop, unit):
+    done, total = stop
+    return f"Stopped after {done} of {total} {unit}s." if total else "Stopped before the first result."
+
+
+def cached_run(key, run, *, start, step, unit="step", place=None):
     """`run(progress, phase)`'s result for `key`: from this server's cache, or computed now
     under a progress bar whose text is `start`, then each phase's name, then
-    `step(done, total)`. A DenoiserError stops the page with its message."""
+    `step(done, total)`, with a Stop button. A DenoiserError stops the page with its
+    message. After a Stop, the page says where it stopped (in `unit`s) and offers to
+    run again rather than starting by itself. The bar and the button are drawn in
+    `place` (an `st.empty()`), where given, else here."""
     cache = result_cache()
     value = cache.get(key)
     if value is not None:
         return value
-    bar = st.progress(0.0, text=start)
+    stop = stopped_run(key)
+    if stop is not None:
+        notice = st.empty()
+        with notice.container():
+            st.warning(stop_note(stop, unit))
+            again = st.button("Run again", type="primary", key="run_again")
+        if not again:
+            st.stop()
+        notice.empty()
+    board = st.session_state[RUN_BOARD] = {"key": key, "done": 0, "total": 0, "stopped": False}
+    holder = place if place is not None else st.empty()
+    with holder.container():
+        bar = st.progress(0.0, text=start)
+        # A click ends this run at its next progress step (Streamlit reruns the page),
+        # and the rerun finds the stop noted by the callback.
+        st.button("Stop this run", key="stop_run", on_click=_note_stop, args=(key,))
+
+    def show(fraction, text):
+        try:
+            bar.progress(fraction, text=text)
+        except StopException:
+            # Streamlit's own Stop ends the script at this call.
+            board["stopped"] = True
+            raise
 
     def progress(done, total):
-        bar.progress(done / total, text=step(done, total))
+        board["done"], board["total"] = done, total
+        show(done / total, step(done, total))
 
     def phase(name):
-        bar.progress(0.0, text=f"{name.capitalize()}…")
+        show(0.0, f"{name.capitalize()}…")
 
     try:
         value = run(progress, phase)
     except DenoiserError as exc:
+        holder.empty()
         st.error(str(exc))
         st.stop()
-    finally:
-        bar.empty()
+    forget_stop()
+    holder.empty()
     cache.put(key, value)
     return value
 

@@ -9,6 +9,7 @@ from pages.common import (
     KEPT, cached_run, default_comparison, image_input, legend_below, manifest, model_names, noise_controls,
     note_colour_models_on_gray, note_upload_taken_as_clean, require_app, runtime, short_label,
 )
+from pages.zoom_map import zoom_center
 
 CROP_SIZE = 128
 
@@ -38,7 +39,7 @@ comparison = cached_run(
         pixels, {name: runtime(name) for name in chosen}, kind=kind, level=level, seed=seed,
         sizes={name: manifest().get(name, {}).get("file_mb") for name in chosen}, progress=progress,
     ),
-    start="Running every model…", step=lambda done, total: f"Model {done} of {total} done",
+    start="Running every model…", step=lambda done, total: f"Model {done} of {total} done", unit="model",
 )
 
 table = pd.DataFrame([
@@ -56,9 +57,8 @@ st.plotly_chart(legend_below(figure), key="compare_chart")
 # The crops come from the cached whole outputs: moving the crop runs no model.
 size = min(CROP_SIZE, height, width)
 st.subheader(f"The same {size}×{size} crop, 1:1")
-position = st.columns(2)
-cx = position[0].slider("Crop centre x", 0, width - 1, width // 2, key="compare_x", persist_state=KEPT)
-cy = position[1].slider("Crop centre y", 0, height - 1, height // 2, key="compare_y", persist_state=KEPT)
+with st.columns([1, 2])[0]:
+    cx, cy = zoom_center(comparison.clean, pixels.shape, size=size, key="compare_center")
 crops = [("clean", comparison.clean), ("noisy", comparison.noisy)] + [
     (short_label(r.model), r.denoised) for r in comparison.rows
 ]

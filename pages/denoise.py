@@ -1,5 +1,6 @@
 """Denoise: one image, one model, the result and its numbers."""
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,14 +10,17 @@ from denoiser.catalog import load_runtime
 from denoiser.io import WRITE_FORMATS, encode_image, to_float, to_integer
 from denoiser.runtimes import RuntimeKind
 from denoiser.service import (
-    DenoiseRequest, crop, for_display, image_key, magnify, overview, preview_window, residual_view, run_request,
+    DenoiseRequest, crop, for_display, image_key, magnify, overview, preview_overview, preview_window, residual_view,
+    run_request,
 )
 from pages.common import (
     KEPT, cached_result, cached_run, demo_model_picker, device_name, estimated_level, expected_seconds, fast_model,
-    image_input, model_card, model_for_image, noise_controls, note_rate, photo_model_picker, require_app, runtime,
-    short_label, strength_control, warn_outside_training, warn_real_photo_model_on_added_noise,
+    forget_stop, image_input, model_card, model_for_image, noise_controls, note_rate, photo_model_picker,
+    require_app, runtime, short_label, stop_note, stopped_run, strength_control, warn_outside_training,
+    warn_real_photo_model_on_added_noise,
 )
 from pages.slider import comparison_slider
+from pages.zoom_map import zoom_center
 
 require_app()
 
@@ -58,87 +62,151 @@ request = (DenoiseRequest(picture_key, name, ensemble, noise=kind, level=level, 
 height, width = pixels.shape[:2]
 
 
-def zoom_controls():
-    """The zoom window's size, magnification and centre."""
-    columns = st.columns(4)
-    size = columns[0].select_slider("Window (pixels)", [64, 128, 256, 384], value=128, key="zoom_size",
-                                    persist_state=KEPT)
-    scale = columns[1].radio("Magnification", MAGNIFICATIONS, format_func=lambda f: f"{f}:1", horizontal=True,
-                             index=1, key="zoom_scale", persist_state=KEPT)
-    cx = columns[2].slider("Centre x", 0, width - 1, width // 2, key="zoom_x", persist_state=KEPT)
-    cy = columns[3].slider("Centre y", 0, height - 1, height // 2, key="zoom_y", persist_state=KEPT)
-    return size, scale, (cx, cy)
+def zoom_section(title, overview_image, crops_at):
+    """The zoom: its window and magnification, the map that places it, and the before/after
+    of `crops_at(center, size)`, which gives (noisy, denoised, after label) crops."""
+    st.subheader(title)
+    controls = st.columns(2)
+    size = controls[0].select_slider("Window (pixels)", [64, 128, 256, 384], value=128, key="zoom_size",
+                                     persist_state=KEPT)
+    scale = controls[1].radio("Magnification", MAGNIFICATIONS, format_func=lambda f: f"{f}:1", horizontal=True,
+                              index=1, key="zoom_scale", persist_state=KEPT)
+    where, shown = st.columns([1, 2])
+    with where:
+        center = zoom_center(overview_image, pixels.shape, size=size, key="zoom_center")
+    with shown:
+        noisy_crop, denoised_crop, after_label = crops_at(center, size)
+        comparison_slider(magnify(noisy_crop, scale), magnify(denoised_crop, scale), after_label=after_label,
+                          element_id="zoom-cmp", fill=False)
+    return center, size, scale
 
 
-def show_zoom(noisy, denoised, scale, after_label="denoised"):
-    comparison_slider(magnify(noisy, scale), magnify(denoised, scale), after_label=after_label, element_id="zoom-cmp",
-                      fill=False)
+# A strength's preview of the photo is sized to take about this long with the model's
+# speed measured here, so that with the zoom's it shows within about a second: 0.31 s
+# for dncnn_real_int8 at 640 px on a 2-core AVX-512 VNNI machine, 2.2 s for RIDNet.
+PREVIEW_SECONDS = 0.4
+PREVIEW_SIDES = (320, 640, 1200)  # the smallest, the one used before a model is timed here, the overview's
 
 
-def preview(settled):
-    """A new strength on a photo whose whole was denoised at `settled`: the zoom window
-    at the new strength at once, and the button for the whole photo. Returns whether
-    the whole photo is to run now; the note and the button go as soon as it does."""
+def preview_side():
+    """The longest side of the strength preview of the photo (see PREVIEW_SECONDS)."""
+    seconds_per_megapixel = expected_seconds(name, 1.0, ensemble=ensemble)
+    if seconds_per_megapixel is None:
+        return PREVIEW_SIDES[1]
+    scale = math.sqrt(PREVIEW_SECONDS / seconds_per_megapixel / (width * height / 1e6))
+    return int(min(max(max(width, height) * scale, PREVIEW_SIDES[0]), PREVIEW_SIDES[2]))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def overview_at(key, _pixels, model_name, level, estimate, side, average):
+    return preview_overview(_pixels, runtime(model_name), level=level, estimate=estimate, max_side=side,
+                            ensemble=average)
+
+
+def strength_preview():
+    """The photo and the zoom at the new strength, in a fraction of the whole photo's time."""
+    label = f"strength {strength:.1f}"
+    st.subheader(f"Preview at {label}")
+    before, after = overview_at(picture_key, pixels, name, strength, estimated_level(picture_key, pixels),
+                                preview_side(), ensemble)
+    comparison_slider(before, after, after_label=label, element_id="preview-cmp")
+    st.caption("A quick preview on a smaller copy of the photo; the zoom below shows the real pixels at this "
+               "strength.")
+    zoom_section(f"Zoom at {label}", before, lambda center, size: (*preview_window(
+        pixels, model, level=strength, center=center, size=size, ensemble=ensemble), label))
+
+
+def hold(settled, stop):
+    """What a photo shows instead of a run of the whole: after a Stop (`stop`, where it
+    stopped), or while a new strength is previewed (`settled`, the strength of the whole
+    photo shown). Returns whether the button asked for the whole photo now; the notes
+    and the button go as soon as it did."""
     notice = st.empty()
     with notice.container():
-        st.info(f"Strength {strength:.1f}: the zoom window below shows it. The whole photo, its overview and its "
-                f"downloads further down are still at {settled:.1f}.")
-        whole = st.button(f"Denoise the whole photo at {strength:.1f}", type="primary", key="denoise_whole")
+        if stop is not None:
+            st.warning(f"{stop_note(stop, 'tile')} {short_label(name)} did not finish the whole photo.")
+        if settled is not None:
+            st.info(f"Strength {strength:.1f}: the preview and the zoom below show it. The whole photo's numbers "
+                    f"and downloads further down are still at {settled:.1f}.")
+        at = f" at {request.strength:.1f}" if request.strength is not None else ""
+        whole = st.button(f"Denoise the whole photo{at}", type="primary", key="denoise_whole")
     if whole:
         notice.empty()
-        return True
-    st.subheader(f"Zoom at strength {strength:.1f}")
-    size, scale, center = zoom_controls()
-    noisy_crop, denoised_crop = preview_window(pixels, model, level=strength, center=center, size=size,
-                                               ensemble=ensemble)
-    show_zoom(noisy_crop, denoised_crop, scale, after_label=f"strength {strength:.1f}")
-    return False
+        forget_stop()
+    return whole
 
 
-def picture_at_once():
-    """The photo, shown while the model runs, with the time it should take here."""
+def picture_at_once(status):
+    """The photo, shown while the model runs or after a Stop; `status` follows its name and size."""
     # Downscaled first, then rounded: no full-size uint8 copy of the photo (72 MB at 24 MP).
     small, factor = overview(pixels)
-    shown = to_integer(small)
-    seconds = expected_seconds(name, width * height / 1e6, ensemble=ensemble)
-    wait = f"about {seconds:.0f} s on this server" if seconds is not None else "the first run here times it"
     slot = st.empty()
     with slot.container():
         st.caption(f"{source_name}, {width}×{height}" + (f" (shown at 1/{factor})" if factor > 1 else "")
-                   + f": denoising, {wait}.")
-        st.image(for_display(shown), output_format="PNG", width="stretch")
+                   + f": {status}.")
+        st.image(for_display(to_integer(small)), output_format="PNG", width="stretch")
     return slot
+
+
+def expected_wait():
+    seconds = expected_seconds(name, width * height / 1e6, ensemble=ensemble)
+    return f"about {seconds:.0f} s on this server" if seconds is not None else "the first run here times it"
 
 
 # From this size a slower model is preceded by the "Fast" choice's result on the whole
 # photo, so that neither the first denoised picture nor the first download waits for it.
 FAST_PREVIEW_MEGAPIXELS = 2.0
+# The fast result of the photo: its request, model, seconds, overviews and denoised pixels
+# (3 bytes a pixel, not a whole Result). Kept until the chosen model's result exists, as
+# the last result to show after a Stop.
+FAST_KEPT = "_fast_preview"
 
 
-def fast_preview(slot):
-    """The fast model's result in `slot`, with its download, while the chosen model
-    runs. Only its denoised pixels are kept (3 bytes a pixel), not a whole Result."""
+def fast_request():
+    """The request of the "Fast" choice's result that precedes this one, or None."""
     fast = fast_model()
-    megapixels = width * height / 1e6
-    if request.demo or fast in (None, name) or megapixels < FAST_PREVIEW_MEGAPIXELS:
-        return
-    # Loaded for this run alone, not kept: two interpreters' buffers held at once took a
-    # 24 MP photo from 1,308 to 1,545 MB on the server.
-    quick = run_request(replace(request, model=fast, ensemble=False), pixels, load_runtime(fast),
-                        bit_depth=picture.bit_depth, estimate=estimated_level(picture_key, pixels))
-    note_rate(fast, quick.megapixels_per_second)
-    before, after = overview(quick.noisy)[0], overview(quick.denoised)[0]
-    denoised, seconds = quick.denoised, quick.seconds
+    if request.demo or fast in (None, name) or width * height / 1e6 < FAST_PREVIEW_MEGAPIXELS:
+        return None
+    return replace(request, model=fast, ensemble=False)
+
+
+def kept_fast():
+    kept = st.session_state.get(FAST_KEPT)
+    return kept if kept is not None and kept["request"] == fast_request() else None
+
+
+def fast_preview(place):
+    """The fast result that precedes the chosen model's, run now (its progress in `place`)
+    unless kept; None where none does."""
+    quick_request = fast_request()
+    if quick_request is None or kept_fast() is not None:
+        return kept_fast()
+    # An earlier photo's goes first (72 MB at 24 MP). The fast model is loaded for this
+    # run alone: two interpreters' buffers held at once took a 24 MP photo from 1,308 to
+    # 1,545 MB on the server.
+    st.session_state.pop(FAST_KEPT, None)
+    bar = place.progress(0.0, text="A fast preview first…")
+    quick = run_request(quick_request, pixels, load_runtime(quick_request.model), bit_depth=picture.bit_depth,
+                        estimate=estimated_level(picture_key, pixels),
+                        progress=lambda done, total: bar.progress(done / total, text=f"A fast preview first… tile "
+                                                                                      f"{done} of {total}"))
+    note_rate(quick_request.model, quick.megapixels_per_second)
+    kept = {"request": quick_request, "seconds": quick.seconds, "before": overview(quick.noisy)[0],
+            "after": overview(quick.denoised)[0], "denoised": quick.denoised}
     del quick
-    expected = expected_seconds(name, megapixels, ensemble=ensemble)
-    wait = f"about {expected:.0f} s more" if expected is not None else "timed here by this first run"
+    st.session_state[FAST_KEPT] = kept
+    return kept
+
+
+def show_fast(slot, kept, status):
+    """The fast result in `slot`, with its download; `status` says what comes of the chosen model."""
     with slot.container():
-        st.caption(f"A fast preview ({short_label(fast)}, {seconds:.1f} s); {short_label(name)}, the model chosen, "
-                   f"follows: {wait}.")
-        comparison_slider(before, after, after_label="fast preview", element_id="fast-cmp")
+        st.caption(f"A fast preview ({short_label(kept['request'].model)}, {kept['seconds']:.1f} s); {status}.")
+        comparison_slider(kept["before"], kept["after"], after_label="fast preview", element_id="fast-cmp")
         st.download_button("Download this fast result (PNG)", lambda: encode_image(
-            to_float(denoised), "PNG", alpha=picture.alpha, icc_profile=picture.icc_profile, exif=picture.exif),
-            file_name=f"{Path(source_name).stem}_fast.png", mime="image/png", key="download_fast", on_click="ignore")
+            to_float(kept["denoised"]), "PNG", alpha=picture.alpha, icc_profile=picture.icc_profile,
+            exif=picture.exif), file_name=f"{Path(source_name).stem}_fast.png", mime="image/png",
+            key="download_fast", on_click="ignore")
 
 
 def run(progress, phase):
@@ -149,22 +217,36 @@ def run(progress, phase):
 
 settled = st.session_state.get(request.settled_key)
 result = cached_result(request)
-# While a new strength is previewed, the zoom is the preview's, at the new strength.
-previewing = False
-if result is None and request.previews(settled):
-    shown_instead = cached_result(replace(request, strength=settled))
-    if not preview(settled):
-        if shown_instead is None:
-            st.stop()
-        result, previewing = shown_instead, True
-        st.divider()
-        st.subheader(f"The whole photo, at strength {settled:.1f}")
+stop = stopped_run(request) if result is None else None
+# While a new strength is previewed, the whole photo shown is the last strength's.
+previewing = result is None and request.previews(settled)
+if (previewing or stop is not None) and hold(settled if previewing else None, stop):
+    previewing, stop = False, None
+if previewing:
+    strength_preview()
+    result = cached_result(replace(request, strength=settled))
+    if result is None:
+        st.stop()
+    st.divider()
+    st.subheader(f"The whole photo, at strength {settled:.1f}")
+elif stop is not None:
+    kept = kept_fast()
+    if kept is not None:
+        show_fast(st.empty(), kept, f"the last result, since {short_label(name)} was stopped")
+    else:
+        picture_at_once("not denoised")
+    st.stop()
 if result is None:
-    slot = picture_at_once()
-    fast_preview(slot)
-    result = cached_run(request, run, start="Starting…",
+    # The bar and its Stop above the picture, where the first screen shows them.
+    progress_place = st.empty()
+    slot = picture_at_once(f"denoising, {expected_wait()}")
+    kept = fast_preview(progress_place)
+    if kept is not None:
+        show_fast(slot, kept, f"{short_label(name)}, the model chosen, follows: {expected_wait()}")
+    result = cached_run(request, run, start="Starting…", unit="tile", place=progress_place,
                         step=lambda done, total: f"Denoising… tile {done} of {total}")
     note_rate(name, result.megapixels_per_second * (8 if ensemble else 1))
+    st.session_state.pop(FAST_KEPT, None)
     slot.empty()
     if not request.demo:
         st.session_state[request.settled_key] = strength
@@ -172,18 +254,46 @@ if result is None:
 st.caption(f"{source_name}: {width}×{height} pixels, {result.megapixels:.1f} MP. Time: "
            + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in result.phases.items()))
 
-# The picture first: the before/after, then its numbers and downloads.
 shown = {"noisy": result.noisy, "denoised": result.denoised}
 if result.clean is not None:
     shown["clean"] = result.clean
-views = {label: overview(image) for label, image in shown.items()}
-factor = views["noisy"][1]
 
-before, after = views["noisy"][0], views["denoised"][0]
-if factor > 1:
-    st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
-comparison_slider(before, after)
 
+def crops_at(center, size):
+    crops = {label: crop(image, *center, size) for label, image in shown.items()}
+    return crops["noisy"], crops["denoised"], "denoised"
+
+
+def whole_photo_views():
+    """The before/after of the whole photo, at the top, where the strength preview is shown instead."""
+    views = {label: overview(image) for label, image in shown.items()}
+    factor = views["noisy"][1]
+    if factor > 1:
+        st.caption(f"Overview at 1/{factor} scale; the 1:1 zoom below shows the real pixels.")
+    comparison_slider(views["noisy"][0], views["denoised"][0])
+    return views, factor
+
+
+def zoom_and_views(views, factor):
+    """The zoom, then every image whole and what the model removed."""
+    center, size, scale = zoom_section("Zoom", views["noisy"][0], crops_at)
+    if "clean" in shown:
+        clean_crop = crop(shown["clean"], *center, size)
+        st.image(for_display(magnify(clean_crop, scale)), caption=f"clean, {scale}:1", output_format="PNG",
+                 width=clean_crop.shape[1] * scale)
+    columns = st.columns(len(views))
+    for column, (label, (image, _)) in zip(columns, views.items()):
+        column.image(for_display(image), caption=label if factor == 1 else f"{label} (shown at 1/{factor})",
+                     output_format="PNG", width="stretch")
+    st.subheader("What the model removed")
+    residual = residual_view(views["noisy"][0], views["denoised"][0])
+    st.image(for_display(residual), caption="noisy − denoised, amplified 4× around mid-gray",
+             output_format="PNG", width="stretch")
+
+
+# The picture first: the before/after, then its numbers and downloads.
+if not previewing:
+    views, factor = whole_photo_views()
 numbers = st.columns(4)
 if mode == DEMO:
     numbers[0].metric("PSNR denoised", f"{result.psnr_denoised:.2f} dB",
@@ -226,20 +336,4 @@ if original:
     )
 
 if not previewing:
-    st.subheader("Zoom")
-    size, scale, center = zoom_controls()
-    crops = {label: crop(image, *center, size) for label, image in shown.items()}
-    show_zoom(crops["noisy"], crops["denoised"], scale)
-    if "clean" in crops:
-        st.image(for_display(magnify(crops["clean"], scale)), caption=f"clean, {scale}:1", output_format="PNG",
-                 width=crops["clean"].shape[1] * scale)
-
-columns = st.columns(len(views))
-for column, (label, (image, _)) in zip(columns, views.items()):
-    column.image(for_display(image), caption=label if factor == 1 else f"{label} (shown at 1/{factor})",
-                 output_format="PNG", width="stretch")
-
-st.subheader("What the model removed")
-residual = residual_view(views["noisy"][0], views["denoised"][0])
-st.image(for_display(residual), caption="noisy − denoised, amplified 4× around mid-gray",
-         output_format="PNG", width="stretch")
+    zoom_and_views(views, factor)

@@ -48,7 +48,7 @@ rows = cached_run(
         picture.pixels, {name: runtime(name) for name in chosen}, sorted(levels), seed=int(seed), kind=kind,
         progress=progress,
     ),
-    start="Measuring…", step=lambda done, total: f"{done} of {total} runs",
+    start="Measuring…", step=lambda done, total: f"{done} of {total} runs", unit="run",
 )
 
 level_name = LEVEL_NAMES[kind]

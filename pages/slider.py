@@ -18,11 +18,13 @@ VIEWPORT_SHARE = 80  # the slider's largest height, in % of the window's
 
 def comparison_slider(before, after, *, before_label="noisy", after_label="denoised", element_id="cmp", fill=True):
     """Shows uint8 HWC `before` and `after` under one divider. With `fill` the slider is
-    as wide as its column; otherwise at most 1:1. Never taller than most of the window,
-    so that both labels and the caption show."""
+    as wide as its column, and smoothed where the browser enlarges it; otherwise at most
+    1:1, with square pixels (a magnified zoom). Never taller than most of the window, so
+    that both labels and the caption show."""
     h, w = before.shape[:2]
     width = f"width:min(100%, calc({VIEWPORT_SHARE}vh * {w / h:.4f}))" + ("" if fill else f";max-width:{w}px")
     st.html(TEMPLATE.substitute(
         element_id=element_id, width=width, aspect=f"{w}/{h}", before_src=png_data_uri(before),
-        after_src=png_data_uri(after), before_label=escape(before_label), after_label=escape(after_label),
+        after_src=png_data_uri(after), rendering="auto" if fill else "pixelated",
+        before_label=escape(before_label), after_label=escape(after_label),
     ), unsafe_allow_javascript=True)

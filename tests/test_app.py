@@ -154,7 +154,27 @@ def test_the_preview_window_shows_what_the_whole_photo_shows_there(name):
     assert np.abs(preview.astype(int) - whole[:64, 236:300].astype(int)).max() <= 1
 
 
-def test_a_new_strength_previews_the_zoom_window_then_the_whole_photo_on_the_button(app, monkeypatch):
+def test_the_photo_preview_is_the_photo_downscaled_denoised_at_the_strength_its_noise_has_there(monkeypatch):
+    flat = np.full((400, 600, 3), 0.5, np.float32)
+    photo = flat + np.random.default_rng(5).normal(0, 10 / 255, flat.shape).astype(np.float32)
+    estimate = service.photo_level(photo)
+    levels = []
+    original = service.denoise
+    monkeypatch.setattr(service, "denoise", lambda image, runtime, **k: levels.append(k["level"]) or original(
+        image, runtime, **k))
+    runtime = load_runtime("median")
+    noisy, denoised = service.preview_overview(photo, runtime, level=8.0, estimate=estimate, max_side=300)
+    # Area averaging over 2x2 pixels halves white noise: strength 8 is strength 4 at half the size.
+    assert noisy.shape == denoised.shape == (200, 300, 3)
+    assert levels[0] == pytest.approx(4.0, abs=0.4)
+    assert np.array_equal(noisy, to_integer(service.overview(photo, 300)[0]))
+    # A photo already within the size is denoised as it is, at the strength given.
+    levels.clear()
+    noisy, denoised = service.preview_overview(photo, runtime, level=8.0, estimate=estimate, max_side=600)
+    assert levels == [8.0] and np.array_equal(denoised, to_integer(original(photo, runtime, level=8.0)))
+
+
+def test_a_new_strength_previews_the_photo_and_the_zoom_then_the_whole_photo_on_the_button(app, monkeypatch):
     noisy_mode(app)
     pick_photo_model(app, "median")
     strength = next(s for s in app.slider if s.key.startswith("strength_median"))
@@ -165,10 +185,11 @@ def test_a_new_strength_previews_the_zoom_window_then_the_whole_photo_on_the_but
     strength.set_value(20.0)
     app.run()
     assert not app.exception, app.exception
-    # Only the window ran; the whole photo, its numbers and downloads stay, said to be at the old strength.
+    # Only the previews ran; the whole photo's numbers and downloads stay, said to be at the old strength.
     assert whole_runs == [] and before != 20.0
-    assert any("the zoom window below shows it" in message.value and f"still at {before:.1f}" in message.value
+    assert any("the preview and the zoom below show it" in message.value and f"still at {before:.1f}" in message.value
                for message in app.info)
+    assert [header.value for header in app.subheader][:2] == ["Preview at strength 20.0", "Zoom at strength 20.0"]
     assert metric(app, "Strength used").value == f"{before:.1f}"
     assert any(header.value == f"The whole photo, at strength {before:.1f}" for header in app.subheader)
     assert app.get("download_button")
@@ -270,7 +291,8 @@ def test_the_same_photo_uploaded_again_opens_fresh(app):
     assert app.radio(key="upload_mode").value == "My photo is already noisy"
     estimate = service.photo_level(service.check_picture(load_image(png(photo))).pixels)
     assert metric(app, "Strength used").value == f"{estimate:.1f}"
-    assert not any("a preview of the zoom window" in message.value for message in app.info)
+    assert not any("the preview and the zoom below show it" in message.value for message in app.info)
+    assert not any(header.value.startswith("Preview at strength") for header in app.subheader)
 
 
 @pytest.mark.parametrize("name,data,message", [
@@ -364,7 +386,7 @@ def test_compare_page_runs_every_chosen_model(app):
     # Moving the crop shows other pixels of the cached outputs; no model runs again.
     before = [image.proto.imgs[0].url for image in app.get("image")]
     cache = len(result_cache())
-    app.slider(key="compare_x").set_value(0)
+    app.session_state["compare_center"] = (0, 0)  # where a click on the map's top left corner puts it
     app.run()
     assert len(result_cache()) == cache
     assert [image.proto.imgs[0].url for image in app.get("image")] != before
@@ -430,3 +452,50 @@ def test_a_level_beyond_the_models_training_is_said(app):
     app.slider(key="noise_level").set_value(25)
     app.run()
     assert not any("trained on noise levels" in w.value for w in app.warning)
+
+
+def stopped_at(at, key, done, total):
+    """The session as a Stop leaves it: the page's callback, or Streamlit's own Stop, notes it so."""
+    at.session_state["_run_board"] = {"key": key, "done": done, "total": total, "stopped": True}
+
+
+def test_after_a_stop_the_denoise_page_says_where_and_runs_again_only_on_the_button(app, monkeypatch):
+    fast_model(app)
+    runs = []
+    original = service.run_demo
+    monkeypatch.setattr(service, "run_demo", lambda *a, **k: runs.append(k["seed"]) or original(*a, **k))
+    picture = service.image_key(service.load_sample("Astronaut").pixels)
+    stopped_at(app, service.DenoiseRequest(picture, "median", noise="gaussian", level=25, seed=7), 3, 9)
+    app.number_input(key="noise_seed").set_value(7)
+    app.run()
+    assert not app.exception, app.exception
+    assert runs == []
+    assert [w.value for w in app.warning] == ["Stopped after 3 of 9 tiles. Median filter did not finish the whole "
+                                              "photo."]
+    assert not app.metric and not app.get("download_button")
+    app.button(key="denoise_whole").click()
+    app.run()
+    assert not app.exception, app.exception
+    assert runs == [7] and not app.warning
+    assert metric(app, "PSNR denoised")
+    # Done, the stop is forgotten: the next seed runs at once.
+    app.number_input(key="noise_seed").set_value(8)
+    app.run()
+    assert runs == [7, 8] and not app.warning
+
+
+@pytest.mark.slow
+def test_after_a_stop_compare_says_where_and_runs_again_only_on_the_button(app):
+    app.switch_page("pages/compare.py")
+    app.run()
+    app.multiselect(key="compare_models").set_value(["median", "bilateral"])
+    picture = service.image_key(service.load_sample("Astronaut").pixels)
+    stopped_at(app, ("compare", picture, ("median", "bilateral"), "gaussian", 25, 0), 1, 2)
+    app.run()
+    assert not app.exception, app.exception
+    assert [w.value for w in app.warning] == ["Stopped after 1 of 2 models."]
+    assert not app.dataframe
+    app.button(key="run_again").click()
+    app.run()
+    assert not app.exception, app.exception
+    assert list(app.dataframe[0].value["model"]) == ["Median filter", "Bilateral filter"] and not app.warning

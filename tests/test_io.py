@@ -77,6 +77,18 @@ def test_every_format_reads(fmt, rng):
     assert picture.pixels.shape == (12, 9, 3) and picture.format == fmt
 
 
+def test_a_cameras_mpo_jpeg_is_its_first_image_with_no_note_of_frames():
+    """Nikon and Fujifilm cameras save MPO: the photo, then its small previews."""
+    photo = np.full((24, 32, 3), (200, 40, 90), np.uint8)
+    preview = np.zeros((12, 16, 3), np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="MPO", save_all=True, append_images=[Image.fromarray(preview)])
+    assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == 2
+    picture = load_image(buffer.getvalue())
+    assert picture.format == "JPEG" and picture.pixels.shape == (24, 32, 3) and picture.notes == ()
+    assert np.abs(to_integer(picture.pixels).astype(int) - photo).max() <= 3  # JPEG's rounding of a flat colour
+
+
 def test_exif_orientation_is_applied(rng):
     values = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
     im = Image.fromarray(values)

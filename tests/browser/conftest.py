@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from helpers import CHROMIUM, CHROMIUM_ARGS
+from helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
@@ -65,6 +65,15 @@ def server():
     server = Server()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def app_page(page, server):
+    """The Denoise page, opened on the module's server."""
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    page.get_by_text("Denoise", exact=True).first.wait_for()
+    return page
 
 
 @pytest.fixture
