@@ -3,6 +3,7 @@ gets its own correct result, and the server's memory stays bounded; then one
 12-megapixel photo, the Streamlit Community Cloud case."""
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,8 +23,10 @@ MEMORY_LIMIT_MB = 1500  # eight sessions at once
 # One photo on a server of its own: 12 megapixels, and the app's 50-megapixel limit.
 # An upload opens as an already noisy photo: the app keeps the photo (decoded once, for
 # every rerun) and denoises into an image beside it, one 12 MP float image (144 MB) more
-# than the demo, which denoises its own noisy copy in place. Measured here: 980 MB.
-MEMORY_12MP_MB = 1100
+# than the demo, which denoises its own noisy copy in place. Measured here: 980 MB; with
+# the fast preview first, 1,039 to 1,134 MB over five runs on one machine, the code
+# before and after session 19 alike (glibc's arenas keep a varying share of what was freed).
+MEMORY_12MP_MB = 1200
 MEMORY_50MP_MB = 2500
 
 
@@ -80,7 +83,8 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, tmp_path):
 
 async def timed_photo(browser, url, path, timeout):
     """(seconds from the upload to the numbers shown, the model's own seconds as the
-    page states them) for one photo."""
+    page states them, the fast preview's own seconds as its caption states them) for
+    one photo."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(timeout)
@@ -88,12 +92,14 @@ async def timed_photo(browser, url, path, timeout):
     await page.get_by_text("Upload", exact=True).first.click()
     started = time.monotonic()
     await page.locator('input[type="file"]').first.set_input_files(str(path))
+    caption = await page.get_by_text("A fast preview (").first.inner_text()
+    fast = float(re.search(r"A fast preview \(.*?, ([\d.]+) s\)", caption).group(1))
     await page.get_by_text(f"{path.name}:").first.wait_for()
     seconds = time.monotonic() - started
     metric = page.get_by_test_id("stMetric").filter(has_text="Time").first
     model = float((await metric.get_by_test_id("stMetricValue").inner_text()).split()[0])
     await context.close()
-    return seconds, model
+    return seconds, model, fast
 
 
 async def run_timed(url, path, timeout=TIMEOUT):
@@ -107,14 +113,18 @@ async def run_timed(url, path, timeout=TIMEOUT):
 
 def test_twelve_megapixel_photo_within_cloud_memory(fresh_server, tmp_path):
     path = png_file(tmp_path / "twelve.png", sample_photo(7, height=3000, width=4000))
-    seconds, model = in_own_loop(run_timed(fresh_server.url, path))
+    seconds, model, fast = in_own_loop(run_timed(fresh_server.url, path))
     peak = fresh_server.peak_rss_mb()
     print(f"\n12 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
-          f"the model's own {model:.1f} s (ratio {seconds / model:.2f}), server peak RSS {peak:.0f} MB")
-    # The page first runs the fast model on the whole photo (its preview and first
-    # download), about a sixth of the chosen model's time: 1.41 here, against 1.11 before
-    # that preview. The margin keeps a loaded machine from failing the run.
-    assert seconds / model < 1.65
+          f"the model's own {model:.1f} s and the fast preview's {fast:.1f} s (ratio {seconds / (model + fast):.2f}), "
+          f"server peak RSS {peak:.0f} MB")
+    # What the page adds to the two models' own times: reading the photo, estimating its
+    # noise, drawing the views. It was once bounded against the chosen model's time alone
+    # (1.65), which failed on a machine where int8 ran 2.5 times faster than where the
+    # limit was set (1.69 to 1.79 here, before and after session 19). Against both
+    # models' times: 1.28 here (2-core AVX-512 VNNI, one run). The margin keeps a loaded
+    # machine from failing the run.
+    assert seconds / (model + fast) < 1.45
     assert peak <= MEMORY_12MP_MB
 
 
@@ -171,7 +181,7 @@ def test_a_24_megapixel_photo_stays_within_a_small_cloud_host(fresh_server, tmp_
     """The default model on a 24 MP photo: under the 1.5 GB that the smallest Streamlit
     Community Cloud hosts leave."""
     path = png_file(tmp_path / "twentyfour.png", sample_photo(8, height=4000, width=6000))
-    seconds, model = in_own_loop(run_timed(fresh_server.url, path))
+    seconds, model, _ = in_own_loop(run_timed(fresh_server.url, path))
     peak = fresh_server.peak_rss_mb()
     print(f"\n24 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s, server peak RSS {peak:.0f} MB")
@@ -185,7 +195,7 @@ def test_a_photo_at_the_apps_pixel_limit_completes_within_its_memory(fresh_serve
     height, width = 5770, 8660  # 49.97 megapixels
     path = tmp_path / "fifty.jpg"
     Image.fromarray(sample_photo(11, height=height, width=width)).save(path, quality=95)
-    seconds, model = in_own_loop(run_timed(fresh_server.url, path, timeout=1_500_000))
+    seconds, model, _ = in_own_loop(run_timed(fresh_server.url, path, timeout=1_500_000))
     peak = fresh_server.peak_rss_mb()
     print(f"\n50 MP: model {default_for('real_photo')}, {seconds:.1f} s from the upload to the numbers shown, "
           f"the model's own {model:.1f} s, server peak RSS {peak:.0f} MB")
