@@ -24,7 +24,7 @@ MEMORY_LIMIT_MB = 1500  # eight sessions at once
 # An upload opens as an already noisy photo: the app keeps the photo (decoded once, for
 # every rerun) and denoises into an image beside it, one 12 MP float image (144 MB) more
 # than the demo, which denoises its own noisy copy in place. Measured here: 980 MB; with
-# the fast preview first, 1,039 to 1,134 MB over five runs on one machine, the code
+# the fast preview first, 1,039 to 1,134 MB over six runs on one machine, the code
 # before and after session 19 alike (glibc's arenas keep a varying share of what was freed).
 MEMORY_12MP_MB = 1200
 MEMORY_50MP_MB = 2500
