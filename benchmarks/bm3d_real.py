@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from denoiser import metrics  # noqa: E402
+from denoiser import metrics, profile  # noqa: E402
 from denoiser.catalog import load_runtime  # noqa: E402
 from denoiser.engine import denoise  # noqa: E402
 from denoiser.evaluate import centre_crop  # noqa: E402
@@ -86,7 +86,7 @@ def main():
     for scene in scenes:
         noisy, clean = (centre_crop(load_image(path).pixels, args.crop) for path in pairs[scene])
         scores["noisy"].append(metrics.psnr(clean, noisy))
-        level = args.strength * metrics.estimate_photo_noise(noisy)
+        level = args.strength * profile.estimate_level(noisy)
         for name, runtime in [*runtimes.items(), *ensembles.items()]:
             started = time.perf_counter()
             denoised = denoise(noisy, runtime, level=level, ensemble=name in ensembles)

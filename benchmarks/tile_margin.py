@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from denoiser import metrics  # noqa: E402
+from denoiser import metrics, profile  # noqa: E402
 from denoiser.catalog import load_keras_model  # noqa: E402
 from denoiser.engine import denoise, denoise_whole  # noqa: E402
 from denoiser.evaluate import centre_crop  # noqa: E402
@@ -45,7 +45,7 @@ def main():
     print("| margin | " + " | ".join(f"{scene} PSNR | max change" for scene in scenes) + " |")
     print("|---|" + "---|---|" * len(scenes))
     crops = [[centre_crop(load_image(path).pixels, args.crop) for path in pairs[scene]] for scene in scenes]
-    levels = [metrics.estimate_photo_noise(noisy) for noisy, _ in crops]
+    levels = [profile.estimate_level(noisy) for noisy, _ in crops]
     wholes = [denoise_whole(noisy, whole_runtime, level=level) for (noisy, _), level in zip(crops, levels)]
     cells = [f"{metrics.psnr(clean, whole):.3f} | 0" for (_, clean), whole in zip(crops, wholes)]
     print("| whole image | " + " | ".join(cells) + " |")

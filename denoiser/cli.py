@@ -1,4 +1,4 @@
-"""Command line: `python -m denoiser {denoise,add-noise,evaluate,bench,models}` and the
+"""Command line: `python -m denoiser {denoise,add-noise,evaluate,noise-profile,bench,models}` and the
 workshop's `{train,train-real,export,publish}`, whose arguments `denoiser.training.commands`
 adds only when one of them runs."""
 
@@ -134,6 +134,38 @@ def cmd_add_noise(args):
         save_picture(picture, noisy, target, fmt=args.format, quality=args.quality, overwrite=args.overwrite)
         print(f"{source} -> {target}" + (DROPPED_ALPHA if drops_alpha(picture, target, args.format) else "")
               + _noted(picture.notes))
+    return 0
+
+
+def cmd_noise_profile(args):
+    """`noise-profile`: what a photo's noise is, measured against a clean reference or
+    read from the photo alone."""
+    import json
+
+    from .io import load_image
+    from .profile import profile
+
+    picture = load_image(args.photo)
+    clean = None
+    if args.clean:
+        clean = load_image(args.clean).pixels
+        if clean.shape != picture.pixels.shape:
+            raise DenoiserError(f"{args.clean} is {clean.shape[1]}x{clean.shape[0]}x{clean.shape[2]}, but {args.photo} "
+                                f"is {picture.width}x{picture.height}x{picture.channels}: a reference must match")
+    found = profile(picture.pixels, clean, jpeg_quality=picture.jpeg_quality)
+    if args.json:
+        print(json.dumps(found.as_dict(), indent=1))
+        return 0
+    how = f"measured against {args.clean}" if clean is not None else "read from the photo's flattest parts"
+    print(f"{args.photo}: noise {how}" + _noted(picture.notes))
+    print(f"  level (std, 0-255): {found.std:.2f}")
+    print("  correlation at " + ", ".join(f"{lag} px {value:.2f}" for lag, value in found.correlation.items()))
+    print(f"  luminance {found.luma_std:.2f}, colour {found.chroma_std:.2f} (ratio {found.luma_chroma:.2f})")
+    print("  level by brightness: " + ", ".join(
+        f"{centre:.0f}: {np.mean(level):.2f}" for centre, level in zip(found.bins, found.levels)
+        if not np.isnan(level[0])))
+    if found.jpeg_quality is not None:
+        print(f"  JPEG quality (from its tables): {found.jpeg_quality}")
     return 0
 
 
@@ -327,6 +359,11 @@ def build_parser(command=None):
     _add_denoise(sub.add_parser("denoise", help="denoise images: files, folders or globs"))
     _add_add_noise(sub.add_parser("add-noise", help="add synthetic noise to images"))
     _add_evaluate(sub.add_parser("evaluate", help="PSNR/SSIM table by the benchmark protocol"))
+    profile = sub.add_parser("noise-profile", help="what a photo's noise is: level by brightness, correlation, colour")
+    profile.add_argument("photo")
+    profile.add_argument("--clean", help="a clean reference of the same scene (e.g. the mean of many shots)")
+    profile.add_argument("--json", action="store_true", help="print the profile as JSON")
+    profile.set_defaults(func=cmd_noise_profile)
     _add_bench(sub.add_parser("bench", help="throughput of whole-image vs tiled inference, and peak memory"))
     for name, help_text in WORKSHOP_COMMANDS.items():
         p = sub.add_parser(name, help=help_text)

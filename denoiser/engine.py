@@ -4,7 +4,8 @@ level, and tiled inference through any runtime."""
 import numpy as np
 
 from .errors import DenoiserError
-from .metrics import estimate_noise_sigma, estimate_photo_noise
+from .metrics import estimate_noise_sigma
+from .profile import estimate_level
 from .runtimes import Runtime, RuntimeKind, for_channels
 from .tiling import Progress, plan_tiles, run_tiled
 
@@ -93,13 +94,14 @@ def with_level(image: np.ndarray, level: Level | None) -> np.ndarray:
 
 
 def default_level(noisy: np.ndarray, runtime: Runtime) -> float | None:
-    """The level a model gets when none is given: the real-noise estimate for a
-    level-map model, the white-noise estimate for a classical filter."""
+    """The level a model gets when none is given: the photo-noise estimate
+    (`profile.estimate_level`) for a level-map model, the white-noise estimate for a
+    classical filter."""
     if not (runtime.level_map or runtime.kind == RuntimeKind.CLASSICAL):
         return None
     try:
-        return estimate_photo_noise(noisy) if runtime.level_map else estimate_noise_sigma(noisy)
-    except ValueError as exc:
+        return estimate_level(noisy) if runtime.level_map else estimate_noise_sigma(noisy)
+    except (ValueError, DenoiserError) as exc:
         raise DenoiserError(f"{exc}; give the noise level instead") from None
 
 
@@ -120,7 +122,7 @@ def level_for_noise(noisy: np.ndarray, kind: str, level: float) -> float:
     levels are no standard deviation."""
     if kind == "gaussian":
         return float(level)
-    return estimate_photo_noise(noisy) if kind == "camera" else estimate_noise_sigma(noisy)
+    return estimate_level(noisy) if kind == "camera" else estimate_noise_sigma(noisy)
 
 
 def denoise(noisy: np.ndarray, runtime: Runtime, *, level: Level | None = None, tile: int | None = None,

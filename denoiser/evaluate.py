@@ -6,7 +6,7 @@ over the set, the noisy input's PSNR beside it. The demo's other noise types
 makes, seeded per image.
 
 Real pairs (`evaluate_pairs`) add nothing: each noisy photo is denoised at its
-estimated level (`metrics.estimate_photo_noise`) and scored against its clean
+estimated level (`profile.estimate_level`) and scored against its clean
 reference; a row's level is then the mean level the model was given."""
 
 import csv
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .profile import estimate_level
 from .engine import denoise, level_for_noise
 from .errors import DenoiserError
 from .io import list_images, load_image
@@ -132,7 +133,7 @@ def evaluate_pairs(runtimes, folder, *, scenes=None, camera=None, crop=None, str
         noisy, clean = (centre_crop(load_image(p).pixels, crop) for p in (noisy_path, clean_path))
         if noisy.shape != clean.shape:
             raise DenoiserError(f"{noisy_path.name} and {clean_path.name} differ in size")
-        level = strength * metrics.estimate_photo_noise(noisy)
+        level = strength * estimate_level(noisy)
         levels.append(level)
         noisy_scores.append(metrics.psnr(clean, noisy))
         for name, runtime in runtimes.items():

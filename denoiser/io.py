@@ -60,6 +60,8 @@ class Picture:
     # What was read otherwise than the file holds (the first frame of an animation,
     # damaged metadata left out), in words for the person: the commands and the app show them.
     notes: tuple[str, ...] = ()
+    # The quality a JPEG's luminance table says (`jpeg_quality`); None for other formats.
+    jpeg_quality: int | None = None
 
     @property
     def height(self):
@@ -187,6 +189,7 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
         raise ImageError(f"{name}: the file is truncated or corrupt ({exc})") from None
 
     icc = im.info.get("icc_profile") or None
+    quality = jpeg_quality(getattr(im, "quantization", None)) if fmt == "JPEG" else None
     orientation, exif_bytes, exif_notes = _metadata(im, fmt)
     if im.mode == "CMYK":
         icc = None  # a CMYK profile no longer describes the RGB pixels we return
@@ -198,7 +201,41 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, *, max_pixels: int 
     pixels = to_float(_orient(pixels, orientation))
     if alpha is not None:
         alpha = to_float(_orient(alpha, orientation))
-    return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes, pages, (*_frame_notes(fmt, pages), *exif_notes))
+    return Picture(pixels, alpha, bit_depth, fmt, icc, exif_bytes, pages, (*_frame_notes(fmt, pages), *exif_notes),
+                   quality)
+
+
+# The JPEG standard's luminance table (ITU-T T.81, Annex K), which libjpeg scales by
+# quality; only its sum is compared, which does not depend on the order a reader lists
+# the table in.
+_STANDARD_LUMINANCE = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+
+
+def _libjpeg_sum(quality):
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return sum(min(255, max(1, (value * scale + 50) // 100)) for value in _STANDARD_LUMINANCE)
+
+
+def jpeg_quality(tables) -> int | None:
+    """The libjpeg quality (1-100) whose luminance table is closest to a JPEG's first
+    table (Pillow's `quantization`); None without tables. A camera's own tables read
+    as the nearest libjpeg quality.
+
+    Examples
+    --------
+    >>> from denoiser.io import jpeg_quality
+    >>> jpeg_quality({0: [1] * 64})
+    100
+    >>> jpeg_quality(None) is None
+    True
+    """
+    if not tables:
+        return None
+    total = sum(tables[min(tables)])
+    return min(range(1, 101), key=lambda quality: (abs(_libjpeg_sum(quality) - total), -quality))
 
 
 def _frame_notes(fmt, frames):

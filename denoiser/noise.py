@@ -17,7 +17,9 @@ from typing import Callable, NamedTuple
 import cv2
 import numpy as np
 
+from . import camera as camera_model
 from .errors import DenoiserError
+from .profile import NoiseProfile, estimate_level, profile  # noqa: F401  (the noise's verbs in one place)
 
 
 def _check(clean, rng):
@@ -90,40 +92,14 @@ def random_impulse(clean: np.ndarray, amount: float, *, rng: np.random.Generator
 
 
 # Brooks et al. draw the shot-noise variance log-uniformly in [1e-4, 1.2e-2] and the
-# read-noise variance from a line in log-log space fitted to real sensors.
-SHOT_PER_ISO = 1e-6
-READ_LOG_SLOPE, READ_LOG_OFFSET = 2.18, 1.20
-MAX_ISO = 25600
-RED_GAIN, BLUE_GAIN = (1.9, 2.4), (1.5, 1.9)
-
-
-def _srgb_to_linear(image):
-    # Inverse of Brooks et al.'s smoothstep tone curve, then of the sRGB gamma.
-    toned = 0.5 - np.sin(np.arcsin(1.0 - 2.0 * np.clip(image, 0.0, 1.0)) / 3.0)
-    return np.where(toned <= 0.04045, toned / 12.92, ((toned + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(linear):
-    linear = np.clip(linear, 0.0, 1.0)
-    gamma = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
-    return 3.0 * gamma**2 - 2.0 * gamma**3
-
-
-def _mosaic(rgb):
-    """RGGB Bayer mosaic of an RGB image with even height and width."""
-    raw = np.empty(rgb.shape[:2], rgb.dtype)
-    raw[0::2, 0::2] = rgb[0::2, 0::2, 0]
-    raw[0::2, 1::2] = rgb[0::2, 1::2, 1]
-    raw[1::2, 0::2] = rgb[1::2, 0::2, 1]
-    raw[1::2, 1::2] = rgb[1::2, 1::2, 2]
-    return raw
+# read-noise variance from a line in log-log space fitted to real sensors
+# (`camera.noise_variances`).
+RED_GAIN, BLUE_GAIN = camera_model.RED_GAIN, camera_model.BLUE_GAIN
 
 
 def camera_noise_variances(iso: float) -> tuple[float, float]:
     """(shot, read) variances of the linear raw signal at an ISO-like level."""
-    shot = SHOT_PER_ISO * iso
-    read = float(np.exp(READ_LOG_SLOPE * np.log(shot) + READ_LOG_OFFSET)) if shot > 0 else 0.0
-    return shot, read
+    return camera_model.noise_variances(iso)
 
 
 def camera(clean: np.ndarray, iso: float, *, rng: np.random.Generator, jpeg_quality: int | None = 90) -> np.ndarray:
@@ -137,7 +113,7 @@ def camera(clean: np.ndarray, iso: float, *, rng: np.random.Generator, jpeg_qual
     camera as three equal channels and comes back as their mean.
     """
     clean = _check(clean, rng)
-    _check_range("iso", iso, 0, MAX_ISO)
+    _check_range("iso", iso, 0, camera_model.MAX_ISO)
     if jpeg_quality is not None:
         _check_range("jpeg_quality", jpeg_quality, 1, 100)
     if clean.shape[2] not in (1, 3):
@@ -149,12 +125,12 @@ def camera(clean: np.ndarray, iso: float, *, rng: np.random.Generator, jpeg_qual
     pad_h, pad_w = max(4 - height, 0) + (height % 2), max(4 - width, 0) + (width % 2)
     rgb = np.pad(rgb, [(0, pad_h), (0, pad_w), (0, 0)], mode="symmetric")
     gains = np.array([rng.uniform(*RED_GAIN), 1.0, rng.uniform(*BLUE_GAIN)])
-    raw = _mosaic(_srgb_to_linear(rgb.astype(np.float64)) / gains)
+    raw = camera_model.mosaic(camera_model.srgb_to_linear(rgb.astype(np.float64)) / gains)
     shot, read = camera_noise_variances(iso)
     raw = raw + rng.standard_normal(raw.shape) * np.sqrt(shot * raw + read)
     raw16 = np.rint(np.clip(raw, 0.0, 1.0) * 65535).astype(np.uint16)
     linear = cv2.cvtColor(raw16, cv2.COLOR_BayerRGGB2RGB).astype(np.float64) / 65535 * gains
-    noisy = _linear_to_srgb(linear)[:height, :width]
+    noisy = camera_model.linear_to_srgb(linear)[:height, :width]
     if jpeg_quality is not None:
         quantized = np.rint(np.clip(noisy, 0.0, 1.0) * 255).astype(np.uint8)
         ok, encoded = cv2.imencode(".jpg", quantized[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
@@ -193,6 +169,14 @@ def camera_noise(clean: np.ndarray, iso: float, *, rng: np.random.Generator,
     return np.clip(_check(clean, rng) + (noisy - rendered), 0.0, 1.0).astype(np.float32)
 
 
+def fitted_camera(clean: np.ndarray, iso: float, *, rng: np.random.Generator) -> np.ndarray:
+    """`clean` as a camera drawn from the fitted range (`camera.sample_camera`) at `iso`
+    (0 to 25600) would save it: noise correlated over several pixels and mostly in
+    brightness, as the measured cameras' is (docs/noise.md), then JPEG."""
+    clean = _check(clean, rng)
+    return camera_model.shoot(clean, camera_model.sample_camera(rng, iso=iso), rng=rng)
+
+
 class NoiseType(NamedTuple):
     """A noise type: its function, the map from a 0-255 level to the function's options,
     its title in the app, and the demo's level."""
@@ -213,7 +197,7 @@ class NoiseType(NamedTuple):
 NOISE_TYPES = {
     "gaussian": NoiseType(gaussian, lambda level: {"sigma": level}, "Gaussian"),
     # A level of 1 is ISO 100 (16 is ISO 1600).
-    "camera": NoiseType(camera_noise, lambda level: {"iso": 100.0 * level}, "Camera (ISO)", demo_level=16.0),
+    "camera": NoiseType(fitted_camera, lambda level: {"iso": 100.0 * level}, "Camera (ISO)", demo_level=16.0),
     "poisson": NoiseType(poisson, lambda level: {"peak": max(1.0, (255.0 / max(level, 1e-3)) ** 2 / 4.0)}, "Poisson"),
     "salt_and_pepper": NoiseType(salt_and_pepper, lambda level: {"amount": min(1.0, level / 255.0)},
                                  "Salt and pepper"),

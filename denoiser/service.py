@@ -17,6 +17,7 @@ from . import metrics
 from .engine import check_image, denoise, level_for_noise
 from .io import Picture, encode_image, to_float, to_integer
 from .noise import add_noise
+from .profile import estimate_level
 
 SAMPLES = {
     "Astronaut": "astronaut",
@@ -45,8 +46,13 @@ def check_picture(picture):
 
 
 def image_key(pixels):
-    """A short content hash, so that results are cached by what the image is."""
-    return hashlib.sha1(np.ascontiguousarray(pixels).view(np.uint8)).hexdigest()[:16]
+    """A short hash of what the image is: its shape, its type and its content. The
+    bytes alone are not enough: a 96x64 and a 64x96 photo of one gray have the same
+    bytes, and one person would download the other's."""
+    pixels = np.ascontiguousarray(pixels)
+    digest = hashlib.sha1(f"{pixels.shape} {pixels.dtype}".encode())
+    digest.update(pixels.view(np.uint8))
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -173,7 +179,7 @@ def run_request(request, pixels, runtime, *, bit_depth=8, estimate=None, progres
 
 def photo_level(noisy):
     """The default strength for a photo that is already noisy: its estimated noise level."""
-    return metrics.estimate_photo_noise(noisy)
+    return estimate_level(noisy)
 
 
 def run_noisy_photo(noisy, runtime, *, level=None, estimate=None, bit_depth=8, progress=None, phase=None,
@@ -382,3 +388,16 @@ def psnr_sweep(clean, runtimes, levels, *, seed=0, kind="gaussian", progress=Non
             if progress is not None:
                 progress(done, total)
     return rows
+
+
+def profile_rows(found):
+    """A `profile.NoiseProfile` as two tables for plotting: (level by brightness, one
+    row per intensity bin and channel, bins without enough pixels left out;
+    correlation by distance, from 0 pixels, where it is 1)."""
+    names = ("red", "green", "blue") if len(found.levels[0]) == 3 else ("gray",)
+    levels = [{"brightness": centre, "channel": name, "std": value}
+              for centre, bin_levels in zip(found.bins, found.levels)
+              for name, value in zip(names, bin_levels) if not np.isnan(value)]
+    correlation = [{"distance": 0, "correlation": 1.0}] + [
+        {"distance": lag, "correlation": value} for lag, value in found.correlation.items()]
+    return levels, correlation

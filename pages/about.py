@@ -28,10 +28,11 @@ model card gives the PSNR each variant costs. The interpreter's input is resized
 the image's tiles once per image, so that it is invoked once per batch of tiles.
 
 **Already noisy photos.** In that mode nothing is added: the app estimates the noise
-level from the photo itself, as the spread of what a one-pixel blur removes in its
-flattest 16x16 blocks (`estimate_photo_noise`; a wavelet estimate reads a third or less
-of camera noise, whose finest detail JPEG removes first), and claims no PSNR or SSIM,
-since there is no clean reference.
+level from the photo itself, as the spread of its flattest 16x16 blocks once each
+block's own slope of light is taken out, scaled to a whole photo's noise on four real
+cameras (`estimate_level`; a wavelet estimate reads a fifth of camera noise, whose
+finest detail JPEG removes first), and claims no PSNR or SSIM, since there is no clean
+reference.
 
 **Honest numbers.** PSNR and SSIM follow one protocol: output rounded to 8 bits, data
 range 255, all pixels and channels, Gaussian-window SSIM.

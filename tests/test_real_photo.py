@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from support import randomize
-from denoiser import metrics, noise
+from denoiser import metrics, noise, profile
 from denoiser.architectures.registry import build_model
 from denoiser.training.config import RealConfig
 from denoiser.engine import denoise, denoise_whole, level_map
@@ -76,7 +76,7 @@ def test_levels_out_of_range_or_of_the_wrong_shape_are_refused(level_dncnn):
 
 def test_without_a_level_the_photo_estimate_is_used(level_dncnn, astronaut):
     runtime = KerasRuntime(level_dncnn, margin=5, tile=64)
-    estimate = metrics.estimate_photo_noise(astronaut)
+    estimate = profile.estimate_level(astronaut)
     np.testing.assert_array_equal(denoise(astronaut, runtime), denoise(astronaut, runtime, level=estimate))
 
 

@@ -11,7 +11,9 @@ import numpy as np
 from ..architectures.registry import ARCHITECTURES
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS
-from .config import LEVEL_INPUTS, SCHEDULE_FIELDS, TRAINING_NOISES, RealConfig, TrainConfig, selection_metric
+from ..camera import fitted_range
+from .config import (LEVEL_INPUTS, SCHEDULE_FIELDS, SYNTHESIZERS, TRAINING_NOISES, RealConfig, TrainConfig,
+                     selection_metric)
 from .export import EXPORT_BATCH, EXPORT_TILE, VARIANTS
 
 def _level_map_architectures():
@@ -95,6 +97,10 @@ def add_train_real_arguments(p):
                    help="share of clean patches in a batch, to be returned unchanged at their estimated level")
     p.add_argument("--level-input", default=defaults.level_input, choices=LEVEL_INPUTS,
                    help="feed noisy patches the level the app estimates on them, or their true noise level")
+    p.add_argument("--synthetic", default=defaults.synthetic, choices=SYNTHESIZERS,
+                   help="the synthetic share's camera: round 4's, or the one fitted to the training cameras")
+    p.add_argument("--mean-share", type=float, default=defaults.mean_share,
+                   help="share of fitted synthetic patches cut from the training scenes' means")
     p.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (for a GPU)")
     p.add_argument("--workers", type=int, default=0,
                    help="processes that make batches ahead of training (0: in the training loop)")
@@ -177,6 +183,10 @@ def cmd_train_real(args):
         run_dir=args.run_dir, patch_size=args.patch_size, batch_size=args.batch_size, real_share=args.real_share,
         clean_share=args.clean_share, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
         mixed_precision=args.mixed_precision, hold_out_camera=args.hold_out_camera, level_input=args.level_input,
+        synthetic=args.synthetic, mean_share=args.mean_share,
+        # The range fitted without the held-out camera, kept in the run's record.
+        camera_range=(fitted_range(exclude=[args.hold_out_camera] if args.hold_out_camera else []).as_dict()
+                      if args.synthetic == "fitted" else {}),
         **_schedule(args, RealConfig),
     )
     state = train_real(config, resume=args.resume, workers=args.workers, log=lambda line: print(line, flush=True))

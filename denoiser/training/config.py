@@ -7,6 +7,9 @@ from ..noise import NOISE_TYPES
 
 # What `RealConfig.level_input` may be: see `real_training`.
 LEVEL_INPUTS = ("estimate", "measured")
+# What `RealConfig.synthetic` may be: round 4's camera (`noise.camera_pair`, white and
+# colour-dominant noise) or the camera fitted to real ones (`camera.shoot`).
+SYNTHESIZERS = ("camera", "fitted")
 # What `train --noise` may mix: camera noise needs a whole photo's pipeline, and trains
 # with `train-real`.
 TRAINING_NOISES = tuple(kind for kind in NOISE_TYPES if kind != "camera")
@@ -95,3 +98,10 @@ class RealConfig:
     # bfloat16 computation with float32 weights, for a GPU; `train.float32_copy`
     # makes the published model float32 throughout.
     mixed_precision: bool = False
+    # The synthetic share's camera (SYNTHESIZERS); "fitted" draws settings from
+    # `camera_range` (a `camera.CameraRange` as a dict), fitted without the held-out camera.
+    synthetic: str = "camera"
+    camera_range: dict = field(default_factory=dict)
+    # The share of synthetic patches cut from the training scenes' clean means (the
+    # rest from `train_dir`), "fitted" only.
+    mean_share: float = 0.0

@@ -407,7 +407,7 @@ def _conversion_count(tile):
 def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
     """The representative set of a level-map (real-photo) model: random noisy crops of
     `scenes` of `pairs_dir` (a run's training scenes), each with the level channel the
-    app feeds it, the noise level `estimate_photo_noise` reads on its whole photo. As
+    app feeds it, the noise level `profile.estimate_level` reads on its whole photo. As
     many pixels as `conversion_samples` takes, spread evenly over the scenes; `rng`
     draws the crops (by default seeded 0, as `publish` draws them).
 
@@ -417,8 +417,8 @@ def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
         When `pairs_dir` holds none of `scenes`.
     """
     from ..engine import with_level
-    from ..metrics import estimate_photo_noise
     from ..pairs import pair_files
+    from ..profile import estimate_level
 
     rng = np.random.default_rng(0) if rng is None else rng
     pairs = pair_files(pairs_dir)
@@ -431,7 +431,7 @@ def real_conversion_samples(pairs_dir, scenes, *, tile=EXPORT_TILE, rng=None):
         noisy = load_image(pairs[scene][0]).pixels
         if min(noisy.shape[:2]) < tile:
             raise DenoiserError(f"{scene} is smaller than the {tile}-pixel calibration tile")
-        level = estimate_photo_noise(noisy)
+        level = estimate_level(noisy)
         for _ in range(per_scene):
             y, x = rng.integers(0, noisy.shape[0] - tile + 1), rng.integers(0, noisy.shape[1] - tile + 1)
             crops.append(with_level(noisy[y : y + tile, x : x + tile], level))

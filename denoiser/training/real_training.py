@@ -39,7 +39,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .. import metrics, noise
+from .. import camera, metrics, noise, profile
 from . import data
 from ..architectures.registry import build_model, get_architecture
 from .config import LEVEL_INPUTS, RealConfig
@@ -122,6 +122,25 @@ def noisy_level(noisy, clean, level_input):
     raise DenoiserError(f"unknown level input {level_input!r}: choose from {', '.join(LEVEL_INPUTS)}")
 
 
+def validation_level_input(config):
+    """The level validation feeds. Round 4's runs: what `metrics.estimate_photo_noise`
+    reads, as the app fed them. A fitted run: the true level it trains on, which
+    `profile.estimate_level` is calibrated to read, so that its curve does not move
+    when the estimator is improved."""
+    return "measured" if config.synthetic == "fitted" else "estimate"
+
+
+def fitted_pair(patch, rng, config):
+    """(noisy, clean, level) for one clean uint8 patch through a camera drawn from
+    `config.camera_range`: the target is the patch itself."""
+    clean = to_float(patch)
+    settings = camera.CameraRange(**config.camera_range).sample(rng)
+    noisy = camera.shoot(clean, settings, rng=rng)
+    b = SYNTHETIC_BORDER
+    noisy, clean = noisy[b:-b, b:-b], clean[b:-b, b:-b]
+    return noisy, clean, noisy_level(noisy, clean, config.level_input)
+
+
 def synthetic_pair(patch, rng, level_input):
     """(noisy, clean, level) for one clean uint8 patch through a random camera."""
     clean = to_float(patch)
@@ -155,7 +174,22 @@ class RealBatches:
             y, x = rng.integers(0, patch.shape[0] - size + 1, 2)
             crop = patch[y : y + size, x : x + size]
         clean = to_float(data.augment(crop[None], [rng.integers(8)])[0])
+        if self.config.synthetic == "fitted":
+            # What the app would read on the clean patch: a clean photo fed its own
+            # reading must come back as it was.
+            level = profile.estimate_level(clean)
         return with_level(clean, level), clean
+
+    def _synthetic_source(self, rng, size):
+        """A clean uint8 crop of `size` for the synthetic share: from a training scene's
+        mean (`mean_share` of them, "fitted" only) or from the training patches."""
+        if self.config.synthetic == "fitted" and self.scenes and rng.random() < self.config.mean_share:
+            image = self.scenes[rng.integers(len(self.scenes))][1]
+            y, x = rng.integers(0, image.shape[0] - size + 1), rng.integers(0, image.shape[1] - size + 1)
+        else:
+            image = self.patches[rng.integers(len(self.patches))]
+            y, x = rng.integers(0, image.shape[0] - size + 1, 2)
+        return data.augment(image[None, y : y + size, x : x + size], [rng.integers(8)])[0]
 
     def __call__(self, step):
         config = self.config
@@ -169,11 +203,11 @@ class RealBatches:
             inputs.append(noisy)
             targets.append(clean)
         for _ in range(config.batch_size - n_real - n_clean):
-            patch = self.patches[rng.integers(len(self.patches))]
-            y, x = rng.integers(0, patch.shape[0] - size - 2 * SYNTHETIC_BORDER + 1, 2)
-            crop = patch[y : y + size + 2 * SYNTHETIC_BORDER, x : x + size + 2 * SYNTHETIC_BORDER]
-            noisy, clean, level = synthetic_pair(data.augment(crop[None], [rng.integers(8)])[0], rng,
-                                                 config.level_input)
+            crop = self._synthetic_source(rng, size + 2 * SYNTHETIC_BORDER)
+            if config.synthetic == "fitted":
+                noisy, clean, level = fitted_pair(crop, rng, config)
+            else:
+                noisy, clean, level = synthetic_pair(crop, rng, config.level_input)
             inputs.append(with_level(noisy, level))
             targets.append(clean)
         for _ in range(n_real):
@@ -296,13 +330,14 @@ def build(config):
 def load_scenes(pairs, names, *, level_input, align=False):
     """(noisy, clean, the noisy image's level by `level_input`, the clean image's
     estimated level) per scene; with `align`, the clean image carries the shot's
-    drift (`aligned_mean`)."""
+    drift (`aligned_mean`). The measured level is always against the aligned mean:
+    the drift is no noise (one Sony scene: 16.2 against the plain mean, 5.9 aligned)."""
     out = []
     for scene in names:
         noisy, clean = read_pair(*pairs[scene])
-        if align:
-            clean = aligned_mean(noisy, clean)
-        out.append((noisy, clean, noisy_level(noisy, clean, level_input), metrics.estimate_photo_noise(to_float(clean))))
+        aligned = aligned_mean(noisy, clean)
+        level = noisy_level(noisy, aligned, level_input)
+        out.append((noisy, aligned if align else clean, level, metrics.estimate_photo_noise(to_float(clean))))
     return out
 
 
@@ -337,7 +372,8 @@ def train_real(config, *, resume=False, workers=0, log=print):
     patches, patch_levels = training_patches(list_images(config.train_dir), patch)
     scenes = load_scenes(pairs, train_names, level_input=config.level_input, align=True)
     batches = RealBatches(config, patches, scenes, patch_levels)
-    validation = validation_crops(load_scenes(pairs, val_names, level_input="estimate")) if val_names else None
+    validation = (validation_crops(load_scenes(pairs, val_names, level_input=validation_level_input(config)))
+                  if val_names else None)
     record = RunRecord(config, state, "val_psnr")
     score = (lambda model: validate(model, *validation)) if val_names else (lambda model: {})
     with batch_stream(batches, workers) as stream:

@@ -2,7 +2,10 @@
 of training keeps, in the run's folder:
 `state.json` (the config, the epochs done, the counts, the best validation score),
 `log.csv` (a row per epoch: row n is after n epochs, row 0 the starting weights
-where a run scores them), `last.keras` (to resume) and `best.keras`.
+where a run scores them), `last.keras` (to resume) and `best.keras`, and
+`last.weights.npz`: the last weights alone in float16, a quarter of `last.keras`
+(8.3 MB against 51 MB for the U-Net), which is what a clone keeps of a run that goes
+on from day to day. A run that has only it resumes from it with a new optimizer.
 
 A resumed run keeps its data, model and seed, and takes the schedule it is given
 (`config.SCHEDULE_FIELDS`); a run folder that was moved resumes where it is now.
@@ -11,7 +14,7 @@ A resumed run keeps its data, model and seed, and takes the schedule it is given
 import csv
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import keras
@@ -39,12 +42,35 @@ def open_run(config, resume, *, load, start, older=None):
         saved = {key: tuple(value) if isinstance(getattr(config, key), tuple) else value for key, value in saved.items()}
         config = type(config)(**{**(older or {}), **saved, **schedule, "run_dir": str(run_dir)})
         state["config"] = asdict(config)
-        return config, load(run_dir / "last.keras"), state
+        if (run_dir / "last.keras").exists() or not (run_dir / COMPACT).exists():
+            return config, load(run_dir / "last.keras"), state
+        return config, load_compact(start(replace(config, init_from="")), run_dir / COMPACT), state
     if state_path.exists():
         raise DenoiserError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     model = start(config)
     return config, model, {"config": asdict(config), "epoch": 0, "train_seconds": 0.0}
+
+
+COMPACT = "last.weights.npz"
+
+
+def save_compact(model, path):
+    """`model`'s weights alone, in float16 (`COMPACT`)."""
+    arrays = {f"w{i}": np.asarray(w, dtype=np.float16) for i, w in enumerate(model.get_weights())}
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_compact(model, path):
+    """`model` with the weights `save_compact` wrote (in its compiled optimizer's fresh
+    state: the moments are not kept)."""
+    with np.load(path) as saved:
+        weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+    if len(weights) != len(model.get_weights()):
+        raise DenoiserError(f"{path} holds {len(weights)} weights, but the run's model has {len(model.get_weights())}")
+    model.set_weights([w.astype(np.float32) for w in weights])
+    return model
 
 
 def log_row(path, row):
@@ -94,6 +120,7 @@ class RunRecord:
             state[f"best_{self.metric}"], state["best_epoch"] = score, epoch + 1
             model.save(self.run_dir / "best.keras")
         model.save(self.run_dir / "last.keras")
+        save_compact(model, self.run_dir / COMPACT)
         (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
         log_row(self.run_dir / "log.csv", {"epoch": epoch + 1, **row})
         return bool(config.max_minutes) and time.monotonic() - self.started > 60 * config.max_minutes
