@@ -1,15 +1,16 @@
 """Fits `camera.CameraSettings` to each real camera's noise and writes
 denoiser/cameras.json, the fitted cameras that training and the demo draw from.
 
-For each camera of a pairs folder, the central CROP of five of its scenes' clean means goes
-through the simulated camera; the settings are chosen so that the synthetic noise's
-median figures over the scenes, at the JPEG quality the camera's files say, (std, correlation at 1, 2 and 4 pixels, luma/chroma:
-`profile.profile`) match the real pairs' medians, by a random search over a broad
-range and then one setting at a time. Then it checks the fit leaving one camera
-out: the range fitted on the other cameras (`camera.fitted_range`) must draw noise
-whose figures cover the left-out camera's.
+For each camera of a pairs folder, the central CROP of five of its scenes' clean means
+goes through the simulated camera, at the JPEG quality the camera's own files say; the
+other settings are chosen so that the synthetic noise's median figures over the scenes
+(std, correlation at 1, 2 and 4 pixels, luma/chroma: `profile.profile`) match the real
+pairs' medians, by a random search over a broad range and then one setting at a time.
+tests/test_profile.py checks the fit, and that blends of the other cameras
+(`camera.fitted_blend`) cover each camera left out.
 
-    .venv/bin/python benchmarks/fit_camera_noise.py ../shared/data/real/polyu_train --evaluations 250
+    .venv/bin/python benchmarks/fit_camera_noise.py ../shared/data/real/polyu_train --evaluations 100 \
+        --workers 1 --scenes 5
 """
 
 import argparse

@@ -1,6 +1,7 @@
 """The shipped models: `models/manifest.json` describes every file in `models/`,
 and `load_runtime` turns a name or a path into a runtime."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -74,6 +75,29 @@ def _manifest_file(models_dir):
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DenoiserError(f"{path}: not a valid model manifest ({exc})") from None
     return manifest
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex SHA-256 of the file at `path`, as the manifest records it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry_file(name, entry, models_dir):
+    """The file of manifest entry `name`, checked: one plain name inside `models_dir`
+    (never an absolute path or `..`), present, and the bytes the manifest's sha256 says
+    (a file replaced or damaged after `publish` is not what its scores describe)."""
+    file = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        raise DenoiserError(f"the manifest entry of {name} names no file inside {models_dir} ({file!r})")
+    path = Path(models_dir) / file
+    if path.is_file() and entry.get("sha256") and file_sha256(path) != entry["sha256"]:
+        raise DenoiserError(f"{path} is not the file {name} was published with (its sha256 differs): publish it "
+                            "again, or restore the file")
+    return path
 
 
 def read_manifest(models_dir: str | os.PathLike = MODELS_DIR) -> dict[str, ModelEntry]:
@@ -365,7 +389,7 @@ def load_runtime(spec: str | os.PathLike, *, models_dir: str | os.PathLike = MOD
         return ClassicalRuntime(spec, channels=None)
     manifest = read_manifest(models_dir)
     entry = manifest.get(str(spec))
-    path = Path(models_dir) / entry["file"] if entry else Path(spec)
+    path = _entry_file(str(spec), entry, models_dir) if entry else Path(spec)
     if not path.exists():
         known = ", ".join(available_models(models_dir)) or "none"
         raise DenoiserError(f"unknown model {spec!r}: not a file, and not one of: {known}")

@@ -335,6 +335,17 @@ def _non_negative_float(text):
     return value
 
 
+BENCH_MAX_MEGAPIXELS = BENCH_MAX_SIDE**2 / 1e6
+
+
+def _bench_megapixels(text):
+    """0 (no memory run) up to BENCH_MAX_SIDE squared: `inf` or 1e9 would only exhaust memory."""
+    value = _non_negative_float(text)
+    if value > BENCH_MAX_MEGAPIXELS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {BENCH_MAX_MEGAPIXELS:.0f} megapixels, got {text}")
+    return value
+
+
 def _level(text):
     value = float(text)
     if not 0 < value <= 255:
@@ -464,7 +475,7 @@ def _add_evaluate(p):
 def _add_bench(p):
     p.add_argument("--models", nargs="+", default=None)
     p.add_argument("--size", type=_side, default=1024, help="side of the square throughput image")
-    p.add_argument("--megapixels", type=_non_negative_float, default=24.0,
+    p.add_argument("--megapixels", type=_bench_megapixels, default=24.0,
                    help="size of the memory test image (0 skips it)")
     p.add_argument("--repeats", type=_repeats, default=3, help="timings of each, taken in turns; the shortest is kept")
     p.set_defaults(func=cmd_bench)

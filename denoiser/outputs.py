@@ -23,6 +23,9 @@ def expand_inputs(inputs, skip_suffix=None):
 
     files = []
     for item in inputs:
+        if not str(item).strip():
+            # Path("") is the current folder: an empty name must not take every image in it.
+            raise DenoiserError("an empty input name: name a file, a folder or a glob")
         path = Path(item)
         if path.is_symlink() and not path.exists():
             raise DenoiserError(f"{item}: a link that leads nowhere (broken, or a loop)")
@@ -182,25 +185,43 @@ def resolve_links(path):
         raise DenoiserError(f"{path}: cannot follow its links ({exc})") from None
 
 
+def same_file(a, b):
+    """Whether two paths are one file on disk (its device and inode): a bind mount, a
+    hard link or a link makes two paths of one file, which comparing paths misses."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_single_output(target, inputs, *, overwrite=False):
+    """`target` as a Path, if one file may be written there by the rules every write
+    keeps: never onto one of `inputs` (compared as files on disk), never over an
+    existing file without `overwrite`, only a regular file, in a folder that takes
+    files. Raises DenoiserError before any work when not."""
+    target = Path(target)
+    for source in inputs:
+        if same_file(target, source):
+            raise DenoiserError(f"{target} is an input ({source}): refusing to write over it")
+    _check_regular(target)
+    if target.exists() and not overwrite:
+        raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
+    if not target.parent.is_dir():
+        raise DenoiserError(f"cannot write {target}: no folder {target.parent}")
+    check_writable(target.parent)
+    check_name_length(target)
+    return target
+
+
 def plan_tables(paths, input_folders, *, overwrite=False):
     """{kind: path} of the tables a command writes (`paths` maps a kind to a path or
     None), checked by the rules above before any work: never a file of
     `input_folders`, never an existing file without `overwrite`, never a folder, and a
     folder that exists and takes files."""
-    inputs = set()
-    for folder in input_folders:
-        if Path(folder).is_dir():
-            inputs |= {resolve_links(path) for path in Path(folder).iterdir()}
+    inputs = [path for folder in input_folders if Path(folder).is_dir() for path in Path(folder).iterdir()]
     targets = {kind: Path(path) for kind, path in paths.items() if path}
     if len({resolve_links(target) for target in targets.values()}) < len(targets):
         raise DenoiserError(f"two tables would both be written to the same file: {', '.join(map(str, targets.values()))}")
     for target in targets.values():
-        if resolve_links(target) in inputs:
-            raise DenoiserError(f"{target} is an input: refusing to write over it")
-        _check_regular(target)
-        if target.exists() and not overwrite:
-            raise DenoiserError(f"{target} already exists; add --overwrite to replace it")
-        if not target.parent.is_dir():
-            raise DenoiserError(f"cannot write {target}: no folder {target.parent}")
-        check_writable(target.parent)
+        check_single_output(target, inputs, overwrite=overwrite)
     return targets

@@ -8,10 +8,10 @@ the Pearson correlation of horizontal neighbours k apart, all channels together;
 luma/chroma ratio is `luma.std() / chroma.std()` with `luma` the channel mean.
 
 Without a clean image the noise is read in the photo's flattest blocks, each less a
-plane fitted to it (light falls off smoothly; noise does not). A camera's JPEG noise
+quadratic surface fitted to it (light falls off smoothly; noise does not). A camera's JPEG noise
 is correlated over several pixels and its finest band is what JPEG removes first, so
 the estimators made for white noise (Donoho's wavelet median, the PCA of Chen et
-al., ICCV 2015) read a fifth or less of it; a plane-free block keeps every band wider
+al., ICCV 2015) read a fifth or less of it; a surface-free block keeps every band wider
 than a pixel and narrower than the block.
 """
 
@@ -29,9 +29,9 @@ LEVEL_BINS = 8
 # 8 (`benchmarks/noise_profiles.py --variants`).
 BLOCK = 16
 # A profile read from the photo alone takes blocks of 32, so that the correlation at 8
-# pixels has room; the plane taken from each still lowers its wider correlations.
+# pixels has room; the surface taken from each still lowers its wider correlations.
 PROFILE_BLOCK = 32
-# The flattest blocks are the 2nd to the 20th percentile of the plane-free spread:
+# The flattest blocks are the 2nd to the 20th percentile of the surface-free spread:
 # lower ones are clipped highlights and black, higher ones have texture.
 FLAT_QUANTILES = (0.02, 0.20)
 # The flattest blocks read the noise low (they are chosen for a low spread, and are
@@ -143,27 +143,28 @@ def _centre(image, side=ESTIMATE_SIDE):
     return image[top : top + side, left : left + side]
 
 
-def _plane_free_blocks(image, block):
-    """(blocks less their own least-squares plane per channel, each block's mean),
-    of the whole blocks of `image` (0-255): shapes (n, block, block, C) and (n, C)."""
+def _surface_free_blocks(image, block):
+    """(blocks less their own least-squares quadratic surface per channel, each block's
+    mean), of the whole blocks of `image` (0-255): shapes (n, block, block, C) and
+    (n, C). A quadratic, not a plane: the flattest parts of a photo are often smooth
+    curves of light (a defocused background, a vignette), which a plane leaves behind as
+    noise (a smooth synthetic photo read 7.0 with planes, 1.5 with quadratics)."""
     h, w, c = image.shape
     rows, cols = h // block, w // block
     blocks = image[: rows * block, : cols * block].reshape(rows, block, cols, block, c)
-    blocks = blocks.transpose(0, 2, 1, 3, 4).reshape(rows * cols, block, block, c).astype(np.float64)
-    y, x = np.mgrid[0:block, 0:block].astype(np.float64)
-    basis = np.stack([np.ones_like(x), y - y.mean(), x - x.mean()], axis=-1).reshape(-1, 3)
-    flat = blocks.reshape(len(blocks), block * block, c)
-    # The basis is orthogonal, so the plane's coefficients are plain projections.
-    coefficients = np.einsum("pk,npc->nkc", basis, flat) / (basis**2).sum(axis=0)[None, :, None]
-    residual = flat - np.einsum("pk,nkc->npc", basis, coefficients)
-    return residual.reshape(blocks.shape), coefficients[:, 0, :]
+    blocks = blocks.transpose(0, 2, 1, 3, 4).reshape(rows * cols, block * block, c).astype(np.float64)
+    y, x = (np.mgrid[0:block, 0:block].astype(np.float64) - (block - 1) / 2) / block
+    basis = np.stack([np.ones_like(x), y, x, x * x, y * y, x * y], axis=-1).reshape(-1, 6)
+    fitted = basis @ np.linalg.pinv(basis)
+    residual = blocks - np.einsum("pq,nqc->npc", fitted, blocks)
+    return residual.reshape(rows * cols, block, block, c), blocks.mean(axis=1)
 
 
 def flat_blocks(noisy, *, block=BLOCK):
-    """The flattest blocks of a photo (0-255 HWC), plane-free, and their means:
-    those between FLAT_QUANTILES of the blocks' spread."""
+    """The flattest blocks of a photo (0-255 HWC), each less its quadratic surface, and
+    their means: those between FLAT_QUANTILES of the blocks' spread."""
     block = min(block, *noisy.shape[:2])
-    residual, means = _plane_free_blocks(noisy, block)
+    residual, means = _surface_free_blocks(noisy, block)
     spread = residual.reshape(len(residual), -1).std(axis=1)
     order = np.argsort(spread)
     low, high = (int(q * (len(order) - 1)) for q in FLAT_QUANTILES)
@@ -177,11 +178,11 @@ def flat_blocks(noisy, *, block=BLOCK):
 def estimate_level(noisy: np.ndarray) -> float:
     """The std of a photo's noise on the 0-255 scale, from the photo alone.
 
-    The mean plane-free spread of the flattest blocks (`flat_blocks`) times
+    The mean surface-free spread of the flattest blocks (`flat_blocks`) times
     LEVEL_FACTOR; under CLEAN_FLOOR it reads 0. On at most the central 2048x2048
     pixels. A block keeps most of the noise's bands wider than a pixel, so correlated
     JPEG noise reads nearly as white noise of the same std would (noise blurred by a
-    Gaussian of 1.2 pixels reads 0.83 times as high: the plane takes its widest
+    Gaussian of 1.2 pixels reads 0.77 times as high: the surface takes its widest
     part); LEVEL_FACTOR is fitted to
     camera photos, whose flattest blocks are their least noisy (noise depends on
     the signal), so noise of one level everywhere reads LEVEL_FACTOR times too high:
@@ -221,10 +222,10 @@ def profile(noisy: np.ndarray, clean: np.ndarray | None = None, *, jpeg_quality:
     """The profile of a photo's noise (`NoiseProfile`), on the 0-255 scale.
 
     With `clean` it measures `noisy - clean`; without it, it reads the noise in the
-    flattest blocks of `noisy` (`flat_blocks`), each less its plane: its std is
+    flattest blocks of `noisy` (`flat_blocks`), each less its quadratic surface: its std is
     `estimate_level`'s calibrated reading, its level function and correlations those
     of the flattest blocks themselves (lower than the photo's: they are its least
-    noisy parts, and each block's plane takes some of the widest correlation).
+    noisy parts, and each block's surface takes some of the widest correlation).
 
     Parameters
     ----------

@@ -7,7 +7,8 @@ from PIL import Image
 from denoiser.catalog import TILING, available_models, load_runtime
 from denoiser.errors import DenoiserError
 from denoiser.evaluate import evaluate
-from denoiser.training.publish import publish, sha256
+from denoiser.catalog import file_sha256 as sha256
+from denoiser.training.publish import publish
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 

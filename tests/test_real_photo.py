@@ -313,3 +313,51 @@ def test_the_shipped_real_photo_models_strength_changes_what_it_removes(astronau
     noisy = noise.camera(astronaut_crop, 1600, rng=np.random.default_rng(0))
     removed = [float(np.std(noisy - denoise(noisy, runtime, level=level))) * 255 for level in (0, 4, 12)]
     assert removed[0] < removed[1] < removed[2] and removed[2] > 1.5 * removed[0]
+
+
+def test_fitted_batches_feed_noisy_patches_their_true_level_and_clean_ones_the_estimate(astronaut_crop):
+    from denoiser import camera
+    from denoiser.training.real_training import RealBatches
+
+    clean = (astronaut_crop * 255).astype(np.uint8)
+    noisy = np.clip(clean.astype(int) + np.random.default_rng(0).integers(-9, 10, clean.shape), 0, 255).astype(np.uint8)
+    config = RealConfig(patch_size=24, batch_size=8, real_share=0.25, clean_share=0.125, level_input="measured",
+                        synthetic="fitted", mean_share=0.5, camera_range=camera.fitted_blend().as_dict())
+    batches = RealBatches(config, np.stack([clean[:48, :48], clean[-48:, -48:]]), [(noisy, clean, 5.0, 1.0)])
+    inputs, targets = batches(3)
+    again = batches(3)
+    assert np.array_equal(inputs, again[0]) and inputs.shape == (8, 24, 24, 4)
+    levels = inputs[:, 0, 0, 3] * 255
+    # First the clean patch, at what the estimator reads on it; then the synthetic ones,
+    # at the std of their true noise; the real crops last, at their scene's level.
+    assert np.array_equal(inputs[0, ..., :3], targets[0])
+    assert levels[0] == pytest.approx(profile.estimate_level(targets[0]), abs=1e-3)
+    for i in range(1, 6):
+        assert levels[i] == pytest.approx(np.std(inputs[i, ..., :3] - targets[i]) * 255, rel=1e-3)
+    assert levels[6:] == pytest.approx([5.0, 5.0], rel=1e-5)
+
+
+def test_a_run_with_only_its_compact_weights_resumes_from_them(tmp_path, level_dncnn):
+    import json
+
+    from denoiser.training.run import COMPACT, open_run, save_compact
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = RealConfig(run_dir=str(run), init_from="models/none.keras")
+    (run / "state.json").write_text(json.dumps({"config": config.__dict__, "epoch": 3, "train_seconds": 1.0}))
+    save_compact(level_dncnn, run / COMPACT)
+    with np.load(run / COMPACT) as saved:
+        assert {saved[name].dtype for name in saved.files} == {np.dtype(np.float16)}
+
+    def start(config):
+        # A fresh model of the run's kind; the starting weights' file is not needed.
+        assert config.init_from == ""
+        fresh = keras.models.clone_model(level_dncnn)
+        fresh.compile(optimizer="adam", loss="mse")
+        return fresh
+
+    _, model, state = open_run(config, True, load=keras.models.load_model, start=start)
+    assert state["epoch"] == 3
+    for saved, restored in zip(level_dncnn.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(restored, saved.astype(np.float16), rtol=0, atol=0)

@@ -11,7 +11,7 @@ import numpy as np
 from ..architectures.registry import ARCHITECTURES
 from ..errors import DenoiserError
 from ..evaluate import EVALUATION_SIGMAS
-from ..camera import fitted_range
+from ..camera import fitted_blend
 from .config import (LEVEL_INPUTS, SCHEDULE_FIELDS, SYNTHESIZERS, TRAINING_NOISES, RealConfig, TrainConfig,
                      selection_metric)
 from .export import EXPORT_BATCH, EXPORT_TILE, VARIANTS
@@ -118,6 +118,7 @@ def add_export_arguments(p):
     p.add_argument("--calibration-dir", default=None, help="clean training images to calibrate int8_full on")
     p.add_argument("--calibration-count", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output (never the model itself)")
     p.set_defaults(func=cmd_export)
 
 
@@ -185,7 +186,7 @@ def cmd_train_real(args):
         mixed_precision=args.mixed_precision, hold_out_camera=args.hold_out_camera, level_input=args.level_input,
         synthetic=args.synthetic, mean_share=args.mean_share,
         # The range fitted without the held-out camera, kept in the run's record.
-        camera_range=(fitted_range(exclude=[args.hold_out_camera] if args.hold_out_camera else []).as_dict()
+        camera_range=(fitted_blend(exclude=[args.hold_out_camera] if args.hold_out_camera else []).as_dict()
                       if args.synthetic == "fitted" else {}),
         **_schedule(args, RealConfig),
     )
@@ -198,8 +199,12 @@ def cmd_train_real(args):
 def cmd_export(args):
     """`export`: one LiteRT file of a Keras model."""
     from ..catalog import load_keras_model
+    from ..outputs import check_single_output
     from .export import calibration_set, export_file
 
+    if Path(args.output).suffix.lower() != ".tflite":
+        raise DenoiserError(f"{args.output}: a LiteRT model is a .tflite file; name it NAME.tflite")
+    check_single_output(args.output, [args.model], overwrite=args.overwrite)
     model = load_keras_model(args.model)
     representative = None
     if args.variant == "int8_full":
@@ -208,7 +213,7 @@ def cmd_export(args):
         representative = calibration_set(args.calibration_dir, channels=model.input_shape[-1], tile=args.tile,
                                          count=args.calibration_count, rng=np.random.default_rng(args.seed))
     path, output = export_file(model, args.output, args.variant, tile=args.tile, batch=args.batch,
-                               representative=representative)
+                               representative=representative, overwrite=args.overwrite)
     print(f"{path}: {args.variant}, tiles {args.batch}x{args.tile}x{args.tile}, outputs the {output}")
     return 0
 

@@ -99,7 +99,8 @@ class RealConfig:
     # makes the published model float32 throughout.
     mixed_precision: bool = False
     # The synthetic share's camera (SYNTHESIZERS); "fitted" draws settings from
-    # `camera_range` (a `camera.CameraRange` as a dict), fitted without the held-out camera.
+    # `camera_range`: the fitted cameras but the held-out one (`camera.CameraBlend` as a
+    # dict), or for round 5's first runs a box of settings (`camera.CameraRange`).
     synthetic: str = "camera"
     camera_range: dict = field(default_factory=dict)
     # The share of synthetic patches cut from the training scenes' clean means (the

@@ -28,7 +28,7 @@ import numpy as np
 from ..architectures.graph import clone_with, layer_graph
 from ..architectures.quantized import SlicedConv2D, float_slices, image_facing
 from ..errors import DenoiserError
-from ..io import list_images, load_image, to_float
+from ..io import list_images, load_image, to_float, write_atomically
 from .data import extract_patches
 from .qat import is_full_integer, strip_quantization
 
@@ -389,12 +389,14 @@ def calibration_set(train_dir, *, channels, tile, count, sigma_range=(0.0, 55.0)
                                   sigma_range=sigma_range, rng=rng)
 
 
-def export_file(model, path, variant, **options):
+def export_file(model, path, variant, *, overwrite=True, **options):
     """Writes `model` converted to LiteRT `variant` (`convert` takes the `options`) at
-    `path`; returns (the path, what the file outputs: "noise" or "denoised")."""
+    `path`, through a part file renamed into place (`io.write_atomically`; without
+    `overwrite`, never over a file that appeared meanwhile); returns (the path, what
+    the file outputs: "noise" or "denoised")."""
     data, output = convert(model, variant, **options)
     path = Path(path)
-    path.write_bytes(data)
+    write_atomically(path, data, overwrite=overwrite)
     return path, output
 
 

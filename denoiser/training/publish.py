@@ -6,8 +6,10 @@ Both int8 kinds are measured; only the one with the better trade of quality
 and speed ships; the comparison of all of them goes to `models/QUANTIZATION.md`.
 """
 
-import hashlib
 import json
+import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,9 +20,10 @@ from ..architectures.graph import input_multiple, receptive_radius
 from ..bench import tiled_rate
 from ..architectures.registry import get_architecture
 from ..catalog import MANIFEST, MODELS_DIR, SAME_QUALITY_DB, VARIANTS, headline_psnr, load_keras_model, tiling
-from ..catalog import read_manifest
+from ..catalog import file_sha256, read_manifest
 from ..catalog import variants as variants_of
 from ..errors import DenoiserError
+from ..io import write_atomically
 from ..evaluate import EVALUATION_SIGMAS, default_levels, evaluate, evaluate_pairs
 from ..runtimes import KerasRuntime, LiteRTRuntime
 from .export import EXPORT_BATCH, EXPORT_TILE, conversion_samples, export_file, real_conversion_samples
@@ -30,11 +33,6 @@ from .train import float32_copy
 # The export kinds (`export.export_file`) as the manifest names their variant (`catalog.VARIANTS`).
 VARIANT_OF_EXPORT = {"float16": "float16", "int8_dynamic": "int8 dynamic range", "int8_full": "int8 full integer"}
 THROUGHPUT_SIDE = 1024
-
-
-def sha256(path):
-    """The hex SHA-256 of the file at `path`."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _scores(runtime, channels, eval_sets, levels, limit, progress, noise="gaussian"):
@@ -71,7 +69,7 @@ def _speed(runtime, progress):
 def _entry(path, *, title, runtime, variant, fields, cpu_mp_s, common):
     return {
         "file": path.name, "title": title, **common, "file_mb": round(path.stat().st_size / 1e6, 3),
-        "sha256": sha256(path), "runtime": runtime, "variant": variant, **fields, "cpu_mp_s": round(cpu_mp_s, 3),
+        "sha256": file_sha256(path), "runtime": runtime, "variant": variant, **fields, "cpu_mp_s": round(cpu_mp_s, 3),
     }
 
 
@@ -145,6 +143,7 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
         scenes, or `int8_from` is not a fine-tuning of this model.
     """
     models_dir = Path(models_dir)
+    check_model_name(name)
     models_dir.mkdir(parents=True, exist_ok=True)
     _check_gray_family(gray_counterpart, models_dir)
     # A run trained in mixed precision computes in float32 once published.
@@ -161,7 +160,31 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
                   channels=model.output_shape[-1], sigma_range=list(yardstick.sigma_range),
                   parameters=int(model.count_params()), receptive_radius=radius,
                   training=training_facts(run_state, yardstick.data))
-    keras_path = models_dir / f"{name}.keras"
+    # Everything is written and measured in a staging folder first, and moved into
+    # place with the manifest at the end: a publish that fails while measuring (a bad
+    # image in an evaluation set) leaves the published model, its file and its sha256 as
+    # they were.
+    with tempfile.TemporaryDirectory(prefix=f".publish_{name}_", dir=models_dir) as staging:
+        entries, quantization = _write_and_measure(model, name, title, config, yardstick, common, int8_model,
+                                                   int8_extra, Path(staging), tile, batch, radius, multiple)
+        for entry in entries.values():
+            os.replace(Path(staging) / entry["file"], models_dir / entry["file"])
+        _update_manifest(models_dir, name, entries, quantization, purpose=yardstick.purpose,
+                         gray_counterpart=gray_counterpart)
+    return entries
+
+
+def check_model_name(name):
+    """A published model's name is one plain file name: letters, digits, `_` and `-`
+    (never a path, so nothing is written outside the models folder)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name or ""):
+        raise DenoiserError(f"{name!r} is not a model name: use letters, digits, _ and - (at most 64), no path")
+
+
+def _write_and_measure(model, name, title, config, yardstick, common, int8_model, int8_extra, folder, tile, batch,
+                       radius, multiple):
+    """The model's files written in `folder` and measured: (entries, quantization rows)."""
+    keras_path = folder / f"{name}.keras"
     model.save(keras_path)
     fields, speed = yardstick.measure(KerasRuntime(model, name=name, **tiling(config["arch"], "keras")))
     float_entry = _entry(keras_path, title=f"{title} (Keras float32)", runtime="keras", variant="float32",
@@ -169,7 +192,7 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
     variants = {}
     for variant in ("float16", *yardstick.int8_kinds):
         source = model if variant == "float16" else int8_model
-        path, output = export_file(source, models_dir / f"{name}_{variant}.tflite", variant, tile=tile, batch=batch,
+        path, output = export_file(source, folder / f"{name}_{variant}.tflite", variant, tile=tile, batch=batch,
                                    representative=yardstick.representative)
         runtime = LiteRTRuntime(path, output=output, name=f"{name}_{variant}", multiple=multiple,
                                 **tiling(config["arch"], "litert", radius=radius))
@@ -177,10 +200,7 @@ def publish(model_path, name, *, title, run_state, eval_sets=None, sigmas=EVALUA
         fields = {"output": output, **fields, **yardstick.flags, **({"input_multiple": multiple} if multiple > 1 else {})}
         variants[variant] = (path, fields, speed)
     entries = _ship_variants(name, title, variants, float_entry, int8_extra, common)
-    quantization = _quantization_rows(float_entry, variants, entries, aware=bool(int8_extra))
-    _update_manifest(models_dir, name, entries, quantization, purpose=yardstick.purpose,
-                     gray_counterpart=gray_counterpart)
-    return entries
+    return entries, _quantization_rows(float_entry, variants, entries, aware=bool(int8_extra))
 
 
 def _added_noise(model, run_state, eval_sets, sigmas, limit, train_dir, tile, progress):
@@ -347,5 +367,5 @@ def _update_manifest(models_dir, name, entries, quantization, *, purpose, gray_c
         manifest.setdefault("defaults", {}).setdefault(purpose, {
             "model": chosen, "why": f"the first model published for this purpose, in its {entries[chosen]['variant']} "
                                     "variant"})
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    (Path(models_dir) / "QUANTIZATION.md").write_text(render_quantization_report(manifest))
+    write_atomically(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    write_atomically(Path(models_dir) / "QUANTIZATION.md", render_quantization_report(manifest).encode())

@@ -134,7 +134,7 @@ def fitted_pair(patch, rng, config):
     """(noisy, clean, level) for one clean uint8 patch through a camera drawn from
     `config.camera_range`: the target is the patch itself."""
     clean = to_float(patch)
-    settings = camera.CameraRange(**config.camera_range).sample(rng)
+    settings = camera.sampler(config.camera_range).sample(rng)
     noisy = camera.shoot(clean, settings, rng=rng)
     b = SYNTHETIC_BORDER
     noisy, clean = noisy[b:-b, b:-b], clean[b:-b, b:-b]

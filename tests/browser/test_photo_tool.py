@@ -40,7 +40,7 @@ def test_stop_says_where_it_stopped_keeps_the_fast_preview_and_runs_again_on_the
     assert 0 <= done < total
     # The last result stays: the fast preview, with its download; the run does not start again.
     app_page.locator("#fast-cmp").wait_for()
-    app_page.get_by_role("button", name="Download this fast result (PNG)").wait_for(timeout=10_000)
+    app_page.get_by_role("button", name="Download this fast result (PNG)").wait_for()
     app_page.wait_for_timeout(2000)
     assert app_page.get_by_text("Denoising… tile").count() == 0
     assert app_page.get_by_test_id("stMetric").filter(has_text="Strength used").count() == 0
@@ -58,7 +58,7 @@ def test_streamlits_own_stop_is_said_on_the_next_run_which_does_not_start_again(
     app_page.get_by_test_id("stAlert").filter(has_text="Stopped after").wait_for()
     wait_idle(app_page)
     assert app_page.get_by_text("Denoising… tile").count() == 0
-    app_page.get_by_role("button", name="Denoise the whole photo").wait_for(timeout=10_000)
+    app_page.get_by_role("button", name="Denoise the whole photo").wait_for()
 
 
 def zoom_before(page):
@@ -119,5 +119,5 @@ def test_a_new_strength_previews_the_photo_and_the_zoom_before_the_whole_photo(a
     print(f"\nthe photo and the zoom at a new strength after {seconds:.2f} s")
     # The whole photo's numbers and downloads stay meanwhile, said to be at the last strength
     # (drawn after the previews, as the rerun goes on).
-    app_page.get_by_text("The whole photo, at strength").first.wait_for(timeout=10_000)
-    app_page.get_by_role("button", name="Download PNG (lossless, full resolution)").wait_for(timeout=10_000)
+    app_page.get_by_text("The whole photo, at strength").first.wait_for()
+    app_page.get_by_role("button", name="Download PNG (lossless, full resolution)").wait_for()
