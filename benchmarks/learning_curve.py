@@ -40,8 +40,12 @@ def read_run(folder):
         rows = list(csv.DictReader(handle))
     per_epoch, start = config["steps_per_epoch"] * config["batch_size"], patches_before(config)
     held = config.get("hold_out_camera") or "every 4th scene"
-    # Runs from before `level_input` existed were validated at the measured level; since, at the estimate.
-    validated = "the estimate" if "level_input" in config else "the measured level"
+    # Runs from before `level_input` existed were validated at the measured level; round 4's
+    # since, at the estimate; round 5's (fitted synthetic noise) at the true level again.
+    if config.get("synthetic") == "fitted":
+        validated = "the true level"
+    else:
+        validated = "the estimate" if "level_input" in config else "the measured level"
     return (f"{re.sub(r'_no_[a-z0-9]+$', '', folder.name)}, validated at {validated}", held, [start + int(r["epoch"]) * per_epoch for r in rows],
             [float(r["val_psnr"]) for r in rows], [float(r["val_psnr_noisy"]) for r in rows])
 
@@ -61,11 +65,14 @@ def main():
         run = read_run(folder)
         recipes[run[0]].append(run)
     figure, axis = plt.subplots(figsize=(9, 5), dpi=110)
+    # One line style a held-out camera: the first in sorted order solid, the next dashed.
+    cameras = sorted({run[1] for runs in recipes.values() for run in runs})
+    styles = {held: ("-", "--", "-.", ":")[i % 4] for i, held in enumerate(cameras)}
     for index, (recipe, runs) in enumerate(recipes.items()):
         colour = f"C{index}"
         for _, held, patches, psnr, _ in runs:
             axis.plot(patches, psnr, color=colour, linewidth=0.8, alpha=0.5, marker=".", markersize=3,
-                      linestyle="-" if "nikon" in held else "--")
+                      linestyle=styles[held])
         if len(runs) > 1:
             length = min(len(run[2]) for run in runs)
             mean = [sum(run[3][i] for run in runs) / len(runs) for i in range(length)]
@@ -78,8 +85,10 @@ def main():
         axis.axhline(psnr[0], color="gray", linestyle=":", linewidth=1)
     axis.set_xlabel("training patches seen")
     axis.set_ylabel("PSNR on the held-out camera (dB)")
-    axis.set_title("Real-photo training across cameras (thin: Nikon held out solid, Canon dashed; "
-                   "dotted: the noisy inputs)", fontsize=9)
+    held_out = ", ".join(f"{held} {'solid' if style == '-' else 'dashed' if style == '--' else style}"
+                         for held, style in styles.items())
+    axis.set_title(f"Real-photo training across cameras (thin, held out: {held_out}; dotted: the noisy inputs)",
+                   fontsize=9)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()

@@ -394,14 +394,16 @@ def load_runtime(spec: str | os.PathLike, *, models_dir: str | os.PathLike = MOD
         known = ", ".join(available_models(models_dir)) or "none"
         raise DenoiserError(f"unknown model {spec!r}: not a file, and not one of: {known}")
     name = str(spec) if entry else path.stem
-    if path.suffix == ".tflite":
+    # A published model's runtime is what its manifest entry says; a bare file's, its suffix.
+    kind = entry.get("runtime") if entry else {".tflite": "litert", ".keras": "keras"}.get(path.suffix)
+    if kind == "litert":
         options = (tiling(entry["architecture"], "litert", radius=entry["receptive_radius"]) if entry
                    else Tiling(margin=DEFAULT_LITERT_MARGIN))
         output = entry.get("output", "noise") if entry else "noise"
         multiple = int(entry.get("input_multiple", 1)) if entry else 1
         return LiteRTRuntime(path, output=output, name=name, multiple=multiple,
                              threads=threads or 0, **options)
-    if path.suffix == ".keras":
+    if kind == "keras":
         options = tiling(entry["architecture"], "keras") if entry else Tiling()
         return KerasRuntime(load_keras_model(path), name=name, **options)
     raise DenoiserError(f"{path}: expected a .keras or .tflite model")

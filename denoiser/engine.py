@@ -96,7 +96,9 @@ def with_level(image: np.ndarray, level: Level | None) -> np.ndarray:
 def default_level(noisy: np.ndarray, runtime: Runtime) -> float | None:
     """The level a model gets when none is given: the photo-noise estimate
     (`profile.estimate_level`) for a level-map model, the white-noise estimate for a
-    classical filter."""
+    classical filter. Not one estimate for both yet: on a small textured image the
+    photo estimate reads the texture (32 on a 128-pixel astronaut at any noise), which
+    a level-map model was trained to leave alone and a classical filter smears (#46)."""
     if not (runtime.level_map or runtime.kind == RuntimeKind.CLASSICAL):
         return None
     try:

@@ -39,7 +39,7 @@ FLAT_QUANTILES = (0.02, 0.20)
 # std of the whole photo's noise against its drift-free mean. Fitted on the four PolyU
 # cameras' 35 scenes (`benchmarks/noise_profiles.py`, which checks it leaving one
 # camera out).
-LEVEL_FACTOR = 2.16
+LEVEL_FACTOR = 2.30
 # A photo whose blocks read less than this is clean for the estimate: the rounding of
 # 8-bit values alone (std 0.29) and a clean JPEG's ringing stay under it.
 CLEAN_FLOOR = 0.5

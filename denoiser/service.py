@@ -18,6 +18,7 @@ from .engine import check_image, denoise, level_for_noise
 from .io import Picture, encode_image, to_float, to_integer
 from .noise import add_noise
 from .profile import estimate_level
+from .session import SETTLED_PREFIX
 
 SAMPLES = {
     "Astronaut": "astronaut",
@@ -158,7 +159,7 @@ class DenoiseRequest:
     def settled_key(self) -> str:
         """Where a page keeps the strength that the whole photo was last denoised at, for
         this picture, model and ensemble: a new strength previews until it is asked for."""
-        return f"settled_strength_{self.picture}_{self.model}_{self.ensemble}"
+        return f"{SETTLED_PREFIX}{self.picture}_{self.model}_{self.ensemble}"
 
     def previews(self, settled: float | None) -> bool:
         """Whether this request shows a preview of its strength only: a noisy photo whose

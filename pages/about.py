@@ -29,7 +29,7 @@ the image's tiles once per image, so that it is invoked once per batch of tiles.
 
 **Already noisy photos.** In that mode nothing is added: the app estimates the noise
 level from the photo itself, as the spread of its flattest 16x16 blocks once each
-block's own slope of light is taken out, scaled to a whole photo's noise on four real
+block's own smooth change of light is taken out, scaled to a whole photo's noise on four real
 cameras (`estimate_level`; a wavelet estimate reads a fifth of camera noise, whose
 finest detail JPEG removes first), and claims no PSNR or SSIM, since there is no clean
 reference.

@@ -10,6 +10,7 @@ from denoiser.catalog import (
     load_runtime, model_for_noise, model_title, photo_choices, read_manifest, short_title,
 )
 from denoiser.catalog import model_card as catalog_model_card
+from denoiser.engine import DIHEDRAL
 from denoiser.errors import DenoiserError, ImageError
 from denoiser.io import IMAGE_SUFFIXES, READ_FORMAT_WORDS, load_image, max_pixels_from_environment
 from denoiser.noise import NOISE_TYPES
@@ -79,7 +80,7 @@ def expected_seconds(name, megapixels, *, ensemble=False):
     from this server's own runs, else from `denoiser models`' timing; None when neither
     has timed it."""
     rate = _rates_here().get(name) or speed_known(name)
-    return None if not rate else megapixels / rate * (8 if ensemble else 1)
+    return None if not rate else megapixels / rate * (DIHEDRAL if ensemble else 1)
 
 
 # The run under way, or the last one stopped: {"key", "done", "total", "stopped"}. The run

@@ -1,14 +1,18 @@
 """Denoise: one image, one model, the result and its numbers."""
 
-import math
 from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
 from denoiser.catalog import load_runtime
+from denoiser.engine import DIHEDRAL
 from denoiser.io import WRITE_FORMATS, encode_image, to_float, to_integer
 from denoiser.runtimes import RuntimeKind
+from denoiser.session import (
+    FAST_KEPT, FRESH_ON_UPLOAD, Show, expected_wait as wait_words, fast_request as fast_request_for, holds, plan,
+    preview_side as side_for,
+)
 from denoiser.service import (
     DenoiseRequest, crop, for_display, image_key, magnify, overview, preview_overview, preview_window, residual_view,
     run_request,
@@ -31,7 +35,7 @@ MAGNIFICATIONS = [1, 2, 4]
 st.title("Denoise")
 # The photo is chosen here, in the page itself, where a phone shows it; the model and
 # the strength are in the sidebar (on a phone: the » at the top left).
-picture, source_name = image_input(fresh=("upload_mode", "strength_", "settled_strength_", "zoom_"))
+picture, source_name = image_input(fresh=FRESH_ON_UPLOAD)
 picture_key = image_key(picture.pixels)
 uploaded = st.session_state.get("input_source") == "Upload"
 
@@ -45,7 +49,7 @@ with st.sidebar:
     name = model_for_image(demo_model_picker(kind) if mode == DEMO else photo_model_picker(), picture)
     if mode == NOISY:
         strength = strength_control(name, picture.pixels, picture_key)
-    ensemble = st.checkbox("Best quality (8× slower)", key="ensemble", persist_state=KEPT,
+    ensemble = st.checkbox(f"Best quality ({DIHEDRAL}× slower)", key="ensemble", persist_state=KEPT,
                            help="Averages the model's results over the eight flips and rotations of the image: "
                                 "a little less noise and fewer artefacts, for eight times the time.")
     model_card(name)
@@ -81,20 +85,9 @@ def zoom_section(title, overview_image, crops_at):
     return center, size, scale
 
 
-# A strength's preview of the photo is sized to take about this long with the model's
-# speed measured here, so that with the zoom's it shows within about a second: 0.31 s
-# for dncnn_real_int8 at 640 px on a 2-core AVX-512 VNNI machine, 2.2 s for RIDNet.
-PREVIEW_SECONDS = 0.4
-PREVIEW_SIDES = (320, 640, 1200)  # the smallest, the one used before a model is timed here, the overview's
-
-
 def preview_side():
-    """The longest side of the strength preview of the photo (see PREVIEW_SECONDS)."""
-    seconds_per_megapixel = expected_seconds(name, 1.0, ensemble=ensemble)
-    if seconds_per_megapixel is None:
-        return PREVIEW_SIDES[1]
-    scale = math.sqrt(PREVIEW_SECONDS / seconds_per_megapixel / (width * height / 1e6))
-    return int(min(max(max(width, height) * scale, PREVIEW_SIDES[0]), PREVIEW_SIDES[2]))
+    """The longest side of the strength preview of the photo (`session.preview_side`)."""
+    return side_for(width, height, expected_seconds(name, 1.0, ensemble=ensemble))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -149,25 +142,12 @@ def picture_at_once(status):
 
 
 def expected_wait():
-    seconds = expected_seconds(name, width * height / 1e6, ensemble=ensemble)
-    return f"about {seconds:.0f} s on this server" if seconds is not None else "the first run here times it"
-
-
-# From this size a slower model is preceded by the "Fast" choice's result on the whole
-# photo, so that neither the first denoised picture nor the first download waits for it.
-FAST_PREVIEW_MEGAPIXELS = 2.0
-# The fast result of the photo: its request, model, seconds, overviews and denoised pixels
-# (3 bytes a pixel, not a whole Result). Kept until the chosen model's result exists, as
-# the last result to show after a Stop.
-FAST_KEPT = "_fast_preview"
+    return wait_words(expected_seconds(name, width * height / 1e6, ensemble=ensemble))
 
 
 def fast_request():
     """The request of the "Fast" choice's result that precedes this one, or None."""
-    fast = fast_model()
-    if request.demo or fast in (None, name) or width * height / 1e6 < FAST_PREVIEW_MEGAPIXELS:
-        return None
-    return replace(request, model=fast, ensemble=False)
+    return fast_request_for(request, fast_model(), width * height / 1e6)
 
 
 def kept_fast():
@@ -218,10 +198,11 @@ def run(progress, phase):
 settled = st.session_state.get(request.settled_key)
 result = cached_result(request)
 stop = stopped_run(request) if result is None else None
+show = plan(request, cached=result is not None, stopped=stop is not None, settled=settled)
+if holds(show) and hold(settled if show is Show.PREVIEW else None, stop):
+    show = plan(request, cached=False, stopped=False, settled=settled, whole_asked=True)
 # While a new strength is previewed, the whole photo shown is the last strength's.
-previewing = result is None and request.previews(settled)
-if (previewing or stop is not None) and hold(settled if previewing else None, stop):
-    previewing, stop = False, None
+previewing = show is Show.PREVIEW
 if previewing:
     strength_preview()
     result = cached_result(replace(request, strength=settled))
@@ -229,7 +210,7 @@ if previewing:
         st.stop()
     st.divider()
     st.subheader(f"The whole photo, at strength {settled:.1f}")
-elif stop is not None:
+elif show is Show.STOPPED:
     kept = kept_fast()
     if kept is not None:
         show_fast(st.empty(), kept, f"the last result, since {short_label(name)} was stopped")
@@ -245,7 +226,7 @@ if result is None:
         show_fast(slot, kept, f"{short_label(name)}, the model chosen, follows: {expected_wait()}")
     result = cached_run(request, run, start="Starting…", unit="tile", place=progress_place,
                         step=lambda done, total: f"Denoising… tile {done} of {total}")
-    note_rate(name, result.megapixels_per_second * (8 if ensemble else 1))
+    note_rate(name, result.megapixels_per_second * (DIHEDRAL if ensemble else 1))
     st.session_state.pop(FAST_KEPT, None)
     slot.empty()
     if not request.demo:
@@ -306,7 +287,7 @@ else:
     numbers[0].metric("Estimated noise level", f"{result.estimated_level:.1f}",
                       help="The standard deviation of the photo's noise on the 0–255 scale, estimated from the "
                            "photo alone; on each of four real cameras left out of its calibration it read within "
-                           "11% of the true level (median of the camera's photos).")
+                           "15% of the true level (median of the camera's photos).")
     if strength is not None:
         numbers[1].metric("Strength used", f"{result.level_used:.1f}")
 numbers[3].metric("Time", f"{result.seconds:.2f} s", help="The model's own time on this server.")

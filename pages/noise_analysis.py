@@ -50,7 +50,7 @@ charts[0].plotly_chart(legend_below(px.line(
 charts[1].plotly_chart(px.line(
     correlation, x="distance", y="correlation", markers=True, range_y=[-0.1, 1.05],
     labels={"distance": "distance (pixels)"}, title="Correlation of neighbours"), key="profile_correlation")
-st.caption("Read in the photo's flattest blocks, each less its own slope of light: a lower bound of the level "
+st.caption("Read in the photo's flattest blocks, each less its own smooth change of light: a lower bound of the level "
            "where the photo has no flat parts at that brightness, and of the correlation beyond a few pixels.")
 
 st.subheader("PSNR as noise is added")

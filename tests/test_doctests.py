@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["denoiser", "denoiser.api", "denoiser.camera", "denoiser.profile", "denoiser.io"]
+MODULES = ["denoiser", "denoiser.api", "denoiser.camera", "denoiser.profile", "denoiser.io", "denoiser.session"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -153,7 +153,7 @@ def test_calibration_tiles_come_from_training_images_smaller_than_a_tile(images)
 
 
 def test_a_real_photo_model_is_calibrated_on_its_training_scenes_at_the_level_the_app_feeds(tmp_path, images):
-    from denoiser.metrics import estimate_photo_noise
+    from denoiser.profile import estimate_level
     from denoiser.training.export import real_conversion_samples
 
     rng = np.random.default_rng(0)
@@ -165,7 +165,7 @@ def test_a_real_photo_model_is_calibrated_on_its_training_scenes_at_the_level_th
     tiles = real_conversion_samples(tmp_path, ["quiet"], tile=32)
     assert tiles.shape == (4096, 32, 32, 4) and tiles.dtype == np.float32
     quiet = np.asarray(Image.open(tmp_path / "quiet_noisy.png"), np.float32) / 255
-    np.testing.assert_allclose(tiles[..., 3], estimate_photo_noise(quiet) / 255, rtol=1e-6)
+    np.testing.assert_allclose(tiles[..., 3], estimate_level(quiet) / 255, rtol=1e-6)
     assert tiles[..., :3].std() < 0.5  # a loud crop would be far noisier; none is there
     with pytest.raises(DenoiserError, match="none of the run's training scenes"):
         real_conversion_samples(tmp_path, ["elsewhere"], tile=32)
