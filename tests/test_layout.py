@@ -152,4 +152,7 @@ def test_the_librarys_public_api_type_checks():
     done = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", "/dev/null"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "no issues found in 7 source files" in done.stdout
+    import tomllib
+
+    named = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    assert f"no issues found in {len(named)} source files" in done.stdout
